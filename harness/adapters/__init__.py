@@ -1,0 +1,1 @@
+"""Adapters turn Instances into Requests (prompts) and the Results back into predictions."""

@@ -1,0 +1,210 @@
+"""The `harness` command. Imports are deferred to each subcommand so that `harness --help` stays instant and no
+API-only path ever imports torch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", default="out", help="output directory: the SQLite store and the site (default: out)")
+    p.add_argument("--db", help="SQLAlchemy database URL (default: sqlite:///OUTPUT/harness.db)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description="Holistic evaluation of language models.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a suite, summarize it and build its site")
+    run.add_argument("suite", help="suite YAML file, e.g. run_specs/demo.yaml")
+    run.add_argument("--models", help="comma-separated deployment names (default: the suite's models)")
+    run.add_argument("--models-file", action="append", default=[], help="extra deployments YAML (repeatable)")
+    run.add_argument("--max-instances", type=int, help="evaluate at most N instances per run")
+    run.add_argument("--concurrency", type=int, help="requests in flight per deployment (overrides max_concurrency)")
+    run.add_argument("--no-site", action="store_true", help="skip building the site")
+    _common(run)
+
+    for name, text in (("summarize", "print the leaderboard of a suite"), ("site", "build the static site")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--suite", help="suite name (default: the only or most recent one in the store)")
+        _common(p)
+
+    serve = sub.add_parser("serve", help="serve the built site on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--suite", help="suite name (default: the only or most recent one)")
+    serve.add_argument("--output", default="out")
+
+    lister = sub.add_parser("list", help="list scenarios, models or metrics")
+    lister.add_argument("what", choices=["scenarios", "models", "metrics"])
+    lister.add_argument("--models-file", action="append", default=[])
+    return parser
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from harness.store.store import open_store, sqlite_url
+
+    return open_store(args.db or sqlite_url(Path(args.output)))
+
+
+def _site_dir(output: str, suite: str) -> Path:
+    return Path(output) / "site" / suite
+
+
+def _pick_suite(store: Any, wanted: str | None) -> str:
+    suites = store.suites()
+    if wanted:
+        if wanted not in suites:
+            raise HarnessError(f"no suite {wanted!r} in the store (has: {', '.join(suites) or 'none'})", field="--suite")
+        return wanted
+    if not suites:
+        raise HarnessError("the store has no runs yet; run `harness run SUITE.yaml` first")
+    runs = store.runs()
+    return max(runs, key=lambda r: r["updated_at"])["suite"]
+
+
+def _build_site(store: Any, suite: str, output: str, models: list[str] | None = None) -> Path:
+    from harness.site.build import build_site
+    from harness.summary import build_report
+
+    return build_site(build_report(store, suite, models), _site_dir(output, suite))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.clients.deployment import load_deployments
+    from harness.run_spec import load_suite
+
+    suite = load_suite(args.suite)
+    deployments = load_deployments(args.models_file)
+    names = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else list(suite.models)
+    if not names:
+        raise HarnessError("no models: list them in the suite's `models` or pass --models", path=str(suite.path))
+    for name in names:
+        if name not in deployments:
+            where = "--models" if args.models else "models"
+            raise HarnessError(f"unknown model {name!r} (known: {', '.join(sorted(deployments))})", field=where)
+    chosen = [deployments[n] for n in names]
+    if args.concurrency is not None:
+        if args.concurrency < 1:
+            raise HarnessError("must be >= 1", field="--concurrency")
+        chosen = [replace(d, max_concurrency=args.concurrency) for d in chosen]
+    if args.max_instances is not None:
+        if args.max_instances < 1:
+            raise HarnessError("must be >= 1", field="--max-instances")
+        suite = replace(suite, run_specs=tuple(
+            replace(s, max_instances=min(s.max_instances or args.max_instances, args.max_instances)) for s in suite.run_specs))
+    _check_methods(suite, chosen)
+    store = _store(args)
+
+    from harness.runner import run_suite_sync
+    from harness.summary import build_report, format_table
+
+    start = time.perf_counter()
+    try:
+        outcome = run_suite_sync(suite, chosen, store)
+    except KeyboardInterrupt:
+        print("harness: interrupted; run the same command again to continue (stored results are kept)", file=sys.stderr)
+        return 130
+    report = build_report(store, suite.name, names)
+    print(format_table(report))
+    requested = sum(r.stats.requested for r in outcome.runs)
+    print(f"\n{len(outcome.runs)} runs, {requested} requests: {outcome.sent} sent, {requested - outcome.sent} from the store, "
+          f"{outcome.failed} failed; {time.perf_counter() - start:.1f} s")
+    if outcome.failed:
+        print(f"harness: {outcome.failed} requests failed and are not scored; run the same command again to retry them",
+              file=sys.stderr)
+    if not args.no_site:
+        from harness.site.build import build_site
+
+        index = build_site(report, _site_dir(args.output, suite.name))
+        print(f"site: {index.resolve()}")
+    return 0
+
+
+def _check_methods(suite: Any, deployments: list[Any]) -> None:
+    """Fail before any request when a run spec cannot be evaluated on a deployment as configured."""
+    from harness.adapters.adapter import Adapter
+
+    for deployment in deployments:
+        chat = deployment.client == "openai-compatible" and deployment.api == "chat"
+        for spec in suite.run_specs:
+            try:
+                Adapter(spec.adapter_spec, chat=chat)
+            except HarnessError as exc:
+                raise HarnessError(f"{spec.scenario} on {deployment.name}: {exc.message}", path=str(suite.path)) from None
+
+
+def cmd_summarize(args: argparse.Namespace) -> int:
+    from harness.summary import build_report, format_table
+
+    store = _store(args)
+    print(format_table(build_report(store, _pick_suite(store, args.suite))))
+    return 0
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    store = _store(args)
+    index = _build_site(store, _pick_suite(store, args.suite), args.output)
+    print(f"site: {index.resolve()}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from harness.site.serve import serve
+
+    root = Path(args.output) / "site"
+    if args.suite:
+        site = root / args.suite
+    else:
+        built = sorted(root.glob("*/index.html"), key=lambda p: p.stat().st_mtime)
+        if not built:
+            raise HarnessError(f"no site built under {root}; run `harness run` or `harness site` first")
+        site = built[-1].parent
+    if not (site / "index.html").exists():
+        raise HarnessError(f"no site at {site}; run `harness site --suite {args.suite}` first")
+    serve(site, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "scenarios":
+        from harness.scenarios.base import scenario_registry
+
+        for name, cls in sorted(scenario_registry().items()):
+            print(f"{name:16} main metric {cls.main_metric:26} data {cls.data_shipped:8} {cls.license:14} {cls.source}")
+    elif args.what == "models":
+        from harness.clients.deployment import load_deployments
+
+        for d in load_deployments(args.models_file).values():
+            print(f"{d.name:28} {d.client:18} {d.model_id:28} {d.base_url}")
+    else:
+        from harness.metrics.registry import metric_registry
+
+        for m in sorted(metric_registry().values(), key=lambda m: m.name):
+            print(f"{m.name:26} {'lower' if m.lower_is_better else 'higher'} is better  {m.description}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "summarize": cmd_summarize, "site": cmd_site, "serve": cmd_serve, "list": cmd_list}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except HarnessError as exc:
+        print(f"harness: error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

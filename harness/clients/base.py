@@ -1,0 +1,58 @@
+"""Client: the interface every backend implements, and the registry that maps a deployment's `client` to it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from harness.clients.request import Request, Result
+
+if TYPE_CHECKING:
+    from harness.clients.deployment import ModelDeployment
+
+
+class Client(ABC):
+    """Processes batches of requests. The executor keeps up to `concurrency` batches of up to `batch_size`
+    requests in flight: HTTP clients take batches of one with high concurrency, local engines large batches one
+    at a time (run in a worker thread so the event loop keeps storing results)."""
+
+    batch_size: int = 1
+    concurrency: int = 1
+    supports_logprobs: bool = True
+
+    def __init__(self, deployment: ModelDeployment) -> None:
+        self.deployment = deployment
+        self.concurrency = max(1, deployment.max_concurrency)
+        self.batch_size = max(1, deployment.batch_size)
+
+    async def start(self) -> None:
+        """Open connections / load weights. Called once before the first batch."""
+
+    async def close(self) -> None:
+        """Release what `start` acquired."""
+
+    @abstractmethod
+    async def process(self, batch: list[Request]) -> list[Result]:
+        """Answer every request of the batch, in order. Must not raise for a failed request: return
+        Result.failure(reason) for it."""
+
+
+_CLIENTS: dict[str, Callable[[], type[Client]]] = {}
+
+
+def register_client(kind: str, loader: Callable[[], type[Client]]) -> None:
+    """Register a client kind by a loader, so that its module (and e.g. torch) is imported only when used."""
+    _CLIENTS[kind] = loader
+
+
+def client_kinds() -> list[str]:
+    import harness.clients  # noqa: F401  (registers the built-in clients)
+
+    return sorted(_CLIENTS)
+
+
+def make_client(deployment: ModelDeployment) -> Client:
+    import harness.clients  # noqa: F401
+
+    return _CLIENTS[deployment.client]()(deployment)

@@ -1,0 +1,82 @@
+"""ModelDeployment: where and how a model is served, loaded from the packaged models.yaml and user files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.yaml_lines import check_keys, load_yaml
+
+
+@dataclass(frozen=True)
+class ModelDeployment:
+    name: str  # what suites and the leaderboard call it, e.g. "google/gemma-3-270m"
+    client: str  # a registered client kind: openai-compatible, embedded, chance
+    model: str = ""  # the model id sent to the server
+    base_url: str = ""
+    api: str = "completions"  # completions or chat (openai-compatible)
+    api_key_env: str = ""  # name of the env var holding the key; the key itself is never stored
+    max_concurrency: int = 8
+    batch_size: int = 1
+    context_length: int = 4096
+    price_input_per_mtok: float = 0.0  # dollars per million prompt tokens
+    price_output_per_mtok: float = 0.0
+    timeout_s: float = 120.0
+    max_attempts: int = 4
+    description: str = ""
+
+    @property
+    def model_id(self) -> str:
+        return self.model or self.name
+
+    def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float:
+        return ((prompt_tokens or 0) * self.price_input_per_mtok + (completion_tokens or 0) * self.price_output_per_mtok) / 1e6
+
+
+_FIELDS = {f.name: f for f in fields(ModelDeployment)}
+_TYPES: dict[str, type] = {"int": int, "float": float, "str": str}
+
+
+def _coerce(entry: dict[str, Any], key: str, path: str | Path) -> Any:
+    value = entry[key]
+    wanted = _TYPES[str(_FIELDS[key].type)]
+    if wanted is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, wanted) or isinstance(value, bool):
+        raise HarnessError(f"expected {wanted.__name__}, got {value!r}", path=str(path), line=entry.line_of(key), field=key)
+    return value
+
+
+def parse_deployments(path: str | Path) -> list[ModelDeployment]:
+    from harness.clients.base import client_kinds
+
+    data = load_yaml(path)
+    if not isinstance(data, list):
+        raise HarnessError("a models file must be a list of deployments", path=str(path), line=getattr(data, "line", 1))
+    kinds = client_kinds()
+    result = []
+    for entry in data:
+        entry = check_keys(entry, set(_FIELDS), {"name", "client"}, path, "deployment")
+        values = {key: _coerce(entry, key, path) for key in entry}
+        if values["client"] not in kinds:
+            raise HarnessError(
+                f"unknown client {values['client']!r} (known: {', '.join(kinds)})",
+                path=str(path), line=entry.line_of("client"), field="client",
+            )
+        if values.get("api", "completions") not in ("completions", "chat"):
+            raise HarnessError("api must be 'completions' or 'chat'", path=str(path), line=entry.line_of("api"), field="api")
+        result.append(ModelDeployment(**values))
+    return result
+
+
+def load_deployments(extra_files: list[str] | tuple[str, ...] = ()) -> dict[str, ModelDeployment]:
+    """The packaged deployments, then each user file in order; a later entry with the same name wins."""
+    packaged = resources.files("harness").joinpath("models.yaml")
+    with resources.as_file(packaged) as packaged_path:
+        deployments = {d.name: d for d in parse_deployments(packaged_path)}
+    for path in extra_files:
+        deployments.update({d.name: d for d in parse_deployments(path)})
+    return deployments

@@ -1,0 +1,86 @@
+"""Request and Result: what the executor sends to a client and what it gets back.
+
+A Request is everything that determines the answer, so its hash (with the deployment and model) is the cache key:
+a rerun sends only requests whose key is not stored yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+RequestKind = Literal["generate", "logprob"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One model call.
+
+    kind="generate": complete `prompt` (or answer `messages` for chat) with up to `max_tokens` tokens.
+    kind="logprob": score `continuation` given `prompt`; the result's `logprob` is the sum of the log-probabilities
+    of the continuation's tokens (no generation).
+    """
+
+    kind: RequestKind
+    prompt: str = ""
+    messages: tuple[tuple[str, str], ...] = ()  # (role, content) pairs, for chat
+    continuation: str = ""
+    max_tokens: int = 16
+    temperature: float = 0.0
+    stop: tuple[str, ...] = ()
+    n: int = 1
+    seed: int = 0
+    # Joint multiple choice: how many lettered options the prompt offers. Not sent to any server; the chance
+    # baseline draws among them, and it is part of the key only because it is fixed by the prompt anyway.
+    num_choices: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["messages"] = [list(m) for m in self.messages]
+        data["stop"] = list(self.stop)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Request:
+        return cls(
+            **{
+                **data,
+                "messages": tuple(tuple(m) for m in data.get("messages", ())),
+                "stop": tuple(data.get("stop", ())),
+            }
+        )
+
+    def key(self, deployment: str, model: str) -> str:
+        """Stable hash of everything that determines the answer."""
+        payload = json.dumps([deployment, model, self.to_json()], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass
+class Result:
+    """A client's answer to one Request. `ok=False` carries the reason in `error`; it never raises."""
+
+    ok: bool
+    texts: list[str] = field(default_factory=list)  # n completions (generate)
+    logprob: float | None = None  # sum over the continuation's tokens (logprob)
+    continuation_tokens: int | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float = 0.0
+    error: str | None = None
+    # The prompt exactly as the client sent it, when it differs in form from Request (e.g. chat rendered by a
+    # template). Never a silent rewrite: it is stored beside the request and shown on the site.
+    sent: str | None = None
+
+    @classmethod
+    def failure(cls, error: str, latency_s: float = 0.0) -> Result:
+        return cls(ok=False, error=error, latency_s=latency_s)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Result:
+        return cls(**data)

@@ -1,0 +1,49 @@
+"""Instance and Reference: the unit of evaluation (HELM's vocabulary)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CORRECT = "correct"
+
+TRAIN = "train"
+VALID = "valid"
+TEST = "test"
+SPLITS = (TRAIN, VALID, TEST)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A possible output. For multiple choice the references are the choices; the gold ones are tagged correct.
+    For generation they are the acceptable answers, all tagged correct."""
+
+    output: str
+    tags: tuple[str, ...] = ()
+
+    @property
+    def is_correct(self) -> bool:
+        return CORRECT in self.tags
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One evaluation item: an input, its references, the split it belongs to and a stable id."""
+
+    id: str
+    input: str
+    references: tuple[Reference, ...]
+    split: str = TEST
+    # Free-form, scenario-specific fields kept for display and for metrics that need them (e.g. a GSM8K rationale).
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def correct_references(self) -> tuple[Reference, ...]:
+        return tuple(r for r in self.references if r.is_correct)
+
+    @property
+    def correct_index(self) -> int | None:
+        """Index of the first correct reference (the gold choice for multiple choice)."""
+        for i, ref in enumerate(self.references):
+            if ref.is_correct:
+                return i
+        return None

@@ -1,0 +1,1 @@
+"""Metrics: per-instance scores, registered by name, and their aggregation with confidence intervals."""

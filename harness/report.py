@@ -1,0 +1,84 @@
+"""Report: the plain data the static site is built from, read out of the store by `harness.summary`.
+
+The site generator depends only on these types, never on the store or the clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Score:
+    """An aggregated metric over a run's instances, with a 95% bootstrap confidence interval."""
+
+    metric: str
+    mean: float
+    ci_low: float
+    ci_high: float
+    count: int  # instances the mean is over
+    lower_is_better: bool = False
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One (model, scenario, adapter) run."""
+
+    run_id: str  # stable, filesystem-safe id, used in page names
+    model: str  # deployment name
+    scenario: str  # scenario full name, e.g. "mmlu:subject=anatomy"
+    group: str  # the leaderboard column it belongs to (usually the scenario name)
+    method: str  # adapter method
+    main_metric: str
+    adapter_spec: dict[str, Any]
+    scores: dict[str, Score]  # every aggregated metric of the run
+    instances: int
+    failed_requests: int
+    truncated_instances: int  # instances whose prompt lost few-shot examples to fit the context
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    """Everything the instance browser shows for one instance of one run."""
+
+    instance_id: str
+    input: str
+    references: list[dict[str, Any]]  # {"output": str, "correct": bool}
+    prompt: str  # the prompt exactly as sent (for chat: the messages rendered as "role: content" lines)
+    outputs: list[str]  # the model's completions; for multiple_choice_separate, one line per choice with its logprob
+    prediction: str  # what the metrics scored (the chosen letter/choice or the completion)
+    stats: dict[str, float]
+    fewshot_dropped: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LeaderboardColumn:
+    group: str  # e.g. "mmlu"
+    metric: str  # the group's main metric
+    lower_is_better: bool = False
+    description: str = ""
+
+
+@dataclass
+class Leaderboard:
+    models: list[str]
+    columns: list[LeaderboardColumn]
+    cells: dict[tuple[str, str], Score]  # (model, group) -> main score
+    win_rates: dict[str, float | None]  # model -> mean win rate (None where it has no column)
+    failed_requests: dict[str, int] = field(default_factory=dict)  # model -> failed requests over all runs
+
+
+@dataclass
+class Report:
+    suite: str
+    created_at: str
+    leaderboard: Leaderboard
+    runs: list[RunInfo]
+    # run_id -> a function yielding the run's instances, so the site can stream large runs page by page
+    instances: dict[str, Any] = field(default_factory=dict)
+
+    def iter_instances(self, run_id: str) -> Iterator[InstanceView]:
+        return iter(self.instances[run_id]())

@@ -1,0 +1,140 @@
+"""RunSpec and Suite: what to evaluate (scenario + args, adapter spec, metrics, group) and on which models, read
+from a YAML file in run_specs/. Every mistake is reported with its file and line before any work starts."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.adapters.spec import METHODS, AdapterSpec
+from harness.errors import HarnessError
+from harness.yaml_lines import LineDict, check_keys, load_yaml
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    scenario: str
+    scenario_args: dict[str, Any]
+    adapter_spec: AdapterSpec
+    metrics: tuple[str, ...]
+    group: str
+    max_instances: int | None = None
+    main_metric: str = ""
+
+    def run_id(self, model: str) -> str:
+        """A readable, filesystem-safe id, unique per (scenario, args, adapter spec, metrics, model)."""
+        args = ",".join(f"{k}={v}" for k, v in sorted(self.scenario_args.items()))
+        readable = f"{self.scenario}{':' + args if args else ''},{self.adapter_spec.method},{self.adapter_spec.max_train_instances}shot@{model}"
+        digest = hashlib.sha256(repr((self.scenario, sorted(self.scenario_args.items()), self.adapter_spec.to_json(),
+                                      self.metrics, self.max_instances, model)).encode()).hexdigest()[:8]
+        return re.sub(r"[^A-Za-z0-9._=,@-]+", "_", readable)[:150] + "-" + digest
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: Path
+    description: str
+    models: tuple[str, ...]
+    run_specs: tuple[RunSpec, ...] = field(default=())
+
+
+SUITE_KEYS = {"name", "description", "models", "entries", "defaults"}
+ENTRY_KEYS = {
+    "scenario", "args", "method", "shots", "metrics", "max_instances", "group", "main_metric",
+    "instructions", "input_prefix", "input_suffix", "output_prefix", "output_suffix", "instance_separator",
+    "max_tokens", "stop", "temperature", "num_outputs", "seed", "fewshot_split", "choice_score",
+}
+# entry key -> (AdapterSpec field, expected type)
+ADAPTER_FIELDS: dict[str, tuple[str, type | tuple[type, ...]]] = {
+    "method": ("method", str), "shots": ("max_train_instances", int), "instructions": ("instructions", str),
+    "input_prefix": ("input_prefix", str), "input_suffix": ("input_suffix", str),
+    "output_prefix": ("output_prefix", str), "output_suffix": ("output_suffix", str),
+    "instance_separator": ("instance_separator", str), "max_tokens": ("max_tokens", int),
+    "stop": ("stop_sequences", list), "temperature": ("temperature", (int, float)),
+    "num_outputs": ("num_outputs", int), "seed": ("seed", int), "fewshot_split": ("fewshot_split", str),
+    "choice_score": ("choice_score", str),
+}
+
+
+def _typed(entry: LineDict, key: str, kind: type | tuple[type, ...], path: Path) -> Any:
+    value = entry[key]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise HarnessError(f"expected {names}, got {value!r}", path=str(path), line=entry.line_of(key), field=key)
+    return value
+
+
+def _entry(raw: Any, defaults: dict[str, Any], path: Path) -> RunSpec:
+    from harness.metrics.registry import metric_registry
+    from harness.scenarios.base import make_scenario
+
+    entry = check_keys(raw, ENTRY_KEYS, {"scenario"}, path, "entry")
+    merged = LineDict({**defaults, **entry})
+    merged.line, merged.key_lines = entry.line, {**getattr(defaults, "key_lines", {}), **entry.key_lines}
+
+    def error(message: str, key: str) -> HarnessError:
+        return HarnessError(message, path=str(path), line=merged.line_of(key), field=key)
+
+    name = _typed(merged, "scenario", str, path)
+    args = dict(_typed(merged, "args", dict, path)) if "args" in merged else {}
+    try:
+        scenario = make_scenario(name, args)
+    except HarnessError as exc:
+        raise error(exc.message, "args" if exc.field == "args" else "scenario") from None
+    adapter: dict[str, Any] = {
+        "method": scenario.default_method, "instructions": "", "input_prefix": scenario.input_prefix,
+        "output_prefix": scenario.output_prefix,
+    }
+    for key, (attr, kind) in ADAPTER_FIELDS.items():
+        if key in merged:
+            adapter[attr] = _typed(merged, key, kind, path)
+    if adapter["method"] not in METHODS:
+        raise error(f"unknown method {adapter['method']!r} (known: {', '.join(METHODS)})", "method")
+    if "stop_sequences" in adapter:
+        if not all(isinstance(s, str) for s in adapter["stop_sequences"]):
+            raise error("stop must be a list of strings", "stop")
+        adapter["stop_sequences"] = tuple(adapter["stop_sequences"])
+    if adapter.get("choice_score", "sum") not in ("sum", "mean"):
+        raise error("choice_score must be 'sum' or 'mean'", "choice_score")
+    for key in ("shots", "max_tokens", "num_outputs"):
+        if key in merged and merged[key] < (1 if key == "num_outputs" else 0):
+            raise error(f"{key} must be non-negative" if key != "num_outputs" else "num_outputs must be >= 1", key)
+    known = metric_registry()
+    metrics = merged.get("metrics", [scenario.main_metric])
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise error("metrics must be a list of metric names", "metrics")
+    for metric in metrics:
+        if metric not in known:
+            raise error(f"unknown metric {metric!r} (known: {', '.join(sorted(known))})", "metrics")
+    main_metric = merged.get("main_metric", scenario.main_metric)
+    if main_metric not in metrics:
+        metrics = [main_metric, *metrics]
+    if main_metric not in known:
+        raise error(f"unknown metric {main_metric!r}", "main_metric")
+    max_instances = _typed(merged, "max_instances", int, path) if merged.get("max_instances") is not None else None
+    if max_instances is not None and max_instances < 1:
+        raise error("max_instances must be >= 1", "max_instances")
+    group = _typed(merged, "group", str, path) if "group" in merged else scenario.name
+    return RunSpec(name, args, AdapterSpec(**adapter), tuple(dict.fromkeys(metrics)), group, max_instances, main_metric)
+
+
+def load_suite(path: str | Path) -> Suite:
+    path = Path(path)
+    data = load_yaml(path)
+    data = check_keys(data, SUITE_KEYS, {"entries"}, path, "suite")
+    models = data.get("models", [])
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise HarnessError("models must be a list of deployment names", path=str(path), line=data.line_of("models"), field="models")
+    defaults = data.get("defaults", LineDict())
+    if defaults:
+        defaults = check_keys(defaults, ENTRY_KEYS - {"scenario"}, set(), path, "defaults")
+    entries = data["entries"]
+    if not isinstance(entries, list) or not entries:
+        raise HarnessError("entries must be a non-empty list", path=str(path), line=data.line_of("entries"), field="entries")
+    specs = tuple(_entry(raw, defaults, path) for raw in entries)
+    name = data.get("name", path.stem)
+    return Suite(str(name), path, str(data.get("description", "")), tuple(models), specs)

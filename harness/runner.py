@@ -1,0 +1,146 @@
+"""Runner: evaluates a suite's run specs on its models — load instances, adapt, execute, score, store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm import tqdm
+
+from harness.adapters.adapter import AdaptedInstance, Adapter, Prediction
+from harness.clients.base import make_client
+from harness.clients.deployment import ModelDeployment
+from harness.errors import HarnessError
+from harness.executor import ExecutionStats, execute
+from harness.instance import TEST, Instance
+from harness.metrics.registry import EFFICIENCY, get_metric
+from harness.metrics.stats import bootstrap_ci
+from harness.run_spec import RunSpec, Suite
+from harness.scenarios.base import Scenario, make_scenario
+from harness.store.store import Store
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    model: str
+    scenario: str
+    instances: int
+    stats: ExecutionStats
+    failed_instances: int
+    main_score: float | None = None
+
+
+@dataclass
+class SuiteOutcome:
+    runs: list[RunOutcome] = field(default_factory=list)
+
+    @property
+    def sent(self) -> int:
+        return sum(r.stats.sent for r in self.runs)
+
+    @property
+    def failed(self) -> int:
+        return sum(r.stats.failed for r in self.runs)
+
+
+def select_instances(scenario: Scenario, max_instances: int | None, seed: int = 0) -> tuple[list[Instance], list[Instance]]:
+    """(evaluated, all): the test split, or a seeded random sample of it kept in the scenario's order."""
+    everything = list(scenario.instances())
+    evaluated = [inst for inst in everything if inst.split == TEST]
+    if not evaluated:
+        raise HarnessError(f"scenario {scenario.full_name} has no test instances", field="scenario")
+    if max_instances is not None and max_instances < len(evaluated):
+        chosen = set(random.Random(seed).sample(range(len(evaluated)), max_instances))
+        evaluated = [inst for i, inst in enumerate(evaluated) if i in chosen]
+    return evaluated, everything
+
+
+def score(spec: RunSpec, adapted: AdaptedInstance, pred: Prediction, deployment: ModelDeployment) -> dict[str, float]:
+    if pred.text is None:
+        return {}  # a failed request: counted as failed, never as a wrong answer
+    names = list(dict.fromkeys([*spec.metrics, *EFFICIENCY]))
+    return {name: get_metric(name).fn(adapted.instance, pred, deployment) for name in names}
+
+
+def aggregate(run_id: str, per_instance: list[dict[str, float]], seed: int = 0) -> list[dict[str, Any]]:
+    rows = []
+    names = list(dict.fromkeys(name for stats in per_instance for name in stats))
+    for name in names:
+        values = [stats[name] for stats in per_instance if name in stats]
+        mean, low, high = bootstrap_ci(values, seed=seed)
+        if math.isnan(mean):
+            continue
+        rows.append({"run_id": run_id, "metric": name, "mean": mean, "ci_low": low, "ci_high": high,
+                     "count": len(values), "lower_is_better": int(get_metric(name).lower_is_better)})
+    return rows
+
+
+async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store: Store, suite: str) -> RunOutcome:
+    scenario = make_scenario(spec.scenario, spec.scenario_args)
+    evaluated, everything = select_instances(scenario, spec.max_instances, spec.adapter_spec.seed)
+    adapter = Adapter(
+        spec.adapter_spec,
+        chat=deployment.client == "openai-compatible" and deployment.api == "chat",
+        context_length=deployment.context_length,
+        instructions_for=scenario.instructions_for_instance,
+    )
+    adapted = adapter.adapt(evaluated, everything)
+    keyed = [[r.key(deployment.name, deployment.model_id) for r in a.requests] for a in adapted]
+    requests = {key: req for a, keys in zip(adapted, keyed) for key, req in zip(keys, a.requests)}
+    run_id = spec.run_id(deployment.name)
+    with tqdm(total=len(requests), desc=f"{deployment.name} {scenario.full_name}", unit="req", file=sys.stderr,
+              dynamic_ncols=True, leave=True, disable=None) as bar:
+        results, stats = await execute(client, store, requests, progress=bar)
+    instance_rows, stat_rows, per_instance = [], [], []
+    failed_instances = 0
+    for position, (item, keys) in enumerate(zip(adapted, keyed)):
+        pred = adapter.predict(item, [results[k] for k in keys])
+        values = score(spec, item, pred, deployment)
+        failed_instances += pred.text is None
+        per_instance.append(values)
+        inst = item.instance
+        instance_rows.append({
+            "run_id": run_id, "instance_id": inst.id, "position": position, "input": inst.input,
+            "references": json.dumps([{"output": r.output, "correct": r.is_correct} for r in inst.references], ensure_ascii=False),
+            "prompt": item.prompt, "request_keys": json.dumps(keys), "prediction": pred.text,
+            "outputs": json.dumps(pred.completions, ensure_ascii=False), "fewshot_dropped": item.fewshot_dropped,
+            "error": pred.error,
+        })
+        stat_rows += [{"run_id": run_id, "instance_id": inst.id, "metric": m, "value": v} for m, v in values.items()]
+    run_stats = aggregate(run_id, per_instance, spec.adapter_spec.seed)
+    failed_requests = sum(1 for k in requests if not results[k].ok)
+    store.save_run(
+        {
+            "run_id": run_id, "suite": suite, "model": deployment.name, "scenario": scenario.full_name,
+            "group_name": spec.group, "method": spec.adapter_spec.method, "main_metric": spec.main_metric,
+            "adapter_spec": json.dumps(spec.adapter_spec.to_json(), ensure_ascii=False),
+            "metrics": json.dumps(list(spec.metrics)), "instances": len(adapted), "failed_requests": failed_requests,
+            "truncated_instances": sum(1 for a in adapted if a.fewshot_dropped),
+        },
+        instance_rows, stat_rows, run_stats,
+    )
+    main = next((r["mean"] for r in run_stats if r["metric"] == spec.main_metric), None)
+    return RunOutcome(run_id, deployment.name, scenario.full_name, len(adapted), stats, failed_instances, main)
+
+
+async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Store) -> SuiteOutcome:
+    outcome = SuiteOutcome()
+    for deployment in deployments:
+        client = make_client(deployment)
+        try:
+            await client.start()
+            for spec in suite.run_specs:
+                outcome.runs.append(await run_one(spec, deployment, client, store, suite.name))
+        finally:
+            await client.close()
+    return outcome
+
+
+def run_suite_sync(suite: Suite, deployments: list[ModelDeployment], store: Store) -> SuiteOutcome:
+    return asyncio.run(run_suite(suite, deployments, store))

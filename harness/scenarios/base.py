@@ -1,0 +1,100 @@
+"""Scenario: a named, parameterised source of Instances, registered by name."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from harness.errors import HarnessError
+from harness.instance import Instance
+
+
+def data_root() -> Path:
+    """Where shipped scenario data lives: `scenarios/` at the repository root, or $HARNESS_DATA_DIR."""
+    env = os.environ.get("HARNESS_DATA_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Scenario(ABC):
+    """Subclasses set the class attributes and implement `instances()`.
+
+    Constructor keyword arguments are the scenario's args from the suite (e.g. `subject` for MMLU); unknown
+    args are rejected by `make_scenario` before any work is done.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    main_metric: ClassVar[str] = "exact_match"
+    # The adapter method this scenario is normally evaluated with.
+    default_method: ClassVar[str] = "generation"
+    source: ClassVar[str] = ""
+    license: ClassVar[str] = ""
+    data_shipped: ClassVar[str] = "sample"  # "full", "sample" or "download"
+    # Default instructions/prefixes for the prompt; a suite entry may override each.
+    instructions: ClassVar[str] = ""
+    input_prefix: ClassVar[str] = ""
+    output_prefix: ClassVar[str] = ""
+    args: ClassVar[dict[str, Any]] = {}  # allowed args and their defaults
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs = {**self.args, **kwargs}
+
+    @property
+    def full_name(self) -> str:
+        """`name:k=v,...` with only the args that differ from the defaults, in sorted order."""
+        parts = [f"{k}={v}" for k, v in sorted(self.kwargs.items()) if self.args.get(k) != v]
+        return self.name + (":" + ",".join(parts) if parts else "")
+
+    @abstractmethod
+    def instances(self) -> Iterator[Instance]:
+        """All instances of every split the scenario has (train/valid rows serve as few-shot examples)."""
+
+    def instructions_for(self) -> str:
+        """Instructions for this parameterisation (MMLU names its subject); defaults to the class attribute."""
+        return self.instructions
+
+    def instructions_for_instance(self, instance: Instance) -> str:
+        """Instructions for one instance (MMLU over all subjects names each instance's subject)."""
+        return self.instructions_for()
+
+
+_REGISTRY: dict[str, type[Scenario]] = {}
+
+
+def register_scenario(cls: type[Scenario]) -> type[Scenario]:
+    if cls.name in _REGISTRY:
+        raise ValueError(f"scenario {cls.name!r} registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def scenario_registry() -> dict[str, type[Scenario]]:
+    import harness.scenarios  # noqa: F401  (registers the built-in scenarios)
+
+    return dict(_REGISTRY)
+
+
+def make_scenario(name: str, args: dict[str, Any] | None = None) -> Scenario:
+    registry = scenario_registry()
+    if name not in registry:
+        raise HarnessError(f"unknown scenario {name!r}; known: {', '.join(sorted(registry))}", field="scenario")
+    cls = registry[name]
+    unknown = sorted(set(args or {}) - set(cls.args))
+    if unknown:
+        allowed = ", ".join(sorted(cls.args)) or "none"
+        raise HarnessError(f"scenario {name!r} has no arg {unknown[0]!r} (allowed: {allowed})", field="args")
+    return cls(**(args or {}))

@@ -1,0 +1,205 @@
+"""Store: every read and write of results goes through here (SQLAlchemy Core, so SQLite and PostgreSQL share it)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, delete, event, select
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+
+from harness.clients.request import Result
+from harness.errors import HarnessError
+from harness.store import schema
+
+_CHUNK = 500  # keys per IN (...) query: under SQLite's variable limit, few round trips
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def sqlite_url(output_dir: Path) -> str:
+    return f"sqlite:///{output_dir / 'harness.db'}"
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself (below); pysqlite's implicit transactions defeat BEGIN IMMEDIATE.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; a crash loses no committed txn in WAL
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Take the write lock up front: a deferred transaction that reads and then writes can fail at once with
+        # "database is locked" when another process writes in between; an immediate one waits its turn instead.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = create_engine(url, future=True)
+        except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+            raise HarnessError(f"bad database URL {url!r}: {exc}", field="--db") from None
+        except ImportError as exc:
+            raise HarnessError(f"database driver for {url!r} is not installed: {exc}", field="--db") from None
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            database = self.engine.url.database
+            if database and database != ":memory:":
+                try:
+                    Path(database).parent.mkdir(parents=True, exist_ok=True)
+                except (OSError, ValueError) as exc:
+                    raise HarnessError(f"cannot create the database's folder for {url!r}: {exc}", field="--db") from None
+            _sqlite_setup(self.engine)
+        try:
+            schema.metadata.create_all(self.engine)
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise HarnessError(f"cannot open database {self.engine.url!r}: {reason}", field="--db") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _insert(self, table: Any) -> Any:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
+
+    # --- requests -----------------------------------------------------------------------------------------
+    def completed(self, keys: Iterable[str]) -> dict[str, Result]:
+        """The stored successful results among `keys`."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, Result] = {}
+        table = schema.requests
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start : start + _CHUNK]
+                rows = conn.execute(select(table.c.key, table.c.result).where(table.c.key.in_(chunk), table.c.ok == 1))
+                for key, result in rows:
+                    found[key] = Result.from_json(json.loads(result))
+        return found
+
+    def results(self, keys: Iterable[str]) -> dict[str, Result]:
+        """Stored results among `keys`, failed ones included."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, Result] = {}
+        table = schema.requests
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), _CHUNK):
+                rows = conn.execute(select(table.c.key, table.c.result).where(table.c.key.in_(keys[start : start + _CHUNK])))
+                found.update((key, Result.from_json(json.loads(result))) for key, result in rows)
+        return found
+
+    def save_results(self, rows: Sequence[tuple[str, str, str, dict[str, Any], Result]]) -> None:
+        """Upsert (key, deployment, model, request_json, result). A success replaces a stored failure; nothing
+        replaces a stored success, so concurrent processes that answered the same request agree."""
+        if not rows:
+            return
+        stamp = now()
+        values = [
+            {
+                "key": key, "deployment": deployment, "model": model,
+                "request": json.dumps(request, ensure_ascii=False), "ok": int(result.ok),
+                "result": json.dumps(result.to_json(), ensure_ascii=False), "error": result.error,
+                "latency_s": result.latency_s, "prompt_tokens": result.prompt_tokens,
+                "completion_tokens": result.completion_tokens, "updated_at": stamp,
+            }
+            for key, deployment, model, request, result in rows
+        ]
+        table = schema.requests
+        stmt = self._insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={c: stmt.excluded[c] for c in ("ok", "result", "error", "latency_s", "prompt_tokens", "completion_tokens", "updated_at")},
+            where=table.c.ok == 0,
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt, values)
+
+    # --- runs ---------------------------------------------------------------------------------------------
+    def save_run(self, run: dict[str, Any], instance_rows: list[dict[str, Any]], stats: list[dict[str, Any]],
+                 run_stats: list[dict[str, Any]]) -> None:
+        """Replace a run's record, instances and stats in one transaction: readers see the old run or the new one."""
+        run_id = run["run_id"]
+        with self.engine.begin() as conn:
+            for table in (schema.run_stats, schema.instance_stats, schema.instances, schema.runs):
+                conn.execute(delete(table).where(table.c.run_id == run_id))
+            conn.execute(schema.runs.insert(), [{**run, "updated_at": now()}])
+            for table, rows in ((schema.instances, instance_rows), (schema.instance_stats, stats), (schema.run_stats, run_stats)):
+                for start in range(0, len(rows), 5000):
+                    conn.execute(table.insert(), rows[start : start + 5000])
+
+    def replace_run_stats(self, run_id: str, run_stats: list[dict[str, Any]]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(schema.run_stats).where(schema.run_stats.c.run_id == run_id))
+            if run_stats:
+                conn.execute(schema.run_stats.insert(), run_stats)
+
+    def runs(self, suite: str | None = None) -> list[dict[str, Any]]:
+        query = select(schema.runs).order_by(schema.runs.c.group_name, schema.runs.c.scenario, schema.runs.c.model)
+        if suite is not None:
+            query = query.where(schema.runs.c.suite == suite)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def suites(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return sorted({row[0] for row in conn.execute(select(schema.runs.c.suite))})
+
+    def run_stats(self, run_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(schema.run_stats).where(schema.run_stats.c.run_id == run_id))
+            return [dict(row._mapping) for row in rows]
+
+    def instance_stats(self, run_ids: Sequence[str], metric: str | None = None) -> Iterator[tuple[str, str, str, float]]:
+        """(run_id, instance_id, metric, value) rows of the given runs."""
+        table = schema.instance_stats
+        query = select(table.c.run_id, table.c.instance_id, table.c.metric, table.c.value).where(table.c.run_id.in_(list(run_ids)))
+        if metric is not None:
+            query = query.where(table.c.metric == metric)
+        with self.engine.connect() as conn:
+            yield from conn.execute(query.order_by(table.c.run_id, table.c.instance_id))
+
+    def iter_instances(self, run_id: str, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """A run's instances in order, each with its stats, read in batches so large runs stream."""
+        table, stats = schema.instances, schema.instance_stats
+        position = -1
+        while True:
+            with self.engine.connect() as conn:
+                rows = [dict(r._mapping) for r in conn.execute(
+                    select(table).where(table.c.run_id == run_id, table.c.position > position)
+                    .order_by(table.c.position).limit(batch)
+                )]
+                if not rows:
+                    return
+                ids = [r["instance_id"] for r in rows]
+                by_id: dict[str, dict[str, float]] = {i: {} for i in ids}
+                for iid, metric, value in conn.execute(
+                    select(stats.c.instance_id, stats.c.metric, stats.c.value)
+                    .where(stats.c.run_id == run_id, stats.c.instance_id.in_(ids))
+                ):
+                    by_id[iid][metric] = value
+            for row in rows:
+                row["stats"] = by_id[row["instance_id"]]
+                yield row
+            position = rows[-1]["position"]
+
+
+def open_store(url: str) -> Store:
+    try:
+        return Store(url)
+    except SQLAlchemyError as exc:
+        raise HarnessError(f"cannot use database {url!r}: {str(exc).splitlines()[0]}", field="--db") from None

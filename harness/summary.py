@@ -1,0 +1,91 @@
+"""Summary: reads a suite's runs from the store into a Report — the model × group table of main scores with
+confidence intervals and each model's mean win rate — which the CLI prints and the site renders."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+from harness.metrics.registry import lower_is_better
+from harness.metrics.stats import bootstrap_ci
+from harness.report import InstanceView, Leaderboard, LeaderboardColumn, Report, RunInfo, Score
+from harness.store.store import Store
+from harness.win_rate import mean_win_rates
+
+
+def _score(row: dict[str, Any]) -> Score:
+    return Score(row["metric"], row["mean"], row["ci_low"], row["ci_high"], row["count"], bool(row["lower_is_better"]))
+
+
+def _instances(store: Store, run_id: str) -> Iterator[InstanceView]:
+    for row in store.iter_instances(run_id):
+        yield InstanceView(
+            instance_id=row["instance_id"], input=row["input"], references=json.loads(row["references"]),
+            prompt=row["prompt"], outputs=json.loads(row["outputs"]), prediction=row["prediction"] or "",
+            stats=row["stats"], fewshot_dropped=row["fewshot_dropped"], error=row["error"],
+        )
+
+
+def build_report(store: Store, suite: str, models: list[str] | None = None) -> Report:
+    rows = store.runs(suite)
+    if models is not None:
+        rows = [r for r in rows if r["model"] in models]
+    runs: list[RunInfo] = []
+    for row in rows:
+        scores = {s.metric: s for s in map(_score, store.run_stats(row["run_id"]))}
+        runs.append(RunInfo(
+            run_id=row["run_id"], model=row["model"], scenario=row["scenario"], group=row["group_name"],
+            method=row["method"], main_metric=row["main_metric"], adapter_spec=json.loads(row["adapter_spec"]),
+            scores=scores, instances=row["instances"], failed_requests=row["failed_requests"],
+            truncated_instances=row["truncated_instances"],
+        ))
+    model_order = list(dict.fromkeys(models or [r.model for r in runs]))
+    model_order = [m for m in model_order if any(r.model == m for r in runs)]
+    by_cell: dict[tuple[str, str], list[RunInfo]] = defaultdict(list)
+    columns: dict[str, LeaderboardColumn] = {}
+    for run in runs:
+        by_cell[(run.model, run.group)].append(run)
+        columns.setdefault(run.group, LeaderboardColumn(run.group, run.main_metric, lower_is_better(run.main_metric)))
+    cells = {cell: _cell(store, group_runs) for cell, group_runs in by_cell.items()}
+    table = {m: {g: (cells[(m, g)].mean if (m, g) in cells else None) for g in columns} for m in model_order}
+    win_rates = mean_win_rates(table, {g: c.lower_is_better for g, c in columns.items()})
+    failed = {m: sum(r.failed_requests for r in runs if r.model == m) for m in model_order}
+    leaderboard = Leaderboard(model_order, list(columns.values()), cells, win_rates, failed)
+    report = Report(suite, datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), leaderboard, runs)
+    report.instances = {run.run_id: (lambda run_id=run.run_id: _instances(store, run_id)) for run in runs}
+    return report
+
+
+def _cell(store: Store, runs: list[RunInfo]) -> Score:
+    """A model's score on a group: its run's main score, or, when the group has several runs (e.g. MMLU by
+    subject), the mean over all their instances with a CI from resampling those instances."""
+    metric = runs[0].main_metric
+    if len(runs) == 1 and metric in runs[0].scores:
+        return runs[0].scores[metric]
+    values = [v for _, _, _, v in store.instance_stats([r.run_id for r in runs], metric)]
+    mean, low, high = bootstrap_ci(values)
+    return Score(metric, mean, low, high, len(values), lower_is_better(metric))
+
+
+def format_table(report: Report) -> str:
+    """The leaderboard as plain text, models sorted by mean win rate."""
+    board = report.leaderboard
+    order = sorted(board.models, key=lambda m: -(board.win_rates.get(m) if board.win_rates.get(m) is not None else -1))
+    header = ["model", "win rate", *[f"{c.group} ({c.metric}{', lower better' if c.lower_is_better else ''})" for c in board.columns]]
+    lines = [header]
+    for model in order:
+        wr = board.win_rates.get(model)
+        cells = []
+        for col in board.columns:
+            s = board.cells.get((model, col.group))
+            cells.append("-" if s is None else f"{s.mean:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]")
+        lines.append([model, "-" if wr is None else f"{wr:.3f}", *cells])
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    out = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in lines]
+    failed = {m: n for m, n in board.failed_requests.items() if n}
+    if failed:
+        out.append("failed requests: " + ", ".join(f"{m}: {n}" for m, n in failed.items()))
+    return "\n".join(out)
