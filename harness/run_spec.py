@@ -87,7 +87,7 @@ def _entry(raw: Any, defaults: dict[str, Any], path: Path) -> RunSpec:
         raise error(exc.message, "args" if exc.field == "args" else "scenario") from None
     adapter: dict[str, Any] = {
         "method": scenario.default_method, "instructions": "", "input_prefix": scenario.input_prefix,
-        "output_prefix": scenario.output_prefix,
+        "input_suffix": scenario.input_suffix, "output_prefix": scenario.output_prefix,
     }
     for key, (attr, kind) in ADAPTER_FIELDS.items():
         if key in merged:

@@ -47,6 +47,7 @@ class Scenario(ABC):
     # Default instructions/prefixes for the prompt; a suite entry may override each.
     instructions: ClassVar[str] = ""
     input_prefix: ClassVar[str] = ""
+    input_suffix: ClassVar[str] = "\n"
     output_prefix: ClassVar[str] = ""
     args: ClassVar[dict[str, Any]] = {}  # allowed args and their defaults
 

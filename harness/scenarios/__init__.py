@@ -1,0 +1,3 @@
+"""Built-in scenarios. Importing this package registers them by name."""
+
+from harness.scenarios import arc, boolq, gsm8k, hellaswag, mmlu  # noqa: F401  (registration side effect)

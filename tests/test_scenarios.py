@@ -1,0 +1,269 @@
+"""Shipped scenario data and loaders: counts, schema invariants, checksum and row errors, the download helper."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.instance import TEST, TRAIN
+from harness.scenarios.base import data_root, make_scenario, scenario_registry
+from harness.scenarios.download import RemoteFile, fetch
+from harness.scenarios.jsonl import read_instances
+from harness.scenarios.mmlu import SUBJECTS
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = ("mmlu", "gsm8k", "hellaswag", "arc_challenge", "boolq")
+MC = ("mmlu", "hellaswag", "arc_challenge", "boolq")
+# (evaluated test rows, few-shot train rows) shipped per scenario
+COUNTS = {"mmlu": (14042, 285), "gsm8k": (1319, 8), "hellaswag": (1000, 200), "arc_challenge": (1172, 299),
+          "boolq": (3270, 5)}
+
+
+def by_split(name: str) -> Counter[str]:
+    return Counter(inst.split for inst in make_scenario(name).instances())
+
+
+def test_registered_with_metadata() -> None:
+    registry = scenario_registry()
+    for name in NAMES:
+        cls = registry[name]
+        assert cls.main_metric and cls.default_method and cls.source and cls.license
+        assert cls.data_shipped in ("full", "sample")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_counts(name: str) -> None:
+    test, train = COUNTS[name]
+    assert by_split(name) == Counter({TEST: test, TRAIN: train})
+
+
+def test_mmlu_subjects() -> None:
+    insts = list(make_scenario("mmlu").instances())
+    test = Counter(i.extra["subject"] for i in insts if i.split == TEST)
+    dev = Counter(i.extra["subject"] for i in insts if i.split == TRAIN)
+    assert sorted(test) == sorted(SUBJECTS) and len(SUBJECTS) == 57
+    assert sum(test.values()) == 14042 and set(dev.values()) == {5} and sum(dev.values()) == 285
+    anatomy = list(make_scenario("mmlu", {"subject": "anatomy"}).instances())
+    assert {i.extra["subject"] for i in anatomy} == {"anatomy"} and len(anatomy) == test["anatomy"] + 5
+    scenario = make_scenario("mmlu", {"subject": "high_school_us_history"})
+    assert scenario.instructions_for() == (
+        "The following are multiple choice questions (with answers) about high school us history.")
+    assert scenario.full_name == "mmlu:subject=high_school_us_history"
+
+
+def test_mmlu_unknown_subject_lists_valid_ones() -> None:
+    with pytest.raises(HarnessError) as err:
+        make_scenario("mmlu", {"subject": "astrology"})
+    assert "astrology" in str(err.value) and "astronomy" in str(err.value) and err.value.field == "args"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_invariants(name: str) -> None:
+    insts = list(make_scenario(name).instances())
+    assert len({i.id for i in insts}) == len(insts)
+    for inst in insts:
+        assert inst.input and inst.references
+        if name in MC:
+            assert len(inst.correct_references) == 1, inst.id
+            assert len(inst.references) >= (2 if name == "boolq" else 3)
+        else:
+            assert all(r.is_correct for r in inst.references)
+    # stable order and ids: a second load yields the same sequence
+    assert [i.id for i in make_scenario(name).instances()] == [i.id for i in insts]
+
+
+def test_arc_option_counts_and_boolq_shape() -> None:
+    arc = Counter(len(i.references) for i in make_scenario("arc_challenge").instances() if i.split == TEST)
+    assert set(arc) == {3, 4, 5}
+    first = next(i for i in make_scenario("boolq").instances() if i.split == TEST)
+    assert [r.output for r in first.references] == ["No", "Yes"]
+    assert first.input == f"{first.extra['passage']}\nQuestion: {first.extra['question']}?"
+
+
+def test_gsm8k_references() -> None:
+    insts = list(make_scenario("gsm8k").instances())
+    for inst in insts:
+        if inst.split == TRAIN:  # worked answer first (shown in few-shot prompts), then the number
+            worked, number = (r.output for r in inst.references)
+            assert worked.endswith(f"So the answer is {number}.")
+        else:
+            (number,) = (r.output for r in inst.references)
+            assert number.lstrip("-").replace(".", "").isdigit(), number
+            assert inst.extra["rationale"].rsplit("\n#### ", 1)[1].replace(",", "") == number
+
+
+def test_mmlu_loads_fast() -> None:
+    make_scenario("mmlu")  # imports done
+    start = time.process_time()
+    list(make_scenario("mmlu").instances())
+    # Cached after the first load in this process; the uncached cost is measured in a fresh process below.
+    assert time.process_time() - start < 1.0
+    code = ("import time; from harness.scenarios.base import make_scenario; t = time.process_time(); "
+            "n = sum(1 for _ in make_scenario('mmlu').instances()); print(n, time.process_time() - t)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    n, seconds = out.stdout.split()
+    assert int(n) == 14327 and float(seconds) < 2.0  # ~0.4 s CPU measured; generous for slow CI machines
+
+
+def copy_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    dest = tmp_path / "data"
+    shutil.copytree(data_root(), dest, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    monkeypatch.setenv("HARNESS_DATA_DIR", str(dest))
+    return dest
+
+
+def rewrite(path: Path, rows: list[str]) -> None:
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("".join(r + "\n" for r in rows))
+
+
+def record_checksum(root: Path, rel: str) -> None:
+    checksums = json.loads((root / "checksums.json").read_text())
+    checksums[rel] = hashlib.sha256((root / rel).read_bytes()).hexdigest()
+    (root / "checksums.json").write_text(json.dumps(checksums))
+
+
+def test_checksum_mismatch_names_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = copy_data(tmp_path, monkeypatch)
+    assert len(list(make_scenario("arc_challenge").instances())) == 1471  # the copy loads
+    target = root / "arc_challenge" / "test.jsonl.gz"
+    rows = gzip.decompress(target.read_bytes()).decode().splitlines()
+    rewrite(target, rows[:-1])
+    with pytest.raises(HarnessError) as err:
+        list(make_scenario("arc_challenge").instances())
+    assert "sha256 mismatch" in str(err.value) and str(target) in str(err.value)
+
+
+def test_missing_checksum_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = copy_data(tmp_path, monkeypatch)
+    checksums = json.loads((root / "checksums.json").read_text())
+    del checksums["boolq/train.jsonl.gz"]
+    (root / "checksums.json").write_text(json.dumps(checksums))
+    with pytest.raises(HarnessError, match="no checksum recorded for boolq/train.jsonl.gz"):
+        list(make_scenario("boolq").instances())
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "message"),
+    [
+        ('{"id": "x", "split": "test", "input": "q", "choices": ["a", "b"], "answer": 2}', "answer", "index"),
+        ('{"id": "x", "split": "dev", "input": "q", "references": ["a"]}', "split", "not one of"),
+        ('{"split": "test", "input": "q", "references": ["a"]}', "id", "missing"),
+        ('{"id": "x", "split": "test", "input": "q", "references": []}', "references", "non-empty list"),
+        ('{"id": "x", "split": "test", "input": "q"}', "choices", "needs"),
+        ('{"id": "x", "split": "test", "input": "q", "choices": ["a", 3], "answer": 0}', "choices", "strings"),
+        ('{"id": "x", "split": "test", "input": "q", "references": ["a"]', None, "not valid JSON"),
+        ("", None, "not valid JSON"),
+        ("[1, 2]", None, "JSON object"),
+    ],
+)
+def test_malformed_row_names_file_line_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str,
+                                             field: str | None, message: str) -> None:
+    root = copy_data(tmp_path, monkeypatch)
+    rel = "gsm8k/train.jsonl.gz"
+    rows = gzip.decompress((root / rel).read_bytes()).decode().splitlines()
+    rewrite(root / rel, rows[:2] + [line] + rows[2:])  # the bad row is line 3
+    record_checksum(root, rel)
+    with pytest.raises(HarnessError) as err:
+        list(make_scenario("gsm8k").instances())
+    text = str(err.value)
+    assert text.startswith(f"{root / rel}:3: ") and message in text
+    assert err.value.line == 3 and err.value.field == field
+    if field:
+        assert f":3: {field}: " in text
+
+
+def test_duplicate_id(tmp_path: Path) -> None:
+    path = tmp_path / "dup.jsonl.gz"
+    row = '{"id": "a", "split": "test", "input": "q", "references": ["1"]}'
+    rewrite(path, [row, row])
+    with pytest.raises(HarnessError, match=r"dup.jsonl.gz:2: id: duplicate id 'a'"):
+        read_instances(path)
+
+
+def test_make_samples_check_passes() -> None:
+    out = subprocess.run([sys.executable, "scenarios/make_samples.py", "--check"], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 problems" in out.stdout
+
+
+def test_checksums_cover_every_shipped_file() -> None:
+    checksums = json.loads((data_root() / "checksums.json").read_text())
+    for name in NAMES:
+        for file in ("SOURCE.md", "train.jsonl.gz", "test.jsonl.gz"):
+            assert f"{name}/{file}" in checksums
+        source = (data_root() / name / "SOURCE.md").read_text()
+        assert checksums[f"{name}/test.jsonl.gz"] in source and "License" in source
+
+
+# ---------------------------------------------------------------- download.fetch, offline with file:// URLs
+def remote_for(path: Path, sha256: str | None, size: int | None = None) -> RemoteFile:
+    return RemoteFile(path.as_uri(), path.parent.name, sha256, "MIT", size)
+
+
+def test_fetch_verifies_and_caches(tmp_path: Path) -> None:
+    src = tmp_path / "rev123" / "data.jsonl"
+    src.parent.mkdir()
+    src.write_bytes(b'{"a": 1}\n')
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    cache = tmp_path / "cache"
+    got = fetch(remote_for(src, digest, 9), cache)
+    assert got.read_bytes() == src.read_bytes() and got.parent == cache
+    assert [p.name for p in cache.iterdir()] == [got.name]  # no temporary file left behind
+    src.unlink()  # a cache hit does not touch the network
+    assert fetch(remote_for(src, digest), cache) == got
+    got.write_bytes(b"tampered")
+    with pytest.raises(HarnessError, match="sha256 mismatch for cached"):
+        fetch(remote_for(src, digest), cache)
+
+
+def test_fetch_rejects_bad_checksum_and_size(tmp_path: Path) -> None:
+    src = tmp_path / "rev123" / "data.jsonl"
+    src.parent.mkdir()
+    src.write_bytes(b"hello\n")
+    cache = tmp_path / "cache"
+    with pytest.raises(HarnessError, match="sha256 mismatch"):
+        fetch(remote_for(src, "0" * 64), cache)
+    with pytest.raises(HarnessError, match="size mismatch"):
+        fetch(remote_for(src, "0" * 64, 999), cache)
+    assert not any(cache.iterdir())  # nothing half-written is left under any name
+
+
+def test_fetch_unpinned_needs_consent_then_records(tmp_path: Path) -> None:
+    src = tmp_path / "rev123" / "data.jsonl"
+    src.parent.mkdir()
+    src.write_bytes(b"hello\n")
+    cache = tmp_path / "cache"
+    with pytest.raises(HarnessError, match="no pinned sha256"):
+        fetch(remote_for(src, None), cache)
+    got = fetch(remote_for(src, None), cache, allow_unverified=True)
+    recorded = (cache / (got.name + ".sha256")).read_text().split()[0]
+    assert recorded == hashlib.sha256(b"hello\n").hexdigest()
+    got.write_bytes(b"changed")
+    with pytest.raises(HarnessError, match="sha256 mismatch"):
+        fetch(remote_for(src, None), cache)
+
+
+def test_fetch_offline_error(tmp_path: Path) -> None:
+    missing = RemoteFile((tmp_path / "rev9" / "absent.jsonl").as_uri(), "rev9", "0" * 64, "MIT")
+    with pytest.raises(HarnessError, match="cannot download"):
+        fetch(missing, tmp_path / "cache")
+    unreachable = RemoteFile("http://127.0.0.1:9/rev9/x.jsonl", "rev9", "0" * 64, "MIT")
+    with pytest.raises(HarnessError, match="offline or unreachable"):
+        fetch(unreachable, tmp_path / "cache", timeout=5)
+
+
+def test_remote_file_must_be_pinned() -> None:
+    with pytest.raises(ValueError):
+        RemoteFile("https://example.org/main/x.jsonl", "abc123", None, "MIT")

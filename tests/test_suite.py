@@ -1,0 +1,107 @@
+"""Suite files and CLI input errors: one line naming file and line, exit code 2, nothing sent or stored."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.run_spec import load_suite
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD = """\
+name: mini
+models: [chance]
+defaults:
+  max_instances: 5
+entries:
+  - scenario: mmlu
+    args: {subject: anatomy}
+    method: multiple_choice_joint
+    shots: 2
+  - scenario: gsm8k
+    metrics: [final_number_exact_match, exact_match]
+    max_tokens: 32
+    stop: ["\\n\\n"]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "suite.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_good_suite(tmp_path: Path) -> None:
+    suite = load_suite(write(tmp_path, GOOD))
+    assert suite.name == "mini" and suite.models == ("chance",)
+    mmlu, gsm = suite.run_specs
+    assert mmlu.adapter_spec.max_train_instances == 2 and mmlu.max_instances == 5 and mmlu.main_metric == "exact_match"
+    assert gsm.metrics == ("final_number_exact_match", "exact_match") and gsm.adapter_spec.stop_sequences == ("\n\n",)
+    assert mmlu.run_id("chance") != mmlu.run_id("other") and "/" not in mmlu.run_id("a/b")
+
+
+@pytest.mark.parametrize("text,line,needle", [
+    ("entries:\n  - scenario: mmlu\n    shots: [1\n", 4, "YAML syntax error"),
+    ("entries:\n  - scenario: nosuch\n", 2, "unknown scenario 'nosuch'"),
+    ("entries:\n  - scenario: mmlu\n    metrics: [exact_match, bleu_99]\n", 3, "unknown metric 'bleu_99'"),
+    ("entries:\n  - scenario: mmlu\n    shotz: 3\n", 3, "shotz: unknown key"),
+    ("entries:\n  - scenario: mmlu\n    method: telepathy\n", 3, "unknown method"),
+    ("entries:\n  - scenario: mmlu\n    args: {subject: astrology}\n", 3, "astrology"),
+    ("entries:\n  - scenario: mmlu\n    shots: three\n", 3, "expected int"),
+    ("models: [chance]\n", 1, "entries: missing required key"),
+])
+def test_suite_errors_name_file_and_line(tmp_path: Path, text: str, line: int, needle: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(HarnessError) as info:
+        load_suite(path)
+    message = info.value.one_line()
+    assert message.startswith(f"{path}:{line}: "), message
+    assert needle in message and "\n" not in message
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("suite_text,extra,needle", [
+    ("entries:\n  - scenario: mmlu\n    shots: [1\n", [], "suite.yaml:4: YAML syntax error"),
+    ("entries:\n  - scenario: nosuch\n", [], "suite.yaml:2: scenario: unknown scenario"),
+    ("entries:\n  - scenario: mmlu\n    metrics: [nope]\n", [], "suite.yaml:3: metrics: unknown metric"),
+    ("models: [nobody/none]\nentries:\n  - scenario: mmlu\n", [], "unknown model 'nobody/none'"),
+    (GOOD, ["--models-file", "missing.yaml"], "missing.yaml: no such file"),
+    (GOOD, ["--db", "nosuchdialect://x"], "bad database URL"),
+])
+def test_cli_input_errors_exit_2_with_one_line(tmp_path: Path, suite_text: str, extra: list[str], needle: str) -> None:
+    write(tmp_path, suite_text)
+    proc = cli("run", "suite.yaml", "--output", "out", *extra, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
+    assert not (tmp_path / "out" / "harness.db").exists() or "--db" in extra
+
+
+def test_missing_suite_file(tmp_path: Path) -> None:
+    proc = cli("run", "nope.yaml", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip() == "harness: error: nope.yaml: no such file"
+
+
+def test_models_file_errors(tmp_path: Path) -> None:
+    write(tmp_path, GOOD)
+    write(tmp_path, "- name: x\n  client: openai-compatible\n  max_concurrency: lots\n", "models.yaml")
+    proc = cli("run", "suite.yaml", "--models-file", "models.yaml", cwd=tmp_path)
+    assert proc.returncode == 2 and "models.yaml:3: max_concurrency: expected int" in proc.stderr
+    write(tmp_path, "- name: x\n  client: telnet\n", "models.yaml")
+    proc = cli("run", "suite.yaml", "--models-file", "models.yaml", cwd=tmp_path)
+    assert proc.returncode == 2 and "models.yaml:2: client: unknown client 'telnet'" in proc.stderr
+
+
+def test_help_is_fast_and_imports_no_torch() -> None:
+    code = "import sys; from harness.cli import _parser; _parser().format_help(); assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    proc = subprocess.run([sys.executable, "-m", "harness", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and "run" in proc.stdout
