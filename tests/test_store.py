@@ -73,3 +73,18 @@ def test_bad_db_url_is_a_one_line_error(url: str, match: str) -> None:
     with pytest.raises(HarnessError, match=match) as info:
         open_store(url)
     assert "\n" not in info.value.one_line()
+
+
+def test_prompts_stored_once_and_restored_exactly(store: Store) -> None:
+    prompt = "Question: 2+2?\nAnswer:" * 50
+    rows = [(f"k{i}", "dep", "model", Request(kind="logprob", prompt=prompt, continuation=f" {i}").to_json(),
+             Result(ok=True, logprob=-1.0)) for i in range(4)]
+    store.save_results(rows)
+    store.save_results(rows[:1])  # idempotent
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM texts").scalar() == 1
+        size = conn.exec_driver_sql("SELECT length(body) FROM texts").scalar()
+    assert size < len(prompt) / 5  # compressed
+    restored = store.request_rows(["k2"])["k2"]
+    assert restored["request"] == rows[2][3]
+    assert Request.from_json(restored["request"]).key("dep", "model") == Request(kind="logprob", prompt=prompt, continuation=" 2").key("dep", "model")

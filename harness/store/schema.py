@@ -3,7 +3,7 @@ run (and every process) that sends the same request, and a rerun finds them."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Float, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -24,12 +24,21 @@ runs = Table(
     Column("updated_at", String(40), nullable=False),
 )
 
+# Prompts, stored once however many requests and instances use them (a multiple-choice item's choices share one;
+# a 5-shot prompt is mostly the same few-shot block), zlib-compressed.
+texts = Table(
+    "texts", metadata,
+    Column("hash", String(64), primary_key=True),  # sha256 of the UTF-8 text
+    Column("body", LargeBinary, nullable=False),
+)
+
 requests = Table(
     "requests", metadata,
     Column("key", String(64), primary_key=True),
     Column("deployment", String(200), nullable=False),
     Column("model", String(200), nullable=False),
-    Column("request", Text, nullable=False),  # JSON of harness.clients.request.Request
+    Column("request", Text, nullable=False),  # JSON of harness.clients.request.Request, its prompt in `texts`
+    Column("prompt_hash", String(64), nullable=False),
     Column("ok", Integer, nullable=False),
     Column("result", Text, nullable=False),  # JSON of harness.clients.request.Result
     Column("error", Text),
@@ -46,7 +55,7 @@ instances = Table(
     Column("position", Integer, nullable=False),
     Column("input", Text, nullable=False),
     Column("references", Text, nullable=False),  # JSON [{"output", "correct"}]
-    Column("prompt", Text, nullable=False),
+    Column("prompt_hash", String(64), nullable=False),  # the prompt as sent, in `texts`
     Column("request_keys", Text, nullable=False),  # JSON list
     Column("prediction", Text),
     Column("outputs", Text, nullable=False),  # JSON list

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import zlib
+from contextlib import contextmanager
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, select
+from sqlalchemy import Connection, Engine, create_engine, delete, event, select
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from harness.clients.request import Result
@@ -16,6 +19,10 @@ from harness.errors import HarnessError
 from harness.store import schema
 
 _CHUNK = 500  # keys per IN (...) query: under SQLite's variable limit, few round trips
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def now() -> str:
@@ -39,9 +46,11 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Take the write lock up front: a deferred transaction that reads and then writes can fail at once with
-        # "database is locked" when another process writes in between; an immediate one waits its turn instead.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front: a deferred transaction that reads and then writes can fail at once
+        # with "database is locked" when another process writes in between; an immediate one waits its turn.
+        # Readers stay deferred so they never wait for a writer (WAL).
+        immediate = conn.get_execution_options().get("write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class Store:
@@ -71,12 +80,41 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction (IMMEDIATE on SQLite), committed on success, rolled back on error."""
+        with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+            yield conn
+
     def _insert(self, table: Any) -> Any:
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
         return insert(table)
+
+    # --- texts --------------------------------------------------------------------------------------------
+    def _save_texts(self, conn: Any, texts: dict[str, str]) -> None:
+        if not texts:
+            return
+        table = schema.texts
+        existing: set[str] = set()
+        hashes = list(texts)
+        for start in range(0, len(hashes), _CHUNK):
+            existing.update(conn.execute(select(table.c.hash).where(table.c.hash.in_(hashes[start : start + _CHUNK]))).scalars())
+        rows = [{"hash": h, "body": zlib.compress(t.encode("utf-8"), 6)} for h, t in texts.items() if h not in existing]
+        if rows:
+            conn.execute(self._insert(table).on_conflict_do_nothing(index_elements=[table.c.hash]), rows)
+
+    def texts(self, hashes: Iterable[str]) -> dict[str, str]:
+        hashes = list(dict.fromkeys(hashes))
+        found: dict[str, str] = {}
+        table = schema.texts
+        with self.engine.connect() as conn:
+            for start in range(0, len(hashes), _CHUNK):
+                rows = conn.execute(select(table.c.hash, table.c.body).where(table.c.hash.in_(hashes[start : start + _CHUNK])))
+                found.update((h, zlib.decompress(body).decode("utf-8")) for h, body in rows)
+        return found
 
     # --- requests -----------------------------------------------------------------------------------------
     def completed(self, keys: Iterable[str]) -> dict[str, Result]:
@@ -91,6 +129,21 @@ class Store:
                 for key, result in rows:
                     found[key] = Result.from_json(json.loads(result))
         return found
+
+    def request_rows(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Stored request rows, each with its Request JSON made whole again (prompt included)."""
+        keys = list(dict.fromkeys(keys))
+        table = schema.requests
+        rows: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), _CHUNK):
+                for row in conn.execute(select(table).where(table.c.key.in_(keys[start : start + _CHUNK]))):
+                    rows[row.key] = dict(row._mapping)
+        prompts = self.texts(r["prompt_hash"] for r in rows.values())
+        for row in rows.values():
+            row["request"] = {**json.loads(row["request"]), "prompt": prompts[row["prompt_hash"]]}
+            row["result"] = json.loads(row["result"])
+        return rows
 
     def results(self, keys: Iterable[str]) -> dict[str, Result]:
         """Stored results among `keys`, failed ones included."""
@@ -109,16 +162,19 @@ class Store:
         if not rows:
             return
         stamp = now()
-        values = [
-            {
-                "key": key, "deployment": deployment, "model": model,
-                "request": json.dumps(request, ensure_ascii=False), "ok": int(result.ok),
+        texts: dict[str, str] = {}
+        values = []
+        for key, deployment, model, request, result in rows:
+            prompt = request.get("prompt", "")
+            digest = text_hash(prompt)
+            texts[digest] = prompt
+            values.append({
+                "key": key, "deployment": deployment, "model": model, "prompt_hash": digest,
+                "request": json.dumps({**request, "prompt": None}, ensure_ascii=False), "ok": int(result.ok),
                 "result": json.dumps(result.to_json(), ensure_ascii=False), "error": result.error,
                 "latency_s": result.latency_s, "prompt_tokens": result.prompt_tokens,
                 "completion_tokens": result.completion_tokens, "updated_at": stamp,
-            }
-            for key, deployment, model, request, result in rows
-        ]
+            })
         table = schema.requests
         stmt = self._insert(table)
         stmt = stmt.on_conflict_do_update(
@@ -126,15 +182,24 @@ class Store:
             set_={c: stmt.excluded[c] for c in ("ok", "result", "error", "latency_s", "prompt_tokens", "completion_tokens", "updated_at")},
             where=table.c.ok == 0,
         )
-        with self.engine.begin() as conn:
+        with self._write() as conn:
+            self._save_texts(conn, texts)
             conn.execute(stmt, values)
 
     # --- runs ---------------------------------------------------------------------------------------------
     def save_run(self, run: dict[str, Any], instance_rows: list[dict[str, Any]], stats: list[dict[str, Any]],
                  run_stats: list[dict[str, Any]]) -> None:
-        """Replace a run's record, instances and stats in one transaction: readers see the old run or the new one."""
+        """Replace a run's record, instances and stats in one transaction: readers see the old run or the new one.
+        Each instance row carries its prompt text under "prompt"; it is stored once, in `texts`."""
         run_id = run["run_id"]
-        with self.engine.begin() as conn:
+        texts: dict[str, str] = {}
+        instance_rows = [dict(row) for row in instance_rows]
+        for row in instance_rows:
+            prompt = row.pop("prompt")
+            row["prompt_hash"] = text_hash(prompt)
+            texts[row["prompt_hash"]] = prompt
+        with self._write() as conn:
+            self._save_texts(conn, texts)
             for table in (schema.run_stats, schema.instance_stats, schema.instances, schema.runs):
                 conn.execute(delete(table).where(table.c.run_id == run_id))
             conn.execute(schema.runs.insert(), [{**run, "updated_at": now()}])
@@ -143,7 +208,7 @@ class Store:
                     conn.execute(table.insert(), rows[start : start + 5000])
 
     def replace_run_stats(self, run_id: str, run_stats: list[dict[str, Any]]) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(delete(schema.run_stats).where(schema.run_stats.c.run_id == run_id))
             if run_stats:
                 conn.execute(schema.run_stats.insert(), run_stats)
@@ -192,8 +257,10 @@ class Store:
                     .where(stats.c.run_id == run_id, stats.c.instance_id.in_(ids))
                 ):
                     by_id[iid][metric] = value
+            prompts = self.texts(r["prompt_hash"] for r in rows)
             for row in rows:
                 row["stats"] = by_id[row["instance_id"]]
+                row["prompt"] = prompts.get(row["prompt_hash"], "")
                 yield row
             position = rows[-1]["position"]
 
