@@ -1,0 +1,66 @@
+"""Shared fixtures: a loopback OpenAI-compatible stub server in its own process, and the harness CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STUB = Path(__file__).resolve().parent / "stub_server.py"
+
+
+@dataclass
+class StubProcess:
+    url: str  # http://127.0.0.1:PORT
+    process: subprocess.Popen[str]
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(self.url + "/stub/stats", timeout=10) as response:
+            return json.load(response)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def start_stub_process(*args: str) -> StubProcess:
+    proc = subprocess.Popen([sys.executable, str(STUB), "--port", "0", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("listening on "):
+        proc.kill()
+        raise RuntimeError(f"stub server did not start: {line!r}")
+    return StubProcess(line.removeprefix("listening on "), proc)
+
+
+@pytest.fixture()
+def stub_factory() -> Iterator[Callable[..., StubProcess]]:
+    started: list[StubProcess] = []
+
+    def factory(*args: str) -> StubProcess:
+        stub = start_stub_process(*args)
+        started.append(stub)
+        return stub
+
+    yield factory
+    for stub in started:
+        stub.stop()
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})

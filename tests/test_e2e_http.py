@@ -1,0 +1,113 @@
+"""End to end through the real CLI against an OpenAI-compatible server on 127.0.0.1 (tests/stub_server.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+from conftest import run_cli
+
+SUITE = """\
+name: http-e2e
+entries:
+  - scenario: mmlu
+    method: multiple_choice_joint
+    shots: 5
+    max_instances: 30
+  - scenario: hellaswag
+    method: multiple_choice_separate
+    max_instances: 10
+  - scenario: gsm8k
+    shots: 2
+    max_tokens: 32
+    stop: ["\\n\\n"]
+    max_instances: 10
+"""
+
+
+def models_file(tmp_path: Path, base_url: str, **extra: object) -> Path:
+    fields = {"client": "openai-compatible", "base_url": base_url, "model": "stub-model", "max_concurrency": 8,
+              "price_input_per_mtok": 1.0, "price_output_per_mtok": 2.0, **extra}
+    path = tmp_path / "models.yaml"
+    path.write_text("- name: local/stub\n" + "".join(f"  {k}: {v}\n" for k, v in fields.items()))
+    return path
+
+
+def test_run_then_rerun_sends_nothing(tmp_path: Path, stub_factory) -> None:
+    stub = stub_factory("--latency", "0.005")
+    (tmp_path / "suite.yaml").write_text(SUITE)
+    models = models_file(tmp_path, stub.base_url)
+    args = ("run", "suite.yaml", "--models", "local/stub", "--models-file", str(models), "--output", "out")
+    first = run_cli(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    expected = 30 + 10 * 4 + 10  # joint: 1 per item; separate: 1 per choice; generation: 1 per item
+    assert stub.stats()["total_requests"] == expected
+    assert f"{expected} requests: {expected} sent, 0 from the store, 0 failed" in first.stdout
+    site = Path(re.search(r"site: (\S+)", first.stdout).group(1))
+    assert site.exists() and "local/stub" in site.read_text()
+
+    second = run_cli(*args, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert stub.stats()["total_requests"] == expected  # nothing sent again
+    assert f"{expected} requests: 0 sent, {expected} from the store" in second.stdout
+
+    with sqlite3.connect(tmp_path / "out" / "harness.db") as conn:
+        rows = conn.execute("SELECT request, result, prompt_tokens, latency_s FROM requests").fetchall()
+        assert len(rows) == expected
+        assert all(json.loads(result)["ok"] and tokens and latency > 0 for _, result, tokens, latency in rows)
+        costs = conn.execute("SELECT mean FROM run_stats WHERE metric = 'cost_usd'").fetchall()
+        assert costs and all(c > 0 for (c,) in costs)
+        # the exact prompt sent is stored with each instance
+        prompts = conn.execute("SELECT count(*) FROM instances i JOIN texts t ON t.hash = i.prompt_hash").fetchone()[0]
+        assert prompts == 30 + 10 + 10
+
+
+def test_failures_are_recorded_not_fatal_and_retried_on_rerun(tmp_path: Path, stub_factory) -> None:
+    # Every prompt fails twice with HTTP 500; with 2 attempts each request fails, with 4 it succeeds.
+    stub = stub_factory("--latency", "0", "--fail-first", "2")
+    (tmp_path / "suite.yaml").write_text("entries:\n  - scenario: boolq\n    max_instances: 6\n")
+    models = models_file(tmp_path, stub.base_url, max_attempts=2)
+    args = ("run", "suite.yaml", "--models", "local/stub", "--models-file", str(models), "--output", "out")
+    first = run_cli(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "6 failed" in first.stdout and "failed requests: local/stub: 6" in first.stdout
+    assert "6 requests failed" in first.stderr
+    with sqlite3.connect(tmp_path / "out" / "harness.db") as conn:
+        errors = [e for (e,) in conn.execute("SELECT error FROM requests WHERE ok = 0")]
+        assert len(errors) == 6 and all("HTTP 500" in e for e in errors)
+    # Rerun: only the failed requests are sent again, and now they succeed (third attempt per prompt).
+    sent_before = stub.stats()["total_requests"]
+    second = run_cli(*args, cwd=tmp_path)
+    assert second.returncode == 0
+    assert "6 sent, 0 from the store, 0 failed" in second.stdout
+    assert stub.stats()["total_requests"] - sent_before == 6
+
+
+def test_auth_failure_stops_the_deployment_fast(tmp_path: Path, stub_factory) -> None:
+    stub = stub_factory("--latency", "0", "--api-key", "right")
+    (tmp_path / "suite.yaml").write_text("entries:\n  - scenario: mmlu\n    max_instances: 200\n")
+    models = models_file(tmp_path, stub.base_url, api_key_env="STUB_KEY", max_concurrency=1)
+    proc = run_cli("run", "suite.yaml", "--models", "local/stub", "--models-file", str(models), "--output", "out",
+                   cwd=tmp_path, env={"STUB_KEY": "wrong"})
+    assert proc.returncode == 0
+    assert stub.stats()["total_requests"] == 1  # the first 401 stops every later request of the deployment
+    with sqlite3.connect(tmp_path / "out" / "harness.db") as conn:
+        errors = {e for (e,) in conn.execute("SELECT error FROM requests")}
+        assert len(errors) == 1 and "authentication failed" in errors.pop()
+        # the key itself is never written anywhere in the store
+        assert not any("wrong" in str(v) for row in conn.execute("SELECT * FROM requests") for v in row)
+
+
+def test_chat_deployment(tmp_path: Path, stub_factory) -> None:
+    stub = stub_factory("--latency", "0")
+    (tmp_path / "suite.yaml").write_text("entries:\n  - scenario: arc_challenge\n    shots: 2\n    max_instances: 5\n")
+    models = models_file(tmp_path, stub.base_url, api="chat")
+    proc = run_cli("run", "suite.yaml", "--models", "local/stub", "--models-file", str(models), "--output", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert stub.stats()["chat_completions"] == 5
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("entries:\n  - scenario: hellaswag\n    method: multiple_choice_separate\n")
+    proc = run_cli("run", str(bad), "--models", "local/stub", "--models-file", str(models), "--output", "out", cwd=tmp_path)
+    assert proc.returncode == 2 and "log-probabilities" in proc.stderr
