@@ -1,0 +1,183 @@
+"""Render a Report into a static site.
+
+Layout: index.html (the leaderboard), groups/<group>.html, runs/<run>/index.html and runs/<run>/page-N.html.
+Every link is relative, so the site works opened from disk (file://) and through any web server.
+All text goes through Jinja2 with autoescape on: model outputs and dataset text are untrusted.
+Run pages (harness.site.runs) are streamed into pages bounded by size, so a 100k-instance run never sits
+in memory and no page grows past ~1 MB. Formatting filters live in harness.site.format.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+import harness
+from harness.report import Report, RunInfo, Score
+from harness.site.format import ci_title, clip, fmt_num, fmt_pm, pretty, slug
+from harness.site.runs import PAGE_BYTES, PAGE_INSTANCES, write_run
+
+__all__ = ["PAGE_BYTES", "PAGE_INSTANCES", "build_site", "fmt_num", "group_href", "run_href", "slug", "web_dir"]
+
+
+def web_dir() -> Path:
+    """The templates + static files: top-level web/ of the repo, or $HARNESS_WEB_DIR."""
+    override = os.environ.get("HARNESS_WEB_DIR")
+    return Path(override) if override else Path(harness.__file__).resolve().parents[1] / "web"
+
+
+def run_href(run_id: str) -> str:
+    return f"runs/{slug(run_id)}/index.html"
+
+
+def group_href(group: str) -> str:
+    return f"groups/{slug(group)}.html"
+
+
+def make_env(templates: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates)),
+        autoescape=True,  # everything: model names, outputs, dataset text, adapter instructions
+        undefined=jinja2.StrictUndefined,  # a typo in a template fails the build instead of rendering blank
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(num=fmt_num, pm=fmt_pm, ci=ci_title, clip=clip, slug=slug, pretty=pretty)
+    env.globals.update(run_href=run_href, group_href=group_href, version=harness.__version__)
+    return env
+
+
+# ---------------------------------------------------------------- pages
+
+
+def build_site(report: Report, out_dir: Path) -> Path:
+    """Write the whole site into out_dir; returns the path of index.html."""
+    out_dir = Path(out_dir)
+    web = web_dir()
+    env = make_env(web / "templates")
+    env.globals.update(suite=report.suite, created_at=report.created_at)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(web / "static", out_dir / "static", dirs_exist_ok=True)
+
+    groups: dict[str, list[RunInfo]] = {c.group: [] for c in report.leaderboard.columns}
+    cell_runs: dict[tuple[str, str], list[RunInfo]] = defaultdict(list)
+    for run in report.runs:
+        groups.setdefault(run.group, []).append(run)
+        cell_runs[(run.model, run.group)].append(run)
+
+    index = out_dir / "index.html"
+    _write(index, env.get_template("index.html").render(root="", **_index_context(report, groups, cell_runs)))
+    (out_dir / "groups").mkdir(exist_ok=True)
+    group_tpl = env.get_template("group.html")
+    for group, runs in groups.items():
+        ctx = _group_context(report, group, runs)
+        _write(out_dir / group_href(group), group_tpl.render(root="../", **ctx))
+    for run in report.runs:
+        write_run(env, report, run, out_dir / "runs" / slug(run.run_id))
+    return index
+
+
+def _write(path: Path, html: str) -> None:
+    path.write_text(html, encoding="utf-8", newline="\n")
+
+
+def _win_rate(report: Report, model: str) -> float | None:
+    wr = report.leaderboard.win_rates.get(model)
+    return None if wr is None or math.isnan(wr) else wr  # NaN would sort anywhere: treat it as missing
+
+
+def _model_order(report: Report) -> dict[str, int]:
+    """Models by mean win rate, best first; models without one last, in their given order."""
+    lb = report.leaderboard
+    models = list(dict.fromkeys([*lb.models, *(r.model for r in report.runs)]))
+
+    def key(i: int) -> tuple[bool, float, int]:
+        wr = _win_rate(report, models[i])
+        return (wr is None, -(wr or 0.0), i)
+
+    return {models[i]: pos for pos, i in enumerate(sorted(range(len(models)), key=key))}
+
+
+def _bar(score: Score, lo: float, hi: float) -> dict[str, float] | None:
+    """Where the CI sits on the column's shared scale (percentages), so overlaps show at a glance."""
+    span = hi - lo
+    vals = (score.ci_low, score.ci_high, score.mean)
+    if not (span > 0 and all(math.isfinite(v) for v in (*vals, lo, hi))):
+        return None
+
+    def pct(v: float) -> float:
+        return round(min(100.0, max(0.0, (v - lo) / span * 100)), 1)
+
+    left = pct(score.ci_low)
+    return {"left": left, "width": max(pct(score.ci_high) - left, 0.8), "mark": pct(score.mean)}
+
+
+def _cell_href(model: str, group: str, runs: list[RunInfo]) -> str:
+    """One run: link it. Several (e.g. one per subject): the model's rows on the group page."""
+    if len(runs) == 1:
+        return run_href(runs[0].run_id)
+    return f"{group_href(group)}#m-{slug(model)}" if runs else group_href(group)
+
+
+def _index_context(
+    report: Report, groups: dict[str, list[RunInfo]], cell_runs: dict[tuple[str, str], list[RunInfo]]
+) -> dict[str, Any]:
+    lb = report.leaderboard
+    order = _model_order(report)
+    models = sorted((m for m in order if m in lb.models), key=order.__getitem__)
+    columns: list[dict[str, Any]] = []
+    for col in lb.columns:
+        scores = [s for (_, g), s in lb.cells.items() if g == col.group]
+        lows = [s.ci_low for s in scores if math.isfinite(s.ci_low)]
+        highs = [s.ci_high for s in scores if math.isfinite(s.ci_high)]
+        # one scale per column, so the CI bars of a column can be compared by eye
+        scale = (min(lows), max(highs)) if lows and highs else (0.0, 0.0)
+        columns.append({"col": col, "scale": scale})
+    rows = []
+    for rank, model in enumerate(models, 1):
+        wr = _win_rate(report, model)
+        cells = []
+        for c in columns:
+            group = c["col"].group
+            score = lb.cells.get((model, group))
+            runs = cell_runs.get((model, group), [])
+            cells.append({
+                "score": score, "href": _cell_href(model, group, runs) if (runs or score) else None,
+                "bar": _bar(score, *c["scale"]) if score else None,
+            })
+        rows.append({
+            "model": model, "rank": rank if wr is not None else None, "win_rate": wr,
+            "failed": lb.failed_requests.get(model, 0), "cells": cells,
+        })
+    described = {c.group: c for c in lb.columns}
+    scenario_list = [
+        {"group": g, "column": described.get(g), "runs": len(runs), "models": len({r.model for r in runs}),
+         "instances": sum(r.instances for r in runs)}
+        for g, runs in groups.items()
+    ]
+    return {"columns": columns, "rows": rows, "groups": scenario_list, "n_runs": len(report.runs)}
+
+
+def _group_context(report: Report, group: str, runs: list[RunInfo]) -> dict[str, Any]:
+    lb = report.leaderboard
+    order = _model_order(report)
+    column = next((c for c in lb.columns if c.group == group), None)
+    main = column.metric if column else (runs[0].main_metric if runs else "")
+    metrics = sorted({m for r in runs for m in r.scores}, key=lambda m: (m != main, m))
+    lower = {m: any(r.scores[m].lower_is_better for r in runs if m in r.scores) for m in metrics}
+    runs = sorted(runs, key=lambda r: (order.get(r.model, len(order)), r.scenario, r.run_id))
+    summary = [
+        {"model": m, "score": lb.cells[(m, group)], "win_rate": _win_rate(report, m)}
+        for m in sorted(order, key=order.__getitem__) if (m, group) in lb.cells
+    ]
+    return {
+        "group": group, "column": column, "main": main, "metrics": metrics, "lower": lower, "runs": runs,
+        "summary": summary, "scenarios": sorted({r.scenario for r in runs}),
+        "methods": sorted({r.method for r in runs}),
+    }

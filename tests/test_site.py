@@ -1,0 +1,309 @@
+"""The static site: ordering, CIs, size-bounded pagination, links, escaping, serving, and a headless browser."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import subprocess
+import threading
+import tracemalloc
+import urllib.request
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from harness.report import InstanceView, Leaderboard, LeaderboardColumn, Report, RunInfo, Score
+from harness.site.build import PAGE_INSTANCES, build_site, fmt_num, run_href, slug, web_dir
+from harness.site.serve import make_server, server_url
+
+EVIL = "<script>alert(1)</script>"
+EVIL_MODEL = f"evil/{EVIL}"
+BIG_RUN = "qa--acme_large"
+BIG_N = 3000
+MB = 1_000_000
+
+
+def _score(metric: str, mean: float, half: float, n: int, lower: bool = False) -> Score:
+    return Score(metric, mean, mean - half, mean + half, n, lower)
+
+
+def _instances(run_id: str, n: int) -> Iterator[InstanceView]:
+    """Lazily made instances; the big run's are long (so it paginates by size) and some are hostile."""
+    long = run_id == BIG_RUN
+    for i in range(n):
+        correct = i % 3 != 0
+        yield InstanceView(
+            instance_id=f"id{i}",
+            input=(f"Question {i} {EVIL} " + "lorem ipsum dolor sit amet " * (90 if long else 2)),
+            references=[{"output": f"answer {i}", "correct": True}, {"output": f"wrong {EVIL}", "correct": False}],
+            prompt=f"Instructions\n\n  indented line {EVIL}\nQuestion {i}\nAnswer:" + " context" * (300 if long else 5),
+            outputs=[f" answer {i}" if correct else f" {EVIL}"],
+            prediction=f"answer {i}" if correct else EVIL,
+            stats={"exact_match": 1.0 if correct else 0.0, "num_prompt_tokens": 812.0, "latency": 0.412},
+            fewshot_dropped=1 if i % 500 == 7 else 0,
+            error=f"timeout {EVIL}" if i % 1000 == 999 else None,
+        )
+    if long:  # one gigantic prompt (clipped) and one with a flood of huge outputs (shown as a stub)
+        yield InstanceView("huge-prompt", "x", [], "p" * 2_000_000, ["o"], "o", {"exact_match": 1.0})
+        yield InstanceView("huge-outputs", "x", [], "p", ["<" * 40_000] * 300, EVIL, {"exact_match": 0.0})
+
+
+def make_report() -> Report:
+    models = ["acme/small", "acme/large", "other/mid", EVIL_MODEL]
+    win = {"acme/small": 0.25, "acme/large": 0.9, "other/mid": 0.5, EVIL_MODEL: None}
+    columns = [
+        LeaderboardColumn("qa", "exact_match", description=f"Question answering {EVIL}"),
+        LeaderboardColumn("lm", "bits_per_byte", lower_is_better=True, description="Language modeling"),
+    ]
+    runs, instances, cells = [], {}, {}
+    for gi, col in enumerate(columns):
+        for mi, model in enumerate(models[:3]):
+            run_id = f"{col.group}--" + re.sub(r"\W", "_", model)
+            n = BIG_N + 2 if run_id == BIG_RUN else 12
+            main = _score(col.metric, 0.3 + 0.2 * win[model] + gi, 0.031, n, col.lower_is_better)
+            scores = {
+                col.metric: main,
+                "num_prompt_tokens": _score("num_prompt_tokens", 812.0, 0.0, n),
+                "latency": _score("latency", 0.41 + mi, 0.05, n, True),
+                "cost": _score("cost", 0.00042, 0.00001, n, True),
+                f"odd {EVIL}": _score(f"odd {EVIL}", 0.5, 0.1, n),
+            }
+            runs.append(RunInfo(
+                run_id=run_id, model=model, scenario=f"{col.group}:subset=main", group=col.group,
+                method="generation" if col.group == "qa" else "language_modeling", main_metric=col.metric,
+                adapter_spec={"method": "generation", "instructions": f"Answer briefly {EVIL}",
+                              "instance_prefix": "\n\n", "max_tokens": 5, "stop": ["\n"]},
+                scores=scores, instances=n, failed_requests=3 if model == "other/mid" else 0,
+                truncated_instances=6 if run_id == BIG_RUN else 0,
+            ))
+            instances[run_id] = lambda run_id=run_id, n=n: _instances(run_id, n if run_id != BIG_RUN else BIG_N)
+            cells[(model, col.group)] = main
+    # a run outside the leaderboard's columns, whose instances were never stored
+    runs.append(RunInfo("extra--acme_small", "acme/small", "extra", "extra", "generation", "exact_match", {},
+                        {}, 0, 0, 0))
+    lb = Leaderboard(models=models, columns=columns, cells=cells, win_rates=win,
+                     failed_requests={"other/mid": 6, "acme/small": 0})
+    return Report(suite=f"suite-{EVIL}", created_at="2025-01-02T03:04:05Z", leaderboard=lb, runs=runs,
+                  instances=instances)
+
+
+class _Page(HTMLParser):
+    """Collects what the tests check: links, element ids, instance ids."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+        self.instance_ids: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        for key in ("href", "src"):
+            if a.get(key) is not None:
+                self.links.append(a[key] or "")
+        if a.get("id"):
+            self.ids.add(a["id"] or "")
+        if tag == "article" and a.get("data-instance-id") is not None:
+            self.instance_ids.append(a["data-instance-id"] or "")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    index = build_site(make_report(), out)
+    assert index == out / "index.html"
+    return out
+
+
+@pytest.fixture(scope="module")
+def pages(site: Path) -> dict[Path, tuple[str, _Page]]:
+    parsed = {}
+    for path in sorted(site.rglob("*.html")):
+        text = path.read_text(encoding="utf-8")
+        p = _Page()
+        p.feed(text)
+        parsed[path] = (text, p)
+    return parsed
+
+
+def _big_run_pages(site: Path) -> list[Path]:
+    run_dir = (site / run_href(BIG_RUN)).parent
+    n = len(list(run_dir.glob("*.html")))
+    return [run_dir / ("index.html" if k == 1 else f"page-{k}.html") for k in range(1, n + 1)]
+
+
+def test_index_lists_models_by_win_rate_with_cis(site: Path) -> None:
+    text = (site / "index.html").read_text(encoding="utf-8")
+    board = text[text.index('id="leaderboard"'):text.index("</table>")]
+    order = [board.index(html.escape(m, quote=False)) for m in ["acme/large", "other/mid", "acme/small", EVIL_MODEL]]
+    assert order == sorted(order), "rows must be by mean win rate, None last"
+    assert "0.900" in board and "±0.031" in board  # win rate and a CI half-width
+    assert "95% CI [" in board  # the interval itself, in the tooltip
+    assert 'title="lower is better"' in board  # the bits_per_byte column
+    assert "6 failed" in board and "0 failed" not in board
+    assert 'href="groups/qa.html"' in board and f'href="{run_href(BIG_RUN)}"' in board
+    assert "ranks may not differ" in text and "generated by harness" in text and "2025-01-02T03:04:05Z" in text
+
+
+def test_group_page_has_every_metric_and_run(site: Path) -> None:
+    text = (site / "groups" / "qa.html").read_text(encoding="utf-8")
+    for metric in ["exact_match", "num_prompt_tokens", "latency", "cost", html.escape(f"odd {EVIL}")]:
+        assert metric in text
+    assert text.count('href="../runs/') >= 3 and "generation" in text and "3,002" in text
+    assert "$0.00042" in text and "1.41 s" in text
+
+
+def test_every_page_is_under_1mb(pages: dict[Path, tuple[str, _Page]]) -> None:
+    sizes = {p: len(text.encode()) for p, (text, _) in pages.items()}
+    assert max(sizes.values()) <= MB, max(sizes.items(), key=lambda kv: kv[1])
+
+
+def test_pagination_covers_every_instance_once(site: Path, pages: dict[Path, tuple[str, _Page]]) -> None:
+    run_pages = _big_run_pages(site)
+    assert len(run_pages) >= 10  # long instances: split by size well before 200 a page
+    seen: list[str] = []
+    errors = 0
+    for k, path in enumerate(run_pages, 1):
+        text, parsed = pages[path]
+        assert 0 < len(parsed.instance_ids) <= PAGE_INSTANCES
+        assert f"page <strong>{k}</strong> of {len(run_pages)}" in text
+        assert "<!--harness:" not in text  # every pager slot was filled, every cut marker removed
+        seen += parsed.instance_ids
+        errors += text.count('<strong>Error</strong><pre class="text code">timeout &lt;script&gt;')
+    assert seen == [f"id{i}" for i in range(BIG_N)] + ["huge-prompt", "huge-outputs"]
+    assert errors == BIG_N // 1000
+    last = pages[run_pages[-1]][0]
+    assert "more characters not shown" in last and "too large to show" in last
+    # small runs: one page, all instances, pager says 1 of 1
+    small_text, small = pages[site / run_href("qa--acme_small")]
+    assert small.instance_ids == [f"id{i}" for i in range(12)] and "of 1 ·" in small_text
+
+
+def test_run_without_instances_or_column_still_gets_pages(site: Path) -> None:
+    text = (site / run_href("extra--acme_small")).read_text(encoding="utf-8")
+    assert "No instances on this page." in text and "page <strong>1</strong> of 1" in text
+    assert 'href="../runs/extra--acme_small/index.html"' in (site / "groups" / "extra.html").read_text(encoding="utf-8")
+    assert 'href="groups/extra.html"' in (site / "index.html").read_text(encoding="utf-8")
+
+
+def test_run_page_shows_run_info(site: Path) -> None:
+    text = (site / run_href(BIG_RUN)).read_text(encoding="utf-8")
+    for needle in ["Adapter spec", "instance_prefix", "&#34;\\n\\n&#34;", "Truncated instances", "<details",
+                   "show only incorrect", 'data-main="0.0"', "few-shot dropped"]:
+        assert needle in text, needle
+
+
+def test_all_relative_links_resolve(site: Path, pages: dict[Path, tuple[str, _Page]]) -> None:
+    checked = 0
+    for path, (_, parsed) in pages.items():
+        for link in parsed.links:
+            parts = urlsplit(link)
+            assert not parts.scheme and not parts.netloc and not link.startswith("/"), f"{path}: {link}"
+            target = (path.parent / unquote(parts.path)).resolve() if parts.path else path
+            assert target.is_file(), f"{path.relative_to(site)} links to missing {link}"
+            if parts.fragment and target.suffix == ".html":
+                assert parts.fragment in pages[target][1].ids, f"{path}: no #{parts.fragment} in {link}"
+            checked += 1
+    assert checked > 100
+
+
+def test_untrusted_text_is_escaped(pages: dict[Path, tuple[str, _Page]]) -> None:
+    for path, (text, _) in pages.items():
+        assert "<script>alert" not in text, path
+    index_text = next(text for p, (text, _) in pages.items() if p.name == "index.html" and p.parent.name != "runs")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in index_text
+
+
+def test_serves_over_http(site: Path) -> None:
+    server = make_server(site, "127.0.0.1", 0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = server_url(server)
+        with urllib.request.urlopen(base, timeout=10) as resp:
+            assert resp.status == 200 and 'id="leaderboard"' in resp.read().decode()
+        with urllib.request.urlopen(base + run_href(BIG_RUN), timeout=10) as resp:
+            assert resp.status == 200 and 'data-instance-id="id0"' in resp.read().decode()
+        with urllib.request.urlopen(base + "static/site.css", timeout=10) as resp:
+            assert resp.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _small_report() -> Report:
+    report = make_report()
+    report.instances[BIG_RUN] = lambda: iter(())  # keeps these tests quick
+    return report
+
+
+def test_rebuild_removes_stale_pages(tmp_path: Path) -> None:
+    report = _small_report()
+    build_site(report, tmp_path)
+    stale = tmp_path / "runs" / slug("qa--acme_small") / "page-99.html"
+    stale.write_text("old")
+    build_site(report, tmp_path)
+    assert not stale.exists()
+
+
+def test_large_runs_are_streamed_not_held(tmp_path: Path) -> None:
+    """3,000 instances (~18 MB of HTML) must build in a few MB: pages are flushed as they fill."""
+    report = make_report()
+    text = "streamed text " * 200
+
+    def many() -> Iterator[InstanceView]:
+        for i in range(3000):
+            refs = [{"output": "a", "correct": True}]
+            yield InstanceView(f"s{i}", text, refs, text, ["a"], "a", {"exact_match": 1.0})
+
+    report.instances = {r.run_id: many for r in report.runs[:1]}
+    report.runs = report.runs[:1]
+    tracemalloc.start()
+    try:
+        build_site(report, tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    total = sum(p.stat().st_size for p in tmp_path.rglob("*.html"))
+    assert total > 15 * MB and peak < 6 * MB, (total, peak)
+    print(f"streamed {total / MB:.1f} MB of HTML with a peak of {peak / MB:.1f} MB")
+
+
+def test_web_dir_can_be_overridden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    web = tmp_path / "web"
+    shutil.copytree(web_dir(), web)
+    (web / "static" / "extra.txt").write_text("custom")
+    monkeypatch.setenv("HARNESS_WEB_DIR", str(web))
+    build_site(_small_report(), tmp_path / "out")
+    assert (tmp_path / "out" / "static" / "extra.txt").read_text() == "custom"
+
+
+def test_number_formatting() -> None:
+    assert fmt_num(0.41234, "exact_match") == "0.412"
+    assert fmt_num(1.5, "latency") == "1.50 s" and fmt_num(0.0031, "latency") == "0.0031 s"
+    assert fmt_num(0.00042, "cost") == "$0.00042" and fmt_num(12.5, "cost") == "$12.50"
+    assert fmt_num(812.0, "num_prompt_tokens") == "812" and fmt_num(None) == "—" and fmt_num(float("nan")) == "—"
+    assert fmt_num(3.14159, "bits_per_byte") == "3.14"
+
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+
+def _dump_dom(url: str, profile: Path) -> str:
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+           "--dump-dom", url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=True).stdout
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium) to run the JS")
+def test_headless_browser_runs_the_page_scripts(site: Path, tmp_path: Path) -> None:
+    dom = _dump_dom((site / "index.html").as_uri(), tmp_path / "profile")
+    assert re.search(r'<html[^>]*class="js"', dom), "site.js did not run"
+    assert 'id="leaderboard"' in dom and 'data-sortable-ready="1"' in dom and "acme/large" in dom
+    dom = _dump_dom((site / run_href(BIG_RUN)).as_uri(), tmp_path / "profile")
+    assert 'data-filter-ready="1"' in dom and re.search(r"showing \d+ of \d+ on this page", dom)
