@@ -11,6 +11,7 @@ from typing import Any
 
 from harness.metrics.registry import lower_is_better
 from harness.metrics.stats import bootstrap_ci
+from harness.scenarios.base import scenario_registry
 from harness.report import InstanceView, Leaderboard, LeaderboardColumn, Report, RunInfo, Score
 from harness.store.store import Store
 from harness.win_rate import mean_win_rates
@@ -44,11 +45,15 @@ def build_report(store: Store, suite: str, models: list[str] | None = None) -> R
         ))
     model_order = list(dict.fromkeys(models or [r.model for r in runs]))
     model_order = [m for m in model_order if any(r.model == m for r in runs)]
+    scenarios = scenario_registry()
     by_cell: dict[tuple[str, str], list[RunInfo]] = defaultdict(list)
     columns: dict[str, LeaderboardColumn] = {}
     for run in runs:
         by_cell[(run.model, run.group)].append(run)
-        columns.setdefault(run.group, LeaderboardColumn(run.group, run.main_metric, lower_is_better(run.main_metric)))
+        if run.group not in columns:
+            scenario = scenarios.get(run.scenario.split(":")[0])
+            description = scenario.description if scenario else ""
+            columns[run.group] = LeaderboardColumn(run.group, run.main_metric, lower_is_better(run.main_metric), description)
     cells = {cell: _cell(store, group_runs) for cell, group_runs in by_cell.items()}
     table = {m: {g: (cells[(m, g)].mean if (m, g) in cells else None) for g in columns} for m in model_order}
     win_rates = mean_win_rates(table, {g: c.lower_is_better for g, c in columns.items()})
