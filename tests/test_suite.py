@@ -105,3 +105,11 @@ def test_help_is_fast_and_imports_no_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
     proc = subprocess.run([sys.executable, "-m", "harness", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0 and "run" in proc.stdout
+
+
+def test_api_only_run_never_imports_torch(tmp_path: Path) -> None:
+    write(tmp_path, "entries:\n  - scenario: boolq\n    max_instances: 3\n")
+    code = ("import sys; from harness.cli import main; rc = main(['run', 'suite.yaml', '--models', 'chance', '--output', 'out']);"
+            "assert rc == 0; assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'torch imported'")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

@@ -54,5 +54,14 @@ def client_kinds() -> list[str]:
 
 def make_client(deployment: ModelDeployment) -> Client:
     import harness.clients  # noqa: F401
+    from harness.errors import HarnessError
 
-    return _CLIENTS[deployment.client]()(deployment)
+    try:
+        cls = _CLIENTS[deployment.client]()
+    except ImportError as exc:
+        raise HarnessError(
+            f"the {deployment.client} client needs a package that is not installed ({exc.name or exc}); "
+            f"install the extra: pip install -e '.[{deployment.client}]'",
+            field=deployment.name,
+        ) from None
+    return cls(deployment)
