@@ -267,3 +267,31 @@ def test_fetch_offline_error(tmp_path: Path) -> None:
 def test_remote_file_must_be_pinned() -> None:
     with pytest.raises(ValueError):
         RemoteFile("https://example.org/main/x.jsonl", "abc123", None, "MIT")
+
+
+def test_scenario_plugin_from_another_package(tmp_path, monkeypatch) -> None:
+    """A scenario in the user's own package registers through the `harness.scenarios` entry-point group."""
+    import subprocess
+    import sys
+
+    pkg = tmp_path / "site"
+    (pkg / "capitals_plugin").mkdir(parents=True)
+    (pkg / "capitals_plugin" / "__init__.py").write_text(
+        "from harness.instance import CORRECT, Instance, Reference\n"
+        "from harness.scenarios.base import Scenario, register_scenario\n"
+        "@register_scenario\n"
+        "class Capitals(Scenario):\n"
+        "    name = 'capitals'\n"
+        "    default_method = 'multiple_choice_joint'\n"
+        "    def instances(self):\n"
+        "        yield Instance('q1', 'Capital of France?', (Reference('Paris', (CORRECT,)), Reference('Lyon')))\n")
+    dist = pkg / "capitals_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: capitals-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[harness.scenarios]\ncapitals = capitals_plugin\n")
+    (tmp_path / "suite.yaml").write_text("entries:\n  - scenario: capitals\n")
+    env = {"PYTHONPATH": str(pkg), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", "suite.yaml", "--models", "chance", "--output", "out", "--no-site"],
+                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "capitals" in proc.stdout and "1 requests: 1 sent" in proc.stdout

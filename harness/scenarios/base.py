@@ -83,9 +83,29 @@ def register_scenario(cls: type[Scenario]) -> type[Scenario]:
     return cls
 
 
+_PLUGINS_LOADED = False
+
+
+def _load_plugins() -> None:
+    """Import the modules other packages declare under the `harness.scenarios` entry-point group, so a scenario
+    in your own package registers itself without forking this one."""
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="harness.scenarios"):
+        try:
+            entry.load()
+        except Exception as exc:  # a broken plugin must say which one, not take the CLI down with a traceback
+            raise HarnessError(f"cannot load scenario plugin {entry.name!r} ({entry.value}): {exc}") from None
+
+
 def scenario_registry() -> dict[str, type[Scenario]]:
     import harness.scenarios  # noqa: F401  (registers the built-in scenarios)
 
+    _load_plugins()
     return dict(_REGISTRY)
 
 
