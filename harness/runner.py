@@ -18,7 +18,7 @@ from harness.clients.deployment import ModelDeployment
 from harness.errors import HarnessError
 from harness.executor import ExecutionStats, execute
 from harness.instance import TEST, Instance
-from harness.metrics.registry import EFFICIENCY, get_metric
+from harness.metrics.registry import EFFICIENCY, Metric, get_metric
 from harness.metrics.stats import bootstrap_ci
 from harness.run_spec import RunSpec, Suite
 from harness.scenarios.base import Scenario, make_scenario
@@ -61,11 +61,15 @@ def select_instances(scenario: Scenario, max_instances: int | None, seed: int = 
     return evaluated, everything
 
 
-def score(spec: RunSpec, adapted: AdaptedInstance, pred: Prediction, deployment: ModelDeployment) -> dict[str, float]:
+def run_metrics(spec: RunSpec) -> list[Metric]:
+    """The suite's metrics for this run, then the efficiency metrics every run reports."""
+    return [get_metric(name) for name in dict.fromkeys([*spec.metrics, *EFFICIENCY])]
+
+
+def score(metrics: list[Metric], adapted: AdaptedInstance, pred: Prediction, deployment: ModelDeployment) -> dict[str, float]:
     if pred.text is None:
         return {}  # a failed request: counted as failed, never as a wrong answer
-    names = list(dict.fromkeys([*spec.metrics, *EFFICIENCY]))
-    return {name: get_metric(name).fn(adapted.instance, pred, deployment) for name in names}
+    return {m.name: m.fn(adapted.instance, pred, deployment) for m in metrics}
 
 
 def aggregate(run_id: str, per_instance: list[dict[str, float]], seed: int = 0) -> list[dict[str, Any]]:
@@ -97,11 +101,12 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
     with tqdm(total=len(requests), desc=f"{deployment.name} {scenario.full_name}", unit="req", file=sys.stderr,
               dynamic_ncols=True, leave=True, disable=None) as bar:
         results, stats = await execute(client, store, requests, progress=bar)
+    metrics = run_metrics(spec)
     instance_rows, stat_rows, per_instance = [], [], []
     failed_instances = 0
     for position, (item, keys) in enumerate(zip(adapted, keyed)):
         pred = adapter.predict(item, [results[k] for k in keys])
-        values = score(spec, item, pred, deployment)
+        values = score(metrics, item, pred, deployment)
         failed_instances += pred.text is None
         per_instance.append(values)
         inst = item.instance
