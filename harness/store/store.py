@@ -93,68 +93,52 @@ class Store:
             from sqlalchemy.dialects.sqlite import insert
         return insert(table)
 
+    @staticmethod
+    def _rows_in(conn: Connection, query: Any, column: Any, values: Iterable[str]) -> Iterator[Any]:
+        """Rows of `query` whose `column` is one of `values`, asked in chunks that fit SQLite's variable limit."""
+        values = list(dict.fromkeys(values))
+        for start in range(0, len(values), _CHUNK):
+            yield from conn.execute(query.where(column.in_(values[start : start + _CHUNK])))
+
     # --- texts --------------------------------------------------------------------------------------------
-    def _save_texts(self, conn: Any, texts: dict[str, str]) -> None:
-        if not texts:
-            return
+    def _save_texts(self, conn: Connection, texts: dict[str, str]) -> None:
         table = schema.texts
-        existing: set[str] = set()
-        hashes = list(texts)
-        for start in range(0, len(hashes), _CHUNK):
-            existing.update(conn.execute(select(table.c.hash).where(table.c.hash.in_(hashes[start : start + _CHUNK]))).scalars())
+        existing = {h for (h,) in self._rows_in(conn, select(table.c.hash), table.c.hash, texts)}
         rows = [{"hash": h, "body": zlib.compress(t.encode("utf-8"), 6)} for h, t in texts.items() if h not in existing]
         if rows:
             conn.execute(self._insert(table).on_conflict_do_nothing(index_elements=[table.c.hash]), rows)
 
     def texts(self, hashes: Iterable[str]) -> dict[str, str]:
-        hashes = list(dict.fromkeys(hashes))
-        found: dict[str, str] = {}
         table = schema.texts
         with self.engine.connect() as conn:
-            for start in range(0, len(hashes), _CHUNK):
-                rows = conn.execute(select(table.c.hash, table.c.body).where(table.c.hash.in_(hashes[start : start + _CHUNK])))
-                found.update((h, zlib.decompress(body).decode("utf-8")) for h, body in rows)
-        return found
+            rows = self._rows_in(conn, select(table.c.hash, table.c.body), table.c.hash, hashes)
+            return {h: zlib.decompress(body).decode("utf-8") for h, body in rows}
 
     # --- requests -----------------------------------------------------------------------------------------
     def completed(self, keys: Iterable[str]) -> dict[str, Result]:
         """The stored successful results among `keys`."""
-        keys = list(dict.fromkeys(keys))
-        found: dict[str, Result] = {}
         table = schema.requests
         with self.engine.connect() as conn:
-            for start in range(0, len(keys), _CHUNK):
-                chunk = keys[start : start + _CHUNK]
-                rows = conn.execute(select(table.c.key, table.c.result).where(table.c.key.in_(chunk), table.c.ok == 1))
-                for key, result in rows:
-                    found[key] = Result.from_json(json.loads(result))
-        return found
+            rows = self._rows_in(conn, select(table.c.key, table.c.result).where(table.c.ok == 1), table.c.key, keys)
+            return {key: Result.from_json(json.loads(result)) for key, result in rows}
+
+    def results(self, keys: Iterable[str]) -> dict[str, Result]:
+        """Stored results among `keys`, failed ones included."""
+        table = schema.requests
+        with self.engine.connect() as conn:
+            rows = self._rows_in(conn, select(table.c.key, table.c.result), table.c.key, keys)
+            return {key: Result.from_json(json.loads(result)) for key, result in rows}
 
     def request_rows(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Stored request rows, each with its Request JSON made whole again (prompt included)."""
-        keys = list(dict.fromkeys(keys))
         table = schema.requests
-        rows: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
-            for start in range(0, len(keys), _CHUNK):
-                for row in conn.execute(select(table).where(table.c.key.in_(keys[start : start + _CHUNK]))):
-                    rows[row.key] = dict(row._mapping)
+            rows = {row.key: dict(row._mapping) for row in self._rows_in(conn, select(table), table.c.key, keys)}
         prompts = self.texts(r["prompt_hash"] for r in rows.values())
         for row in rows.values():
             row["request"] = {**json.loads(row["request"]), "prompt": prompts[row["prompt_hash"]]}
             row["result"] = json.loads(row["result"])
         return rows
-
-    def results(self, keys: Iterable[str]) -> dict[str, Result]:
-        """Stored results among `keys`, failed ones included."""
-        keys = list(dict.fromkeys(keys))
-        found: dict[str, Result] = {}
-        table = schema.requests
-        with self.engine.connect() as conn:
-            for start in range(0, len(keys), _CHUNK):
-                rows = conn.execute(select(table.c.key, table.c.result).where(table.c.key.in_(keys[start : start + _CHUNK])))
-                found.update((key, Result.from_json(json.loads(result))) for key, result in rows)
-        return found
 
     def save_results(self, rows: Sequence[tuple[str, str, str, dict[str, Any], Result]]) -> None:
         """Upsert (key, deployment, model, request_json, result). A success replaces a stored failure; nothing
