@@ -125,6 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         index = build_site(report, _site_dir(args.output, suite.name))
         print(f"site: {index.resolve()}")
+        print(f"open it in a browser, or serve it: harness serve --output {args.output}")
     return 0
 
 
