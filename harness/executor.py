@@ -82,8 +82,9 @@ async def execute(
         progress.update(stats.cached)
     if missing:
         if client.batch_size > 1:
-            # Similar lengths in one batch waste less padding in a local engine.
-            missing.sort(key=lambda k: len(requests[k].prompt) + len(requests[k].continuation))
+            # A local engine computes a prompt shared by several requests (a question's choices) once when they sit
+            # in one batch, and similar lengths waste less padding: sort by prompt length, then the prompt itself.
+            missing.sort(key=lambda k: (len(requests[k].prompt), requests[k].prompt, requests[k].continuation))
         batches = [missing[i : i + client.batch_size] for i in range(0, len(missing), client.batch_size)]
         writer = _Writer(store, client.deployment)
         writer_task = asyncio.create_task(writer.run())

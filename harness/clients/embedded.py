@@ -46,8 +46,9 @@ class EmbeddedClient(Client):
         super().__init__(deployment)
         self.batch_size = max(1, deployment.batch_size)
         self.concurrency = 1  # one model on the machine's cores: a second batch in flight would only contend
-        self._model: Any = None
+        self._model: Any = None  # loaded by start()
         self._tokenizer: Any = None
+        self._context_length = deployment.context_length
         self._lock = threading.Lock()  # should a caller ignore `concurrency`: one batch on the model at a time
 
     async def start(self) -> None:
@@ -71,8 +72,9 @@ class EmbeddedClient(Client):
                                f"{name!r}", field="model")
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         torch.set_num_threads(cores or 1)  # the cores this process may use, not torch's guess
-        bars = transformers.utils.logging.is_progress_bar_enabled()
-        transformers.utils.logging.disable_progress_bar()  # the harness shows its own progress
+        logs: Any = transformers.utils.logging  # untyped
+        bars = logs.is_progress_bar_enabled()
+        logs.disable_progress_bar()  # the harness shows its own progress
         try:  # the tokenizer's 33 MB JSON parses in Python while the weights load: overlap the two
             with ThreadPoolExecutor(1) as pool:
                 tokenizer = pool.submit(AutoTokenizer.from_pretrained, folder, local_files_only=True)
@@ -83,8 +85,10 @@ class EmbeddedClient(Client):
                 self._tokenizer = tokenizer.result()
         finally:
             if bars:
-                transformers.utils.logging.enable_progress_bar()
-        self._model = model.eval()
+                logs.enable_progress_bar()
+        self._model = model.eval()  # type: ignore[no-untyped-call]
+        self._context_length = min(self.deployment.context_length,
+                                   getattr(model.config, "max_position_embeddings", None) or 1 << 62)
 
     async def process(self, batch: list[Request]) -> list[Result]:
         started = time.perf_counter()
@@ -114,11 +118,6 @@ class EmbeddedClient(Client):
             self._score(batch, scored, results)
             self._generate(batch, generated, results)
         return [r if r is not None else Result.failure("internal error: no result") for r in results]
-
-    @property
-    def _context_length(self) -> int:
-        model_max = getattr(self._model.config, "max_position_embeddings", None) or self.deployment.context_length
-        return min(self.deployment.context_length, model_max)
 
     def _encode_pair(self, prompt: str, continuation: str) -> tuple[list[int], int]:
         """Token ids of prompt+continuation (with BOS) and how many of the last ones are the continuation's.
@@ -293,15 +292,15 @@ class EmbeddedClient(Client):
             mask[row, length - len(ids) :] = 1
         stop = _RowStop(self._tokenizer, length, [r.max_tokens for r in requests], [r.stop for r in requests])
         defaults = self._model.generation_config
-        sampling: dict[str, Any] = ({"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
-                                    if temperature is not None else {"do_sample": False})
-        config = GenerationConfig(max_new_tokens=max(r.max_tokens for r in requests), pad_token_id=pad,
-                                  eos_token_id=defaults.eos_token_id, bos_token_id=defaults.bos_token_id, **sampling)
+        settings: dict[str, Any] = {"max_new_tokens": max(r.max_tokens for r in requests), "pad_token_id": pad,
+                                    "eos_token_id": defaults.eos_token_id, "bos_token_id": defaults.bos_token_id}
+        settings |= ({"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+                     if temperature is not None else {"do_sample": False})
+        config = GenerationConfig(**settings)  # type: ignore[no-untyped-call]
         with _fast_lm_head(self._model.get_output_embeddings()):
             output = self._model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config,
                                           stopping_criteria=StoppingCriteriaList([stop]))
-        eos = defaults.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+        eos_ids = set(config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id])
         answers = []
         for row, request in enumerate(requests):
             new = output[row, length:].tolist()
@@ -388,7 +387,7 @@ def _project(linear: torch.nn.Linear, hidden: torch.Tensor) -> torch.Tensor:
 def _fast_lm_head(linear: torch.nn.Linear) -> Iterator[None]:
     """Route the model's own lm_head through _project while generate() runs (each step projects one position per
     row, most of the step's cost); outside, the model is untouched."""
-    linear.forward = lambda hidden: _project(linear, hidden)  # type: ignore[method-assign]
+    setattr(linear, "forward", lambda hidden: _project(linear, hidden))
     try:
         yield
     finally:

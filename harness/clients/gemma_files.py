@@ -18,6 +18,7 @@ Imports torch and transformers inside the functions that need them: `model_folde
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -120,12 +121,14 @@ def _quiet_single_parse() -> Iterator[None]:
     import gguf
     import transformers
 
+    gguf_utils: Any = None
     try:
-        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+        gguf_utils = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
     except ImportError:
-        gguf_utils = None
+        pass
     readers: dict[tuple[str, str], Any] = {}
-    original_reader, original_tqdm = gguf.GGUFReader, getattr(gguf_utils, "tqdm", None)
+    original_reader: Any = gguf.GGUFReader
+    original_tqdm = getattr(gguf_utils, "tqdm", None)
 
     def shared_reader(path: str | os.PathLike[str], mode: str = "r") -> Any:
         key = (str(Path(path).resolve()), mode)
@@ -133,19 +136,20 @@ def _quiet_single_parse() -> Iterator[None]:
             readers[key] = original_reader(path, mode)
         return readers[key]
 
-    bars = transformers.utils.logging.is_progress_bar_enabled()
-    gguf.GGUFReader = shared_reader
+    logs: Any = transformers.utils.logging  # untyped
+    bars = logs.is_progress_bar_enabled()
+    setattr(gguf, "GGUFReader", shared_reader)
     if original_tqdm is not None:
-        gguf_utils.tqdm = lambda iterable, *args, **kwargs: iterable
-    transformers.utils.logging.disable_progress_bar()
+        setattr(gguf_utils, "tqdm", lambda iterable, *args, **kwargs: iterable)
+    logs.disable_progress_bar()
     try:
         yield
     finally:
-        gguf.GGUFReader = original_reader
+        setattr(gguf, "GGUFReader", original_reader)
         if original_tqdm is not None:
-            gguf_utils.tqdm = original_tqdm
+            setattr(gguf_utils, "tqdm", original_tqdm)
         if bars:
-            transformers.utils.logging.enable_progress_bar()
+            logs.enable_progress_bar()
 
 
 def dtype_kwargs(dtype: Any) -> dict[str, Any]:
@@ -167,7 +171,7 @@ def _gguf_to_hf(gguf_path: Path, out_dir: Path) -> None:
     # GGUF kernels every weight is already a dequantised float32 tensor: drop the marker so it saves as plain fp32.
     if any(p.dtype != torch.float32 for p in model.parameters()):
         raise RuntimeError("expected the GGUF to load as dequantised float32 tensors (are GGUF kernels installed?)")
-    model.hf_quantizer = None
+    setattr(model, "hf_quantizer", None)
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.save_pretrained(out_dir, safe_serialization=True)
