@@ -111,3 +111,33 @@ def test_chat_deployment(tmp_path: Path, stub_factory) -> None:
     bad.write_text("entries:\n  - scenario: hellaswag\n    method: multiple_choice_separate\n")
     proc = run_cli("run", str(bad), "--models", "local/stub", "--models-file", str(models), "--output", "out", cwd=tmp_path)
     assert proc.returncode == 2 and "log-probabilities" in proc.stderr
+
+
+def test_ctrl_c_keeps_stored_results_and_the_rerun_sends_only_the_rest(tmp_path: Path, stub_factory) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    stub = stub_factory("--latency", "0.05")
+    (tmp_path / "suite.yaml").write_text("entries:\n  - scenario: mmlu\n    method: multiple_choice_joint\n    max_instances: 400\n")
+    models = models_file(tmp_path, stub.base_url, max_concurrency=4)
+    args = ["run", "suite.yaml", "--models", "local/stub", "--models-file", str(models), "--output", "out"]
+    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while stub.stats()["total_requests"] < 40 and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1].startswith("harness: interrupted; run the same command again")
+    with sqlite3.connect(tmp_path / "out" / "harness.db") as conn:
+        stored = conn.execute("SELECT count(*) FROM requests WHERE ok = 1").fetchone()[0]
+    assert 0 < stored < 400
+    sent_before = stub.stats()["total_requests"]
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0
+    distinct = int(re.search(r"(\d+) requests:", again.stdout).group(1))
+    assert f"{distinct - stored} sent, {stored} from the store, 0 failed" in again.stdout
+    assert stub.stats()["total_requests"] - sent_before == distinct - stored
