@@ -132,10 +132,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _check_methods(suite: Any, deployments: list[Any]) -> None:
     """Fail before any request when a run spec cannot be evaluated on a deployment as configured."""
     from harness.adapters.adapter import Adapter
-    from harness.clients.base import make_client
+    from harness.clients.base import client_class
 
     for deployment in deployments:
-        make_client(deployment)  # a missing extra (torch for `embedded`) is reported now, not after other runs
+        client_class(deployment)  # a missing extra (torch for `embedded`) is reported now, not after other runs
         chat = deployment.client == "openai-compatible" and deployment.api == "chat"
         for spec in suite.run_specs:
             try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tqdm import tqdm
@@ -108,6 +107,3 @@ async def execute(
     stats.wall_s = time.perf_counter() - start
     return results, stats
 
-
-def request_keys(deployment: ModelDeployment, requests: Sequence[Request]) -> list[str]:
-    return [r.key(deployment.name, deployment.model_id) for r in requests]

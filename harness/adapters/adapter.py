@@ -162,11 +162,4 @@ def parse_letter(text: str, n_choices: int) -> int | None:
     return index if index < n_choices else None
 
 
-def check_method(method: str) -> None:
-    from harness.adapters.spec import METHODS
-
-    if method not in METHODS:
-        raise HarnessError(f"unknown adapter method {method!r} (known: {', '.join(METHODS)})", field="method")
-
-
-__all__ = ["Adapter", "AdaptedInstance", "Prediction", "parse_letter", "GENERATION", "check_method"]
+__all__ = ["Adapter", "AdaptedInstance", "Prediction", "parse_letter", "GENERATION"]

@@ -52,16 +52,20 @@ def client_kinds() -> list[str]:
     return sorted(_CLIENTS)
 
 
-def make_client(deployment: ModelDeployment) -> Client:
+def client_class(deployment: ModelDeployment) -> type[Client]:
+    """The deployment's client class; a missing optional package (torch for `embedded`) is a HarnessError."""
     import harness.clients  # noqa: F401
     from harness.errors import HarnessError
 
     try:
-        cls = _CLIENTS[deployment.client]()
+        return _CLIENTS[deployment.client]()
     except ImportError as exc:
         raise HarnessError(
             f"the {deployment.client} client needs a package that is not installed ({exc.name or exc}); "
             f"install the extra: pip install -e '.[{deployment.client}]'",
             field=deployment.name,
         ) from None
-    return cls(deployment)
+
+
+def make_client(deployment: ModelDeployment) -> Client:
+    return client_class(deployment)(deployment)

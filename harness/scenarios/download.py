@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from harness.errors import HarnessError
+from harness.scenarios.base import sha256_file
 
 CHUNK = 1 << 20
 
@@ -73,14 +74,6 @@ def cache_root() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "harness" / "data"
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _expected(remote: RemoteFile, target: Path) -> str | None:
     """The pinned digest, else the one recorded on a first unverified download."""
     if remote.sha256:
@@ -101,7 +94,7 @@ def fetch(remote: RemoteFile, cache_dir: Path | None = None, *, allow_unverified
         if expected is None:
             raise HarnessError("cached file has no pinned or recorded sha256; delete it to download again",
                                path=str(target))
-        actual = _digest(target)
+        actual = sha256_file(target)
         if actual != expected:
             raise HarnessError(f"sha256 mismatch for cached {remote.url}: expected {expected}, found {actual}; "
                                "delete it to download again", path=str(target))

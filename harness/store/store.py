@@ -191,12 +191,6 @@ class Store:
                 for start in range(0, len(rows), 5000):
                     conn.execute(table.insert(), rows[start : start + 5000])
 
-    def replace_run_stats(self, run_id: str, run_stats: list[dict[str, Any]]) -> None:
-        with self._write() as conn:
-            conn.execute(delete(schema.run_stats).where(schema.run_stats.c.run_id == run_id))
-            if run_stats:
-                conn.execute(schema.run_stats.insert(), run_stats)
-
     def runs(self, suite: str | None = None) -> list[dict[str, Any]]:
         query = select(schema.runs).order_by(schema.runs.c.group_name, schema.runs.c.scenario, schema.runs.c.model)
         if suite is not None:
@@ -236,10 +230,8 @@ class Store:
                     return
                 ids = [r["instance_id"] for r in rows]
                 by_id: dict[str, dict[str, float]] = {i: {} for i in ids}
-                for iid, metric, value in conn.execute(
-                    select(stats.c.instance_id, stats.c.metric, stats.c.value)
-                    .where(stats.c.run_id == run_id, stats.c.instance_id.in_(ids))
-                ):
+                query = select(stats.c.instance_id, stats.c.metric, stats.c.value).where(stats.c.run_id == run_id)
+                for iid, metric, value in self._rows_in(conn, query, stats.c.instance_id, ids):
                     by_id[iid][metric] = value
             prompts = self.texts(r["prompt_hash"] for r in rows)
             for row in rows:
