@@ -5,6 +5,10 @@ In process:   runner, base_url = await start_stub(StubConfig(latency_s=0.0)); ..
 As a process: python tests/stub_server.py --port 8911 --latency 0.05 --max-concurrency 64
               (prints "listening on http://127.0.0.1:PORT" once ready; GET /stub/stats gives the counters.)
 
+Faults for client tests: `fail_first` / `fail_rate` inject a failure of kind `fail_kind` (an HTTP error status, a
+200 with a garbage body, a dropped connection, no choices, a choice without text); `rate_limit_rpm` answers 429
+with Retry-After past a token bucket, like a provider's per-minute limit.
+
 Answers are deterministic functions of the prompt: a prompt ending in "Answer:" gets one letter A-D picked by
 a hash of the prompt, anything else a short hash-derived text (a number, words, a newline, more words). Tokens
 are `\\s*\\S+` pieces (plus trailing whitespace as its own piece), so echoed text offsets are exact.
@@ -44,6 +48,7 @@ except ImportError:  # pragma: no cover
         return json.dumps(obj, separators=(",", ":")).encode()
 
 
+FAIL_KINDS = ("status", "garbage", "reset", "empty-choices", "no-text")
 TOKEN_RE = re.compile(r"\s*\S+|\s+")  # every character lands in exactly one piece: "".join(pieces) == text
 LETTERS = "ABCD"
 WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
@@ -56,14 +61,18 @@ class StubConfig:
     max_concurrency: int = 64  # requests served at once; more queue on a semaphore; 0 = unlimited
     model: str = "stub-model"
     api_key: str | None = None  # if set, require "Authorization: Bearer <key>" (else 401)
-    fail_first: int = 0  # the first N requests for each distinct prompt get `fail_status`
-    fail_rate: float = 0.0  # fraction of other requests that get `fail_status`, drawn from Random(seed)
+    fail_first: int = 0  # the first N requests for each distinct prompt get an injected failure
+    fail_rate: float = 0.0  # fraction of other requests that get one, drawn from Random(seed)
+    fail_kind: str = "status"  # what an injected failure is: one of FAIL_KINDS ("status": HTTP `fail_status`)
     fail_status: int = 500
     fail_latency_s: float = 0.0  # failures answer after this delay (no concurrency slot used)
     retry_after: float | None = None  # Retry-After header (seconds) on failures, e.g. with fail_status=429
     status_override: int | None = None  # answer every authorised request with this error status
     context_window: int | None = None  # prompt tokens + max_tokens above this -> 400 context_length_exceeded
     strict_model: bool = False  # 404 for a model other than `model` (else any name is accepted)
+    # Token bucket of one second's worth of requests (at least 1), refilled at rpm / 60 per second; an empty bucket
+    # answers 429 with the Retry-After that refills one request. 0 = no limit.
+    rate_limit_rpm: int = 0
     seed: int = 0
 
 
@@ -78,6 +87,8 @@ class StubStats:
     max_in_flight: int = 0
     serving: int = 0  # holding a concurrency slot
     max_concurrent: int = 0
+    rate_limited: int = 0  # 429s from the `rate_limit_rpm` bucket
+    request_times: list[float] = field(default_factory=list)  # with rate_limit_rpm: seconds since the first request
 
 
 def prompt_key(prompt: Any) -> str:
@@ -162,19 +173,26 @@ class StubServer:
         # "Unlimited" is a semaphore too large to ever block, so the hot path has no branch.
         self.semaphore = asyncio.Semaphore(config.max_concurrency if config.max_concurrency > 0 else 1 << 30)
         self.auth = f"Bearer {config.api_key}" if config.api_key else None
+        self._reset_bucket()
 
     def reset(self) -> None:
         self.stats = StubStats()
         self.random = random.Random(self.config.seed)
+        self._reset_bucket()
+
+    def _reset_bucket(self) -> None:
+        self.bucket_rate = self.config.rate_limit_rpm / 60  # requests per second
+        self.bucket_size = self.bucket = max(1.0, self.bucket_rate)
+        self.bucket_time = self.first_request_time = 0.0
 
     @staticmethod
     def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
         return web.Response(body=_dumps(obj), status=status, content_type="application/json", headers=headers)
 
-    def _error(self, status: int, message: str, kind: str, code: str | None = None, retry: bool = False, cls: Any = None) -> Any:
+    def _error(self, status: int, message: str, kind: str, code: str | None = None, retry_after: float | None = None, cls: Any = None) -> Any:
         """OpenAI-style JSON error response (or, with `cls`, an HTTPException of that class to raise)."""
         self.stats.errors_served += 1
-        headers = {"Retry-After": f"{self.config.retry_after:g}"} if retry and self.config.retry_after is not None else None
+        headers = {"Retry-After": f"{retry_after:.3g}"} if retry_after is not None else None
         body = _dumps({"error": {"message": message, "type": kind, "param": None, "code": code}})
         if cls is not None:
             return cls(text=body.decode(), content_type="application/json", headers=headers)
@@ -195,7 +213,39 @@ class StubServer:
             raise web.HTTPBadRequest(text='{"error":{"message":"body must be a JSON object"}}', content_type="application/json")
         return data
 
-    async def _serve(self, prompt: Any, data: dict[str, Any], build: Any) -> web.Response:
+    def _rate_limit(self) -> web.Response | None:
+        """Take a request from the bucket; a 429 when it is empty."""
+        now = time.monotonic()
+        if not self.stats.request_times:
+            self.first_request_time = self.bucket_time = now
+        self.stats.request_times.append(round(now - self.first_request_time, 4))
+        self.bucket = min(self.bucket_size, self.bucket + (now - self.bucket_time) * self.bucket_rate)
+        self.bucket_time = now
+        if self.bucket >= 1:
+            self.bucket -= 1
+            return None
+        self.stats.rate_limited += 1
+        return self._error(429, f"Rate limit reached for requests per minute: {self.config.rate_limit_rpm}.", "requests",
+                           "rate_limit_exceeded", retry_after=(1 - self.bucket) / self.bucket_rate)
+
+    def _fault(self, request: web.Request, data: dict[str, Any]) -> web.Response:
+        """The injected failure of kind `fail_kind`."""
+        config, kind = self.config, self.config.fail_kind
+        if kind == "status":
+            return self._error(config.fail_status, "injected failure", "server_error", retry_after=config.retry_after)
+        self.stats.errors_served += 1
+        if kind == "reset":  # hang up without answering; aiohttp then drops the response below quietly
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response()
+        if kind == "garbage":  # a 200 whose body was cut off, as from a proxy that gave up mid-answer
+            return web.Response(body=b'{"id": "cmpl-stub", "choices": [{"te', content_type="application/json")
+        # empty-choices, or no-text: what a content filter answers (a finish_reason, neither `text` nor `message`)
+        choices = [] if kind == "empty-choices" else [{"index": 0, "logprobs": None, "finish_reason": "content_filter"}]
+        return self._json({"id": "cmpl-stub", "object": "text_completion", "created": int(time.time()),
+                           "model": data.get("model") or config.model, "choices": choices, "usage": _usage(0, 0)})
+
+    async def _serve(self, request: web.Request, prompt: Any, data: dict[str, Any], build: Any) -> web.Response:
         """Shared path of both completion endpoints: auth, failures, concurrency, latency, counters."""
         stats, config = self.stats, self.config
         stats.in_flight += 1
@@ -206,11 +256,15 @@ class StubServer:
             if config.strict_model and data.get("model") != config.model:
                 return self._error(404, f"The model `{data.get('model')}` does not exist", "invalid_request_error", "model_not_found")
             if config.status_override is not None:
-                return self._error(config.status_override, "status override", "server_error", retry=True)
+                return self._error(config.status_override, "status override", "server_error", retry_after=config.retry_after)
+            if config.rate_limit_rpm:
+                limited = self._rate_limit()
+                if limited is not None:
+                    return limited
             if seen <= config.fail_first or (config.fail_rate > 0 and self.random.random() < config.fail_rate):
                 if config.fail_latency_s > 0:
                     await asyncio.sleep(config.fail_latency_s)
-                return self._error(config.fail_status, "injected failure", "server_error", retry=True)
+                return self._fault(request, data)
             async with self.semaphore:  # inlined (no helper coroutine): this is the per-request hot path
                 stats.serving += 1
                 stats.max_concurrent = max(stats.max_concurrent, stats.serving)
@@ -281,7 +335,7 @@ class StubServer:
             return self._json({"id": f"cmpl-stub-{self.stats.completions}", "object": "text_completion", "created": int(time.time()),
                                "model": model, "choices": choices, "usage": _usage(prompt_tokens, completion_tokens)})
 
-        return await self._serve(prompt, data, build)
+        return await self._serve(request, prompt, data, build)
 
     async def chat_completions(self, request: web.Request) -> web.Response:
         self._check_auth(request)
@@ -309,7 +363,7 @@ class StubServer:
             return self._json({"id": f"chatcmpl-stub-{self.stats.chat_completions}", "object": "chat.completion", "created": int(time.time()),
                                "model": model, "choices": choices, "usage": _usage(prompt_tokens, completion_tokens)})
 
-        return await self._serve(messages, data, build)
+        return await self._serve(request, messages, data, build)
 
     async def stub_stats(self, request: web.Request) -> web.Response:
         return self._json(asdict(self.stats))
@@ -363,7 +417,8 @@ def stub_state(runner: web.AppRunner) -> StubServer:
 async def _main(args: argparse.Namespace) -> None:
     config = StubConfig(latency_s=args.latency, max_concurrency=args.max_concurrency, model=args.model, api_key=args.api_key,
                         fail_first=args.fail_first, fail_rate=args.fail_rate, fail_status=args.fail_status,
-                        context_window=args.context_window, seed=args.seed)
+                        fail_kind=args.fail_kind, retry_after=args.retry_after, context_window=args.context_window,
+                        rate_limit_rpm=args.rate_limit_rpm, seed=args.seed)
     runner, base_url = await start_stub(config, args.host, args.port)
     print(f"listening on {base_url.removesuffix('/v1')}", flush=True)
     stop = asyncio.Event()
@@ -390,6 +445,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fail-first", type=int, default=0)
     parser.add_argument("--fail-rate", type=float, default=0.0)
     parser.add_argument("--fail-status", type=int, default=500)
+    parser.add_argument("--fail-kind", choices=FAIL_KINDS, default="status", help="what --fail-first/--fail-rate inject")
+    parser.add_argument("--retry-after", type=float, default=None, help="Retry-After seconds on injected failures")
+    parser.add_argument("--rate-limit-rpm", type=int, default=0, help="429 past this many requests per minute; 0 = none")
     parser.add_argument("--context-window", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     asyncio.run(_main(parser.parse_args(argv)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from stub_server import StubConfig, StubServer, answer_text, prompt_key, start_stub, stub_state, tokenize  # noqa: E402
@@ -185,6 +187,45 @@ def test_fail_status_retry_after_and_context_window() -> None:
         assert data["error"]["code"] == "context_length_exceeded"
 
     run(case, StubConfig(latency_s=0.0, fail_first=1, fail_status=429, retry_after=1.5, context_window=8))
+
+
+def test_injected_fault_kinds() -> None:
+    async def case(server: StubServer, base_url: str, session: aiohttp.ClientSession) -> None:
+        url = base_url + "/completions"
+        server.config.fail_kind = "garbage"
+        async with session.post(url, json={"prompt": "x"}) as response:
+            assert response.status == 200
+            with pytest.raises(ValueError):
+                json.loads(await response.text())
+        server.config.fail_kind = "reset"
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            async with session.post(url, json={"prompt": "x"}) as response:
+                await response.read()
+        server.config.fail_kind = "empty-choices"
+        assert (await post(session, url, {"prompt": "x"}))["choices"] == []
+        server.config.fail_kind = "no-text"
+        (choice,) = (await post(session, url, {"prompt": "x"}))["choices"]
+        assert "text" not in choice and "message" not in choice and choice["finish_reason"] == "content_filter"
+        assert server.stats.errors_served == server.stats.total_requests == 4
+
+    run(case, StubConfig(latency_s=0.0, fail_rate=1.0))
+
+
+def test_rate_limit_bucket() -> None:
+    async def case(server: StubServer, base_url: str, session: aiohttp.ClientSession) -> None:
+        url = base_url + "/completions"
+        for _ in range(2):  # 120 rpm: a bucket of one second's worth, 2 requests
+            await post(session, url, {"prompt": "x"})
+        async with session.post(url, json={"prompt": "x"}) as response:
+            assert response.status == 429 and (await response.json())["error"]["code"] == "rate_limit_exceeded"
+            retry_after = float(response.headers["Retry-After"])
+        assert 0.4 < retry_after <= 0.5  # the time to refill one request at 2 per second
+        await asyncio.sleep(retry_after + 0.02)
+        await post(session, url, {"prompt": "x"})
+        times = server.stats.request_times
+        assert server.stats.rate_limited == 1 and len(times) == 4 and times[0] == 0.0 and times == sorted(times)
+
+    run(case, StubConfig(latency_s=0.0, rate_limit_rpm=120))
 
 
 def test_chat() -> None:

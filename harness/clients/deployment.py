@@ -26,6 +26,8 @@ class ModelDeployment:
     price_output_per_mtok: float = 0.0
     timeout_s: float = 120.0
     max_attempts: int = 4
+    rpm: int = 0  # requests-per-minute budget the client paces itself to (openai-compatible); 0 = none
+    tpm: int = 0  # tokens-per-minute budget: estimated prompt tokens + max_tokens per request; 0 = none
     description: str = ""
 
     @property
@@ -66,8 +68,15 @@ def parse_deployments(path: str | Path) -> list[ModelDeployment]:
                 f"unknown client {values['client']!r} (known: {', '.join(kinds)})",
                 path=str(path), line=entry.line_of("client"), field="client",
             )
+        if values["client"] == "openai-compatible" and not str(values.get("base_url", "")).startswith(("http://", "https://")):
+            raise HarnessError("an openai-compatible deployment needs base_url: http(s)://host[:port]/v1",
+                               path=str(path), line=entry.line_of("base_url") if "base_url" in entry else entry.line,
+                               field="base_url")
         if values.get("api", "completions") not in ("completions", "chat"):
             raise HarnessError("api must be 'completions' or 'chat'", path=str(path), line=entry.line_of("api"), field="api")
+        for key in ("rpm", "tpm"):
+            if values.get(key, 0) < 0:
+                raise HarnessError(f"{key} must be 0 (no limit) or more", path=str(path), line=entry.line_of(key), field=key)
         result.append(ModelDeployment(**values))
     return result
 

@@ -1,5 +1,11 @@
 """OpenAI-compatible HTTP client (/v1/completions and /v1/chat/completions): OpenAI, vLLM, llama.cpp, any
-compatible server. aiohttp keeps up to `max_concurrency` requests in flight over pooled keep-alive connections."""
+compatible server. Up to `max_concurrency` requests are in flight over keep-alive connections (harness.clients.http); an
+AIMD limiter lowers that while the server answers 429, and a pacer keeps starts under the deployment's rpm / tpm.
+
+Faults: 408, 409, 429, 5xx (but 501), timeouts, dropped connections and bodies that are not a JSON object are
+retried with jittered exponential backoff (at least the server's Retry-After); other 4xx and answers without text
+fail at once; 401/403 fail the whole deployment. Whatever happens, `process` returns a Result per request.
+"""
 
 from __future__ import annotations
 
@@ -7,38 +13,49 @@ import asyncio
 import json
 import os
 import random
+import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 
 from harness.clients.base import Client
+from harness.clients.http import HttpError, HttpPool, InvalidUrl
+from harness.clients.pacing import AimdLimiter, Pacer
 from harness.clients.request import Request, Result
 
-RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
+if TYPE_CHECKING:
+    from harness.clients.deployment import ModelDeployment
+
+RETRY_STATUSES = {408, 409, 429}  # and every 5xx but 501 (Not Implemented, which no retry changes)
 FATAL_STATUSES = {401, 403}
+# How servers word a prompt that does not fit: OpenAI and vLLM ("maximum context length"), llama.cpp ("exceeds the
+# available context size"), TGI ("must have less than N tokens").
+CONTEXT_EXCEEDED = re.compile(r"context.?length|context.?size|context.?window|must have less than \d+ tokens", re.I)
 
 
 class RetryableError(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, rate_limited: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.rate_limited = rate_limited
 
 
 class FatalError(Exception):
-    """Retrying cannot fix it (bad request, context too long)."""
+    """Retrying cannot fix it (bad request, context too long, an answer without text)."""
 
 
 class OpenAICompatibleClient(Client):
-    def __init__(self, deployment: Any) -> None:
+    def __init__(self, deployment: ModelDeployment) -> None:
         super().__init__(deployment)
         self.base_url = deployment.base_url.rstrip("/")
-        self.session: aiohttp.ClientSession | None = None
+        self.pool: HttpPool | None = None
         # Set on an authentication failure: every later request of this deployment fails at once instead of
         # being sent, since no retry can fix a wrong key.
         self.fatal: str | None = None
         self.backoff_base_s = 0.5
         self.backoff_cap_s = 30.0
+        self.limiter = AimdLimiter(self.concurrency)
+        self.pacer = Pacer(deployment.rpm, deployment.tpm)
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -50,14 +67,15 @@ class OpenAICompatibleClient(Client):
         return headers
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=max(self.concurrency, 1), limit_per_host=0, ttl_dns_cache=300)
-        timeout = aiohttp.ClientTimeout(total=self.deployment.timeout_s)
-        self.session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self._headers())
+        try:
+            self.pool = HttpPool(self.base_url, self._headers(), self.deployment.timeout_s)
+        except InvalidUrl as exc:
+            self.fatal = f"invalid base_url: {exc}"
 
     async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-            self.session = None
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
 
     async def process(self, batch: list[Request]) -> list[Result]:
         return [await self._one(request) for request in batch]
@@ -82,57 +100,95 @@ class OpenAICompatibleClient(Client):
         return "/completions", body
 
     async def _one(self, request: Request) -> Result:
-        if self.fatal:
-            return Result.failure(self.fatal)
+        start = time.perf_counter()
+        try:
+            result = await self._answer(request)
+        except Exception as exc:  # a bug or an unforeseen library error must cost this request, never the run
+            result = Result.failure(f"unexpected {type(exc).__name__}: {exc}")
+        result.latency_s = time.perf_counter() - start
+        return result
+
+    async def _answer(self, request: Request) -> Result:
         if request.messages and self.deployment.api != "chat":
             return Result.failure(f"deployment {self.deployment.name} uses api: completions; chat messages not sent")
         path, body = self._payload(request)
-        start = time.perf_counter()
+        tokens = _estimated_tokens(request) if self.pacer.token_interval else 0  # only a tpm budget needs it
         attempts = max(self.deployment.max_attempts, 1)
         last_error = ""
         for attempt in range(attempts):
+            if self.fatal:  # also when another request found the key wrong while this one waited to retry
+                return Result.failure(self.fatal)
             try:
-                data = await self._post(path, body)
-                result = self._parse(request, data)
-                result.latency_s = time.perf_counter() - start
-                return result
+                return self._parse(request, await self._attempt(path, body, tokens))
             except FatalError as exc:
-                return Result.failure(str(exc), time.perf_counter() - start)
+                return Result.failure(str(exc))
             except RetryableError as exc:
-                last_error = str(exc)
-                delay = exc.retry_after
-            except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
-                last_error = f"{type(exc).__name__}: {exc}".rstrip(": ")
-                delay = None
+                last_error, delay = str(exc), exc.retry_after
+            except TimeoutError:
+                last_error, delay = f"no answer within timeout_s={self.deployment.timeout_s:g}", None
+            except (HttpError, ConnectionError) as exc:  # refused, reset, disconnected, truncated body
+                last_error, delay = str(exc), None
             if attempt + 1 < attempts:
                 backoff = min(self.backoff_cap_s, self.backoff_base_s * 2**attempt) * random.uniform(0.5, 1.0)
                 await asyncio.sleep(max(delay or 0.0, backoff))
-        return Result.failure(f"failed after {attempts} attempts: {last_error}", time.perf_counter() - start)
+        return Result.failure(f"failed after {attempts} attempts: {last_error}")
+
+    async def _attempt(self, path: str, body: dict[str, Any], tokens: int) -> dict[str, Any]:
+        """One HTTP attempt under the deployment's flow control. The concurrency slot is taken before pacing, so
+        at most `limit` requests hold start times (a Retry-After pause reschedules few) and a retry's backoff
+        sleeps outside any slot."""
+        limiter, pacer = self.limiter, self.pacer
+        await limiter.acquire()
+        try:
+            delay = pacer.reserve(tokens)
+            while delay > 0:
+                await asyncio.sleep(delay)
+                delay = pacer.recheck(tokens)
+            window = limiter.window
+            try:
+                data = await self._post(path, body)
+            except RetryableError as exc:
+                if exc.rate_limited:
+                    limiter.on_rate_limited(window)
+                    if exc.retry_after:
+                        pacer.pause(exc.retry_after)  # the server's limit is the deployment's, not this request's
+                raise
+            limiter.on_success()
+            return data
+        finally:
+            limiter.release()
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        assert self.session is not None, "start() first"
-        async with self.session.post(self.base_url + path, json=body) as response:
-            text = await response.text()
-            status = response.status
-            if status in FATAL_STATUSES:
-                self.fatal = f"HTTP {status} from {self.base_url}: authentication failed ({_message(text)}); check ${self.deployment.api_key_env or 'API key'}"
-                raise FatalError(self.fatal)
-            if status in RETRY_STATUSES:
-                raise RetryableError(f"HTTP {status}: {_message(text)}", _retry_after(response.headers.get("Retry-After")))
-            if status >= 400:
-                raise FatalError(f"HTTP {status}: {_message(text)}")
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError:
-                raise RetryableError(f"malformed JSON from server: {text[:120]!r}") from None
-            if not isinstance(data, dict):
-                raise RetryableError(f"unexpected response: {text[:120]!r}")
-            return data
+        assert self.pool is not None, "start() first"
+        response = await self.pool.post(path, json.dumps(body, ensure_ascii=False).encode())
+        status = response.status
+        if status >= 400:
+            raise self._http_error(status, response.text, response.headers.get("retry-after"))
+        try:
+            data = json.loads(response.body)
+        except (ValueError, UnicodeDecodeError):
+            raise RetryableError(f"malformed JSON from server (HTTP {status}): {response.text[:120]!r}") from None
+        if not isinstance(data, dict):
+            raise RetryableError(f"response is not a JSON object (HTTP {status}): {response.text[:120]!r}")
+        return data
+
+    def _http_error(self, status: int, text: str, retry_after: str | None) -> Exception:
+        message = _message(text)
+        if status in FATAL_STATUSES:
+            self.fatal = f"HTTP {status} from {self.base_url}: authentication failed ({message}); check ${self.deployment.api_key_env or 'API key'}"
+            return FatalError(self.fatal)
+        if status in RETRY_STATUSES or (status >= 500 and status != 501):
+            return RetryableError(f"HTTP {status}: {message}", _retry_after(retry_after), rate_limited=status == 429)
+        if status == 400 and (CONTEXT_EXCEEDED.search(message) or "context_length_exceeded" in text):
+            return FatalError(f"the prompt is too long for the model's context (HTTP 400: {message})")
+        if status == 404:
+            return FatalError(f"HTTP 404: {message} (check the deployment's base_url and model)")
+        return FatalError(f"HTTP {status}: {message}")
 
     def _parse(self, request: Request, data: dict[str, Any]) -> Result:
         choices = data.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise FatalError("server returned an empty choice list")
+        if not isinstance(choices, list) or not choices or not all(isinstance(c, dict) for c in choices):
+            raise FatalError(f"server answered no choices ('choices': {json.dumps(choices)[:80]})")
         usage = data.get("usage") or {}
         result = Result(ok=True, prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"))
         if request.kind == "logprob":
@@ -141,12 +197,21 @@ class OpenAICompatibleClient(Client):
             return result
         texts = []
         for choice in choices:
-            text = choice.get("message", {}).get("content") if request.messages else choice.get("text")
+            text = (choice.get("message") or {}).get("content") if request.messages else choice.get("text")
             if not isinstance(text, str):
-                raise FatalError("server returned a completion with no text")
+                where = "message.content" if request.messages else "text"
+                raise FatalError(f"server answered a choice with no {where} (finish_reason {choice.get('finish_reason')!r})")
             texts.append(text)
         result.texts = texts
         return result
+
+
+def _estimated_tokens(request: Request) -> int:
+    """A request's cost against a tpm budget, without a tokenizer: prompt bytes / 3 (a token is ~4 characters of
+    English, so this errs high, the safe side of a budget) plus every token it may generate."""
+    prompt = request.prompt + request.continuation + "".join(content for _, content in request.messages)
+    generated = 1 if request.kind == "logprob" else request.max_tokens * request.n
+    return len(prompt.encode()) // 3 + generated
 
 
 def _continuation_logprob(choice: dict[str, Any], start: int, end: int) -> tuple[float, int]:
