@@ -8,7 +8,12 @@ transactions, so a crash loses at most the last fraction of a second of answers 
 from __future__ import annotations
 
 import asyncio
+import math
+import sys
+import threading
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tqdm import tqdm
@@ -18,7 +23,26 @@ from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
 from harness.store.store import Store
 
+def start_in_background(work: Callable[[], None]) -> None:
+    """Run CPU work (imports, template compilation) in a thread while this loop mostly waits on the network. The
+    GIL's switch interval is shortened meanwhile, so the loop gets it back within ~0.5 ms when a response arrives
+    instead of 5 ms."""
+
+    def run() -> None:
+        previous = sys.getswitchinterval()
+        sys.setswitchinterval(min(previous, 0.0005))
+        try:
+            work()
+        finally:
+            sys.setswitchinterval(previous)
+
+    threading.Thread(target=run, name="harness-warm-up", daemon=True).start()
+
+
 FLUSH_INTERVAL_S = 0.05
+CLAIM_CHUNK = 256  # requests claimed per write transaction
+DEFER_POLL_S = 0.5  # how often to look whether another process answered the requests it holds
+STALLED_POLLS = 2  # ... and after how many looks without progress to send them here
 FLUSH_ROWS = 512
 
 
@@ -69,6 +93,7 @@ async def execute(
     requests: dict[str, Request],
     *,
     progress: tqdm | None = None,
+    while_waiting: Callable[[], None] | None = None,
 ) -> tuple[dict[str, Result], ExecutionStats]:
     """Answer every request (key -> Request), from the store where possible; return key -> Result."""
     start = time.perf_counter()
@@ -84,13 +109,13 @@ async def execute(
             # A local engine computes a prompt shared by several requests (a question's choices) once when they sit
             # in one batch, and similar lengths waste less padding: sort by prompt length, then the prompt itself.
             missing.sort(key=lambda k: (len(requests[k].prompt), requests[k].prompt, requests[k].continuation))
-        batches = [missing[i : i + client.batch_size] for i in range(0, len(missing), client.batch_size)]
         writer = _Writer(store, client.deployment)
         writer_task = asyncio.create_task(writer.run())
-        queue = iter(batches)
+        n_workers = max(1, min(client.concurrency, math.ceil(len(missing) / client.batch_size)))
+        queue: asyncio.Queue[list[str] | None] = asyncio.Queue(maxsize=2 * n_workers)
 
         async def worker() -> None:
-            for batch in queue:  # a shared iterator: each worker takes the next batch when it is free
+            while (batch := await queue.get()) is not None:
                 answers = await client.process([requests[k] for k in batch])
                 for key, answer in zip(batch, answers):
                     results[key] = answer
@@ -99,11 +124,57 @@ async def execute(
                 stats.sent += len(batch)
                 if progress is not None:
                     progress.update(len(batch))
+                queue.task_done()
 
+        async def produce() -> None:
+            try:
+                await _produce(queue, store, missing, client.batch_size, results, stats, progress)
+            finally:
+                for _ in range(n_workers):
+                    await queue.put(None)
+
+        tasks = [asyncio.create_task(produce()), *(asyncio.create_task(worker()) for _ in range(n_workers))]
+        if while_waiting is not None:
+            await asyncio.sleep(0)  # let the workers send their first requests before the background work starts
+            start_in_background(while_waiting)
         try:
-            await asyncio.gather(*(worker() for _ in range(max(1, min(client.concurrency, len(batches))))))
+            await asyncio.gather(*tasks)
         finally:
+            for task in tasks:
+                task.cancel()
             await writer.finish(writer_task)
     stats.wall_s = time.perf_counter() - start
     return results, stats
 
+
+async def _produce(queue: asyncio.Queue[list[str] | None], store: Store, keys: list[str], batch_size: int,
+                   results: dict[str, Result], stats: ExecutionStats, progress: tqdm | None) -> None:
+    """Queue the batches this process should send. Several processes may share the store: each claims requests a
+    chunk at a time and sends only those it holds. The ones another process holds wait until this process's own are
+    answered; then those the store has answers for are taken from it, and, once the others stop making progress
+    (their owner may have been killed), the rest are sent here."""
+    owner = uuid.uuid4().hex
+    deferred: list[str] = []
+    for i in range(0, len(keys), CLAIM_CHUNK):
+        chunk = keys[i : i + CLAIM_CHUNK]
+        mine = await asyncio.to_thread(store.claim, chunk, owner)
+        deferred += [k for k in chunk if k not in mine]
+        own = [k for k in chunk if k in mine]
+        for j in range(0, len(own), batch_size):
+            await queue.put(own[j : j + batch_size])
+    stalled = 0
+    while deferred:
+        await queue.join()  # this process's own requests first
+        answered = await asyncio.to_thread(store.completed, deferred)
+        results.update(answered)
+        stats.cached += len(answered)
+        if progress is not None:
+            progress.update(len(answered))
+        deferred = [k for k in deferred if k not in answered]
+        stalled = 0 if answered else stalled + 1
+        if deferred and stalled < STALLED_POLLS:  # the others may still be answering theirs: look again shortly
+            await asyncio.sleep(DEFER_POLL_S)
+            continue
+        for j in range(0, len(deferred), batch_size):
+            await queue.put(deferred[j : j + batch_size])
+        return

@@ -52,6 +52,10 @@ class InstanceView:
     stats: dict[str, float]
     fewshot_dropped: int = 0
     error: str | None = None
+    # Prompts of one run often share a long head (instructions and few-shot examples): the site shows each head once
+    # per run and, in each prompt, what follows it. The hash (a key for Report.texts) and length of this prompt's.
+    prompt_head: str | None = None
+    prompt_head_chars: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class Report:
     runs: list[RunInfo]
     # run_id -> a function yielding the run's instances, so the site can stream large runs page by page
     instances: dict[str, Any] = field(default_factory=dict)
+    texts: Any = None  # (hashes) -> {hash: text}: the shared prompt heads the instances refer to
 
     def iter_instances(self, run_id: str) -> Iterator[InstanceView]:
         return iter(self.instances[run_id]())

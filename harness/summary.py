@@ -27,6 +27,7 @@ def _instances(store: Store, run_id: str) -> Iterator[InstanceView]:
             instance_id=row["instance_id"], input=row["input"], references=json.loads(row["references"]),
             prompt=row["prompt"], outputs=json.loads(row["outputs"]), prediction=row["prediction"] or "",
             stats=row["stats"], fewshot_dropped=row["fewshot_dropped"], error=row["error"],
+            prompt_head=row["prompt_head"], prompt_head_chars=row["prompt_head_chars"],
         )
 
 
@@ -61,6 +62,7 @@ def build_report(store: Store, suite: str, models: list[str] | None = None) -> R
     leaderboard = Leaderboard(model_order, list(columns.values()), cells, win_rates, failed)
     report = Report(suite, datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), leaderboard, runs)
     report.instances = {run.run_id: (lambda run_id=run.run_id: _instances(store, run_id)) for run in runs}
+    report.texts = store.texts
     return report
 
 
@@ -70,7 +72,7 @@ def _cell(store: Store, runs: list[RunInfo]) -> Score:
     metric = runs[0].main_metric
     if len(runs) == 1 and metric in runs[0].scores:
         return runs[0].scores[metric]
-    values = [v for _, _, _, v in store.instance_stats([r.run_id for r in runs], metric)]
+    values = [v for _, _, v in store.instance_stats([r.run_id for r in runs], metric)]
     mean, low, high = bootstrap_ci(values)
     return Score(metric, mean, low, high, len(values), lower_is_better(metric))
 

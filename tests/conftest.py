@@ -10,8 +10,11 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
+
+import pg_server
 
 ROOT = Path(__file__).resolve().parents[1]
 STUB = Path(__file__).resolve().parent / "stub_server.py"
@@ -64,3 +67,41 @@ def stub_factory() -> Iterator[Callable[..., StubProcess]]:
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
+
+
+# --- databases: every store test runs on SQLite and on a real PostgreSQL ------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[pg_server.PostgresServer]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 for the session (tests/pg_server.py). Without PostgreSQL the
+    tests that need it skip, except under CI (CI set), which must run them: there they fail."""
+    bin_dir = pg_server.find_bin_dir()
+    if bin_dir is None:
+        _missing("PostgreSQL is not installed (Debian package `postgresql`; .ci/run installs it): "
+                 "no initdb on PATH nor in /usr/lib/postgresql/*/bin")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        _missing(f"the psycopg driver is not installed (`pip install 'psycopg[binary]'`, in the dev extra): {exc}")
+    server = pg_server.start(bin_dir)
+    yield server
+    server.stop()
+
+
+def _missing(reason: str) -> NoReturn:
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A SQLAlchemy URL for an empty database, usable from other processes too (`harness ... --db URL`):
+    a SQLite file under tmp_path, or a fresh database on the session's PostgreSQL, dropped after the test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/harness.db"
+        return
+    server = request.getfixturevalue("postgres_server")  # started only when a PostgreSQL test runs
+    name = server.create_database()
+    yield server.url(name)
+    server.drop_database(name)

@@ -43,8 +43,8 @@ def test_embedded_suite(tmp_path: Path) -> None:
         assert len(runs) == 6
         # every instance of the embedded model was scored, with real token counts
         tokens = conn.execute(
-            "SELECT count(*), min(s.value) FROM instance_stats s JOIN runs r USING (run_id) "
-            "WHERE r.model = 'google/gemma-3-270m' AND s.metric = 'prompt_tokens'").fetchone()
+            "SELECT count(*), min(i.stats ->> '$.prompt_tokens') FROM instances i JOIN runs r USING (run_id) "
+            "WHERE r.model = 'google/gemma-3-270m' AND i.stats ->> '$.prompt_tokens' IS NOT NULL").fetchone()
         assert tokens[0] == 6 + 4 + 2 and tokens[1] > 0
         outputs = [o for (o,) in conn.execute(
             "SELECT i.outputs FROM instances i JOIN runs r USING (run_id) WHERE r.model = 'google/gemma-3-270m' AND r.method = 'generation'")]

@@ -132,7 +132,7 @@ def pages(site: Path) -> dict[Path, tuple[str, _Page]]:
 
 def _big_run_pages(site: Path) -> list[Path]:
     run_dir = (site / run_href(BIG_RUN)).parent
-    n = len(list(run_dir.glob("*.html")))
+    n = 1 + len(list(run_dir.glob("page-*.html")))
     return [run_dir / ("index.html" if k == 1 else f"page-{k}.html") for k in range(1, n + 1)]
 
 

@@ -1,7 +1,12 @@
+"""The store on SQLite and on a real PostgreSQL: each test that takes `store` or `db_url` runs on both."""
+
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,15 +17,19 @@ from harness.store.store import Store, open_store, sqlite_url
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Store:
-    return open_store(sqlite_url(tmp_path))
+def store(db_url: str) -> Iterator[Store]:
+    store = open_store(db_url)
+    yield store
+    store.close()
 
 
 def row(key: str, result: Result) -> tuple:
     return (key, "dep", "model", Request(kind="generate", prompt=key).to_json(), result)
 
 
-def test_sqlite_is_wal(store: Store, tmp_path: Path) -> None:
+def test_sqlite_is_wal(tmp_path: Path) -> None:
+    # SQLite only: WAL is its journal mode (readers and the writer never block each other); PostgreSQL has MVCC.
+    open_store(sqlite_url(tmp_path)).close()
     with sqlite3.connect(tmp_path / "harness.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -35,22 +44,26 @@ def test_success_replaces_failure_but_nothing_replaces_success(store: Store) -> 
     assert done["a"].texts == ["fixed"] and done["b"].texts == ["first"]
 
 
-def test_completed_handles_many_keys(store: Store) -> None:
-    store.save_results([row(f"k{i}", Result(ok=True, texts=[str(i)])) for i in range(1234)])
-    found = store.completed([f"k{i}" for i in range(0, 1300)])
-    assert len(found) == 1234 and found["k77"].texts == ["77"]
+def test_completed_and_results_handle_many_keys(store: Store) -> None:
+    # More keys than one IN (...) holds (_CHUNK), and than one multi-row INSERT batch.
+    store.save_results([row(f"k{i}", Result(ok=True, texts=[str(i)]) if i % 10 else Result.failure(f"e{i}"))
+                        for i in range(1234)])
+    keys = [f"k{i}" for i in range(1300)]
+    found = store.completed(keys)
+    assert len(found) == 1234 - 124 and found["k77"].texts == ["77"] and "k70" not in found
+    everything = store.results(keys + keys[:600])  # duplicates asked once
+    assert len(everything) == 1234 and everything["k1230"].error == "e1230" and everything["k1233"].ok
 
 
-def _run(run_id: str, n: int, suite: str = "s") -> tuple[dict, list[dict], list[dict], list[dict]]:
+def _run(run_id: str, n: int, suite: str = "s") -> tuple[dict, list[dict], list[dict]]:
     run = {"run_id": run_id, "suite": suite, "model": "m", "scenario": "sc", "group_name": "g", "method": "generation",
            "main_metric": "exact_match", "adapter_spec": "{}", "metrics": "[]", "instances": n, "failed_requests": 0,
            "truncated_instances": 0}
     instances = [{"run_id": run_id, "instance_id": f"i{i}", "position": i, "input": f"in{i}", "references": "[]",
                   "prompt": "p", "request_keys": json.dumps([f"k{i}"]), "prediction": "x", "outputs": "[]",
-                  "fewshot_dropped": 0, "error": None} for i in range(n)]
-    stats = [{"run_id": run_id, "instance_id": f"i{i}", "metric": "exact_match", "value": float(i % 2)} for i in range(n)]
+                  "fewshot_dropped": 0, "error": None, "stats": {"exact_match": float(i % 2)}} for i in range(n)]
     run_stats = [{"run_id": run_id, "metric": "exact_match", "mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "count": n, "lower_is_better": 0}]
-    return run, instances, stats, run_stats
+    return run, instances, run_stats
 
 
 def test_save_run_replaces_and_streams_in_order(store: Store) -> None:
@@ -88,3 +101,116 @@ def test_prompts_stored_once_and_restored_exactly(store: Store) -> None:
     restored = store.request_rows(["k2"])["k2"]
     assert restored["request"] == rows[2][3]
     assert Request.from_json(restored["request"]).key("dep", "model") == Request(kind="logprob", prompt=prompt, continuation=" 2").key("dep", "model")
+
+
+def test_failed_save_run_keeps_the_old_run(store: Store) -> None:
+    store.save_run(*_run("r1", 10))
+    run, instances, run_stats = _run("r1", 20)
+    run_stats[-1]["mean"] = None  # NOT NULL: the last insert of the transaction fails
+    with pytest.raises(Exception):
+        store.save_run(run, instances, run_stats)
+    assert [r["position"] for r in store.iter_instances("r1")] == list(range(10))  # rolled back whole
+    assert store.run_stats("r1")[0]["count"] == 10 and store.runs()[0]["instances"] == 10
+
+
+def test_readers_see_the_old_run_or_the_new_one(db_url: str) -> None:
+    store = open_store(db_url)
+    store.save_run(*_run("r1", 300))
+    versions = [_run("r1", n) for n in (1200, 300)]
+    done = threading.Event()
+
+    def rewrite() -> None:
+        try:
+            for i in range(12):
+                store.save_run(*versions[i % 2])
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    seen = set()
+    with store.engine.connect() as conn:
+        while not done.is_set():
+            # One statement, one snapshot: a run half deleted or half written would show as another count.
+            seen.add(conn.exec_driver_sql(
+                "SELECT (SELECT count(*) FROM instances WHERE run_id = 'r1'), (SELECT max(count) FROM run_stats "
+                "WHERE run_id = 'r1'), (SELECT max(instances) FROM runs WHERE run_id = 'r1')").one())
+            conn.rollback()  # the next read starts a fresh transaction, so it sees later commits
+    writer.join()
+    store.close()
+    assert seen <= {(300, 300, 300), (1200, 1200, 1200)} and seen, seen
+
+
+def test_iter_instances_in_position_order_across_batches(store: Store) -> None:
+    run, instances, run_stats = _run("r1", 50)
+    for i, inst in enumerate(instances):
+        inst["position"] = i * 3  # gaps, as when instances are dropped
+        inst["prompt"] = f"prompt {i % 4}"
+    random.Random(0).shuffle(instances)  # stored in no particular order: only ORDER BY gives position order
+    store.save_run(run, instances, run_stats)
+    store.save_run(*_run("r2", 5))  # another run's rows are not mixed in
+    rows = list(store.iter_instances("r1", batch=7))
+    assert [r["position"] for r in rows] == [i * 3 for i in range(50)]
+    assert [r["instance_id"] for r in rows] == [f"i{i}" for i in range(50)]
+    assert all(r["stats"] == {"exact_match": float(i % 2)} and r["prompt"] == f"prompt {i % 4}" for i, r in enumerate(rows))
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM texts").scalar() == 5  # 4 prompts + r2's "p"
+
+
+def test_long_names_and_nul_characters(store: Store) -> None:
+    # SQLite keeps any length and NUL; PostgreSQL must take the same run (NUL becomes U+FFFD there).
+    long_id = "x" * 1000
+    run, instances, run_stats = _run(long_id, 1)
+    run["model"] = run["suite"] = "m" * 500
+    instances[0].update(instance_id=long_id, prediction="a\x00b", input="in\x00", error="e\x00")
+    store.save_run(run, instances, run_stats)
+    store.save_results([("k1", "d" * 500, "m" * 500, Request(kind="generate", prompt="p\x00").to_json(),
+                         Result.failure("HTTP 500: \x00"))])
+    nul = "\ufffd" if store.dialect == "postgresql" else "\x00"
+    (got,) = store.iter_instances(long_id)
+    assert (got["instance_id"], got["prediction"], got["input"], got["error"]) == (long_id, f"a{nul}b", f"in{nul}", f"e{nul}")
+    assert store.runs()[0]["model"] == "m" * 500
+    assert store.results(["k1"])["k1"].error == "HTTP 500: \x00"  # from the result's JSON, exact everywhere
+    stored = store.request_rows(["k1"])["k1"]
+    assert stored["request"]["prompt"] == "p\x00" and stored["deployment"] == "d" * 500  # prompt: compressed, exact
+
+
+def test_concurrent_writers(db_url: str) -> None:
+    """Writers in threads, each with its own Store (as separate processes would be) on a database without tables
+    yet: they create the schema at once, upsert overlapping keys in different orders, and rewrite one run."""
+    threads, batches = 6, 15
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            start.wait()
+            store = open_store(db_url)
+            rng = random.Random(t)
+            for b in range(batches):
+                own = [row(f"t{t}-{b}-{i}", Result(ok=True, texts=[f"{t}"])) for i in range(20)]
+                shared = [row(f"shared{i}", Result(ok=True, texts=[f"{t}"]) if (t + i) % 2 else Result.failure(f"{t}"))
+                          for i in range(30)]
+                batch = own + shared
+                rng.shuffle(batch)  # each writer locks the shared keys in its own order
+                store.save_results(batch)
+                if b % 5 == 0:
+                    store.save_run(*_run("same-run", 40 + t))
+            store.close()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert not errors, errors
+    store = open_store(db_url)
+    own = [f"t{t}-{b}-{i}" for t in range(threads) for b in range(batches) for i in range(20)]
+    assert len(store.completed(own)) == len(own)  # no lost rows
+    shared = store.results([f"shared{i}" for i in range(30)])
+    assert len(shared) == 30 and all(r.ok for r in shared.values())  # some thread succeeded on each; it stays
+    (run,) = store.runs()
+    assert len(list(store.iter_instances("same-run"))) == run["instances"]  # one writer's run, whole
+    store.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,25 @@ def test_api_only_run_never_imports_torch(tmp_path: Path) -> None:
             "assert rc == 0; assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'torch imported'")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("server", ["refused", "silent"])
+def test_unreachable_postgresql_is_one_line_before_any_request(tmp_path: Path, stub_factory, server: str) -> None:
+    """Nothing listening: refused at once. A port that accepts but never answers (a firewall, a hung server):
+    the connect timeout (5 s) ends it, instead of a hang for the OS's TCP timeout."""
+    stub = stub_factory()
+    write(tmp_path, GOOD)
+    write(tmp_path, f"- name: local/stub\n  client: openai-compatible\n  base_url: {stub.base_url}\n  model: m\n", "models.yaml")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel completes the TCP handshake; nobody ever reads or writes
+        port = 1 if server == "refused" else silent.getsockname()[1]
+        start = time.monotonic()
+        proc = cli("run", "suite.yaml", "--models", "local/stub", "--models-file", "models.yaml", "--output", "out",
+                   "--db", f"postgresql+psycopg://x@127.0.0.1:{port}/db", cwd=tmp_path)
+        elapsed = time.monotonic() - start
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot open database" in lines[0] and f"127.0.0.1:{port}" in lines[0], proc.stderr
+    assert ("timeout" in lines[0] and 4 < elapsed < 30) if server == "silent" else "refused" in lines[0]
+    assert stub.stats()["total_requests"] == 0

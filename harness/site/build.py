@@ -53,6 +53,22 @@ def make_env(templates: Path) -> jinja2.Environment:
     return env
 
 
+_ENVS: dict[Path, jinja2.Environment] = {}
+
+
+def site_env(templates: Path | None = None) -> jinja2.Environment:
+    """The environment with every template compiled, made once per process and template folder. Compiling is most
+    of a small site's build time, so `harness run` calls this in the background while requests are in flight."""
+    templates = templates or web_dir() / "templates"
+    env = _ENVS.get(templates)
+    if env is None:
+        env = make_env(templates)
+        for name in env.list_templates(extensions=["html"]):
+            env.get_template(name)
+        _ENVS[templates] = env
+    return env
+
+
 # ---------------------------------------------------------------- pages
 
 
@@ -60,7 +76,7 @@ def build_site(report: Report, out_dir: Path) -> Path:
     """Write the whole site into out_dir; returns the path of index.html."""
     out_dir = Path(out_dir)
     web = web_dir()
-    env = make_env(web / "templates")
+    env = site_env(web / "templates")
     env.globals.update(suite=report.suite, created_at=report.created_at)
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copytree(web / "static", out_dir / "static", dirs_exist_ok=True)

@@ -52,8 +52,10 @@ class Row:
     prediction: str
     outputs: list[str]
     outputs_more: int
-    prompt: str
+    prompt: str  # what follows the shared head, or the whole prompt when it has none
     prompt_chars: str
+    head: str  # anchor of the prompt's shared head on the run's heads.html ("" if none)
+    head_chars: str
     stats: list[tuple[str, str, bool]]  # (metric, formatted value, is the main metric)
     too_large: str = ""  # bytes of HTML, when the instance is shown as a stub
 
@@ -74,9 +76,22 @@ def make_row(inst: InstanceView, ordinal: int, main_metric: str, lower: bool) ->
         error=clip(inst.error, 5000) if inst.error else "", fewshot_dropped=inst.fewshot_dropped,
         input=clip(inst.input), refs=refs, refs_more=max(0, len(inst.references) - LIST_ITEMS),
         prediction=clip(inst.prediction), outputs=[clip(o) for o in inst.outputs[:LIST_ITEMS]],
-        outputs_more=max(0, len(inst.outputs) - LIST_ITEMS), prompt=clip(inst.prompt),
+        outputs_more=max(0, len(inst.outputs) - LIST_ITEMS), prompt=clip(inst.prompt[inst.prompt_head_chars:]),
         prompt_chars=f"{len(inst.prompt):,}", stats=stats,
+        head=head_anchor(inst.prompt_head) if inst.prompt_head else "", head_chars=f"{inst.prompt_head_chars:,}",
     )
+
+
+def head_anchor(digest: str) -> str:
+    return "h" + digest[:12]
+
+
+def write_heads(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Path, used: dict[str, int]) -> None:
+    """heads.html: each shared prompt head of the run once, with how many of its instances' prompts start with it."""
+    texts = report.texts(list(used)) if used and report.texts else {}
+    heads = [(head_anchor(h), clip(texts.get(h, ""), 200_000), f"{len(texts.get(h, '')):,}", used[h]) for h in used]
+    html = env.get_template("heads.html").render(root="../../", run=run, heads=heads)
+    (run_dir / "heads.html").write_text(html, encoding="utf-8")
 
 
 def stub_row(row: Row, inst: InstanceView, nbytes: int) -> Row:
@@ -139,7 +154,11 @@ def write_run(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Pa
     # A run whose instances were not stored still gets its page (info and scores), with none listed.
     instances = report.iter_instances(run.run_id) if run.run_id in report.instances else iter(())
     ordinal = 0
+    used_heads: dict[str, int] = {}
     while batch := list(itertools.islice(instances, BATCH)):
+        for inst in batch:
+            if inst.prompt_head:
+                used_heads[inst.prompt_head] = used_heads.get(inst.prompt_head, 0) + 1
         rows = [make_row(inst, ordinal + i, run.main_metric, lower) for i, inst in enumerate(batch)]
         ordinal += len(batch)
         # One render per batch, cut apart at the markers: far cheaper than a render per instance.
@@ -156,6 +175,7 @@ def write_run(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Pa
             size += len(data)
             seen += 1
     flush()  # the last page; also page 1 of a run without instances
+    write_heads(env, report, run, run_dir, used_heads)
 
     # The page count is known only now: write each pager over the blank slot kept for it, in place.
     pager_tpl = env.get_template("_pager.html")

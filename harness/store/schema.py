@@ -1,19 +1,50 @@
 """Tables. Requests are keyed by the hash of everything that determines their answer, so they are shared by every
-run (and every process) that sends the same request, and a rerun finds them."""
+run (and every process) that sends the same request, and a rerun finds them.
+
+The same tables serve SQLite and PostgreSQL. Names that come from the user (suites, models, scenarios, instance ids,
+run ids built from them) have no length limit: SQLite never enforced one, so a limit would only make PostgreSQL
+reject a run that SQLite took."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Integer, LargeBinary, MetaData, String, Table, Text
+from typing import Any
+
+from sqlalchemy import Column, Dialect, Float, Integer, LargeBinary, MetaData, String, Table, Text, TypeDecorator
+
+
+class FreeText(TypeDecorator[str]):
+    """Text as it came (model outputs, server errors, dataset inputs). PostgreSQL rejects NUL (U+0000) in text, which
+    SQLite keeps and a model or a server can send; there it is stored as U+FFFD, the replacement character, rather
+    than failing the whole write. (JSON columns need nothing: json.dumps escapes NUL as \\u0000.)"""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, str) and dialect.name == "postgresql" and "\x00" in value:
+            return value.replace("\x00", "\ufffd")
+        return value
+
 
 metadata = MetaData()
 
+# Bumped when a table changes shape; a store written by another version is refused with a clear message
+# instead of failing later on a missing column.
+SCHEMA_VERSION = 2
+
+meta = Table(
+    "harness_meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String, nullable=False),
+)
+
 runs = Table(
     "runs", metadata,
-    Column("run_id", String(400), primary_key=True),
-    Column("suite", String(200), nullable=False),
-    Column("model", String(200), nullable=False),
-    Column("scenario", String(400), nullable=False),
-    Column("group_name", String(200), nullable=False),
+    Column("run_id", String, primary_key=True),
+    Column("suite", String, nullable=False),
+    Column("model", String, nullable=False),
+    Column("scenario", String, nullable=False),
+    Column("group_name", String, nullable=False),
     Column("method", String(64), nullable=False),
     Column("main_metric", String(100), nullable=False),
     Column("adapter_spec", Text, nullable=False),  # JSON
@@ -29,51 +60,57 @@ runs = Table(
 texts = Table(
     "texts", metadata,
     Column("hash", String(64), primary_key=True),  # sha256 of the UTF-8 text
-    Column("body", LargeBinary, nullable=False),
+    # The text is `head` + body: prompts that share a long head (instructions and few-shot examples) store it once,
+    # as a text of its own. NULL when the text is stored whole.
+    Column("head", String(64)),
+    Column("body", LargeBinary, nullable=False),  # zlib-compressed UTF-8
 )
 
 requests = Table(
     "requests", metadata,
     Column("key", String(64), primary_key=True),
-    Column("deployment", String(200), nullable=False),
-    Column("model", String(200), nullable=False),
+    Column("deployment", String, nullable=False),
+    Column("model", String, nullable=False),
     Column("request", Text, nullable=False),  # JSON of harness.clients.request.Request, its prompt in `texts`
     Column("prompt_hash", String(64), nullable=False),
     Column("ok", Integer, nullable=False),
     Column("result", Text, nullable=False),  # JSON of harness.clients.request.Result
-    Column("error", Text),
+    Column("error", FreeText),
     Column("latency_s", Float),
     Column("prompt_tokens", Integer),
     Column("completion_tokens", Integer),
     Column("updated_at", String(40), nullable=False),
 )
 
+# Which process is answering a request: processes that share a store (several `harness run` of one suite, on one
+# machine or many) split the work instead of all sending everything. Rows go when the request's result is stored;
+# a claim left by a killed process only defers that request to the end of another process's run.
+claims = Table(
+    "claims", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("claimed_at", Float, nullable=False),
+)
+
 instances = Table(
     "instances", metadata,
-    Column("run_id", String(400), primary_key=True),
-    Column("instance_id", String(200), primary_key=True),
+    Column("run_id", String, primary_key=True),
+    Column("instance_id", String, primary_key=True),
     Column("position", Integer, nullable=False),
-    Column("input", Text, nullable=False),
+    Column("input", FreeText, nullable=False),
     Column("references", Text, nullable=False),  # JSON [{"output", "correct"}]
     Column("prompt_hash", String(64), nullable=False),  # the prompt as sent, in `texts`
     Column("request_keys", Text, nullable=False),  # JSON list
-    Column("prediction", Text),
+    Column("prediction", FreeText),
     Column("outputs", Text, nullable=False),  # JSON list
     Column("fewshot_dropped", Integer, nullable=False, default=0),
-    Column("error", Text),
-)
-
-instance_stats = Table(
-    "instance_stats", metadata,
-    Column("run_id", String(400), primary_key=True),
-    Column("instance_id", String(200), primary_key=True),
-    Column("metric", String(100), primary_key=True),
-    Column("value", Float, nullable=False),
+    Column("error", FreeText),
+    Column("stats", Text, nullable=False),  # JSON {metric: value}; none for an instance whose request failed
 )
 
 run_stats = Table(
     "run_stats", metadata,
-    Column("run_id", String(400), primary_key=True),
+    Column("run_id", String, primary_key=True),
     Column("metric", String(100), primary_key=True),
     Column("mean", Float, nullable=False),
     Column("ci_low", Float, nullable=False),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import zlib
 from contextlib import contextmanager
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,10 +20,45 @@ from harness.errors import HarnessError
 from harness.store import schema
 
 _CHUNK = 500  # keys per IN (...) query: under SQLite's variable limit, few round trips
+_PG_WRITE_LOCK = 0x484152_4E455353  # "HARNESS": the PostgreSQL advisory lock that writers take in turn (see _write)
 
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+HEAD_MIN_CHARS = 200  # a shared head shorter than this is not worth a row of its own
+
+
+def _common_prefix_len(a: str, b: str) -> int:
+    """Length of the common prefix, by bisection on slice comparisons (C speed; prompts run to many KB)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[:mid] == b[:mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def shared_heads(texts: dict[str, str]) -> dict[str, str]:
+    """hash -> head, for texts that share a long head with another text of the batch (prompts with the same
+    instructions and few-shot examples). A head ends at a line break, so every prompt of an MMLU subject cuts at
+    the same place whichever neighbour it is compared with, and the head is stored once. Storage only: the text
+    read back is always head + body, byte for byte."""
+    ordered = sorted(texts.items(), key=lambda item: item[1])
+    shared = [0] * len(ordered)
+    for i in range(1, len(ordered)):
+        n = _common_prefix_len(ordered[i - 1][1], ordered[i][1])
+        shared[i - 1] = max(shared[i - 1], n)
+        shared[i] = n
+    heads = {}
+    for (digest, text), n in zip(ordered, shared):
+        cut = text.rfind("\n", 0, n) + 1
+        if cut >= HEAD_MIN_CHARS and cut < len(text):
+            heads[digest] = text[:cut]
+    return heads
 
 
 def now() -> str:
@@ -53,6 +89,14 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _postgresql_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "do_connect")
+    def _on_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        # An unreachable server is a one-line error in seconds, not a hang for the OS's TCP timeout (minutes).
+        # A connect_timeout in the URL's query wins.
+        cparams.setdefault("connect_timeout", 5)
+
+
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -71,19 +115,46 @@ class Store:
                 except (OSError, ValueError) as exc:
                     raise HarnessError(f"cannot create the database's folder for {url!r}: {exc}", field="--db") from None
             _sqlite_setup(self.engine)
+        elif self.dialect == "postgresql":
+            _postgresql_setup(self.engine)
         try:
-            schema.metadata.create_all(self.engine)
+            # In a write transaction: processes that start at once create the tables one after another. Otherwise
+            # two can both find a table missing and both CREATE it: "table already exists" on SQLite, a
+            # UniqueViolation on pg_type on PostgreSQL. (PostgreSQL's DDL is transactional, so the wait is whole.)
+            with self._write() as conn:
+                schema.metadata.create_all(conn)
+                self._check_version(conn)
         except OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise HarnessError(f"cannot open database {self.engine.url!r}: {reason}", field="--db") from None
+
+    def _check_version(self, conn: Connection) -> None:
+        meta = schema.meta
+        version = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+        if version is None:
+            if conn.execute(select(schema.requests.c.key).limit(1)).first() is not None:
+                version = "1"  # written before the store recorded its version
+            else:
+                conn.execute(meta.insert(), [{"key": "schema_version", "value": str(schema.SCHEMA_VERSION)}])
+                return
+        if version != str(schema.SCHEMA_VERSION):
+            raise HarnessError(
+                f"the store {self.engine.url!r} has schema version {version}, this harness writes version "
+                f"{schema.SCHEMA_VERSION}; use a new --output / --db (or the harness version that wrote it)", field="--db")
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        """A write transaction (IMMEDIATE on SQLite), committed on success, rolled back on error."""
+        """A write transaction, committed on success, rolled back on error. Writers take turns on both backends
+        (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL), so a write reads what the one before committed."""
         with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+            if self.dialect == "postgresql":
+                # Released at commit or rollback. Without it, under READ COMMITTED, two save_run of one run both
+                # DELETE then INSERT it (a duplicate key error), and upserts of overlapping keys in different orders
+                # can deadlock; with it PostgreSQL behaves as SQLite does, which the store's methods assume.
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})")
             yield conn
 
     def _insert(self, table: Any) -> Any:
@@ -104,15 +175,36 @@ class Store:
     def _save_texts(self, conn: Connection, texts: dict[str, str]) -> None:
         table = schema.texts
         existing = {h for (h,) in self._rows_in(conn, select(table.c.hash), table.c.hash, texts)}
-        rows = [{"hash": h, "body": zlib.compress(t.encode("utf-8"), 6)} for h, t in texts.items() if h not in existing]
+        new = {h: t for h, t in texts.items() if h not in existing}
+        if not new:
+            return
+        heads = shared_heads(new)
+        for head in set(heads.values()):
+            new.setdefault(text_hash(head), head)  # a head is a text of its own, stored whole
+        existing |= {h for (h,) in self._rows_in(conn, select(table.c.hash), table.c.hash, new)}
+        rows = []
+        for digest, text in new.items():
+            if digest in existing:
+                continue
+            head = heads.get(digest, "")
+            body = text[len(head):]
+            rows.append({"hash": digest, "head": text_hash(head) if head else None,
+                         "body": zlib.compress(body.encode("utf-8"), 6)})
         if rows:
             conn.execute(self._insert(table).on_conflict_do_nothing(index_elements=[table.c.hash]), rows)
 
-    def texts(self, hashes: Iterable[str]) -> dict[str, str]:
+    def text_parts(self, hashes: Iterable[str]) -> dict[str, tuple[str | None, str]]:
+        """hash -> (hash of its shared head or None, the rest of the text): how the site shows a long few-shot
+        head once instead of in every prompt."""
         table = schema.texts
         with self.engine.connect() as conn:
-            rows = self._rows_in(conn, select(table.c.hash, table.c.body), table.c.hash, hashes)
-            return {h: zlib.decompress(body).decode("utf-8") for h, body in rows}
+            rows = self._rows_in(conn, select(table.c.hash, table.c.head, table.c.body), table.c.hash, hashes)
+            return {h: (head, zlib.decompress(body).decode("utf-8")) for h, head, body in rows}
+
+    def texts(self, hashes: Iterable[str]) -> dict[str, str]:
+        parts = self.text_parts(hashes)
+        heads = self.text_parts({head for head, _ in parts.values() if head})
+        return {h: (heads[head][1] if head else "") + body for h, (head, body) in parts.items()}
 
     # --- requests -----------------------------------------------------------------------------------------
     def completed(self, keys: Iterable[str]) -> dict[str, Result]:
@@ -166,28 +258,47 @@ class Store:
             set_={c: stmt.excluded[c] for c in ("ok", "result", "error", "latency_s", "prompt_tokens", "completion_tokens", "updated_at")},
             where=table.c.ok == 0,
         )
+        keys = [v["key"] for v in values]
         with self._write() as conn:
             self._save_texts(conn, texts)
             conn.execute(stmt, values)
+            for start in range(0, len(keys), _CHUNK):  # answered: nobody needs to hold these any more
+                conn.execute(delete(schema.claims).where(schema.claims.c.key.in_(keys[start : start + _CHUNK])))
+
+    def claim(self, keys: Sequence[str], owner: str) -> set[str]:
+        """Claim requests for `owner`: returns those it now holds (unclaimed before, or its own) and that no process
+        has answered yet. One short write transaction per call."""
+        if not keys:
+            return set()
+        claims, requests = schema.claims, schema.requests
+        stamp = time.time()
+        with self._write() as conn:
+            conn.execute(self._insert(claims).on_conflict_do_nothing(index_elements=[claims.c.key]),
+                         [{"key": key, "owner": owner, "claimed_at": stamp} for key in keys])
+            mine = {k for (k,) in self._rows_in(conn, select(claims.c.key).where(claims.c.owner == owner), claims.c.key, keys)}
+            # A request answered between the caller's lookup and now has no claim left to block it: skip it too.
+            done = {k for (k,) in self._rows_in(conn, select(requests.c.key).where(requests.c.ok == 1), requests.c.key, mine)}
+        return mine - done
 
     # --- runs ---------------------------------------------------------------------------------------------
-    def save_run(self, run: dict[str, Any], instance_rows: list[dict[str, Any]], stats: list[dict[str, Any]],
-                 run_stats: list[dict[str, Any]]) -> None:
+    def save_run(self, run: dict[str, Any], instance_rows: list[dict[str, Any]], run_stats: list[dict[str, Any]]) -> None:
         """Replace a run's record, instances and stats in one transaction: readers see the old run or the new one.
-        Each instance row carries its prompt text under "prompt"; it is stored once, in `texts`."""
+        Each instance row carries its prompt text under "prompt" (stored once, in `texts`) and its metric values
+        under "stats" (a dict)."""
         run_id = run["run_id"]
         texts: dict[str, str] = {}
         instance_rows = [dict(row) for row in instance_rows]
         for row in instance_rows:
             prompt = row.pop("prompt")
             row["prompt_hash"] = text_hash(prompt)
+            row["stats"] = json.dumps(row["stats"])
             texts[row["prompt_hash"]] = prompt
         with self._write() as conn:
             self._save_texts(conn, texts)
-            for table in (schema.run_stats, schema.instance_stats, schema.instances, schema.runs):
+            for table in (schema.run_stats, schema.instances, schema.runs):
                 conn.execute(delete(table).where(table.c.run_id == run_id))
             conn.execute(schema.runs.insert(), [{**run, "updated_at": now()}])
-            for table, rows in ((schema.instances, instance_rows), (schema.instance_stats, stats), (schema.run_stats, run_stats)):
+            for table, rows in ((schema.instances, instance_rows), (schema.run_stats, run_stats)):
                 for start in range(0, len(rows), 5000):
                     conn.execute(table.insert(), rows[start : start + 5000])
 
@@ -207,36 +318,38 @@ class Store:
             rows = conn.execute(select(schema.run_stats).where(schema.run_stats.c.run_id == run_id))
             return [dict(row._mapping) for row in rows]
 
-    def instance_stats(self, run_ids: Sequence[str], metric: str | None = None) -> Iterator[tuple[str, str, str, float]]:
-        """(run_id, instance_id, metric, value) rows of the given runs."""
-        table = schema.instance_stats
-        query = select(table.c.run_id, table.c.instance_id, table.c.metric, table.c.value).where(table.c.run_id.in_(list(run_ids)))
-        if metric is not None:
-            query = query.where(table.c.metric == metric)
+    def instance_stats(self, run_ids: Sequence[str], metric: str) -> Iterator[tuple[str, str, float]]:
+        """(run_id, instance_id, value) of one metric over the given runs' instances that have it."""
+        table = schema.instances
+        query = select(table.c.run_id, table.c.instance_id, table.c.stats).where(table.c.run_id.in_(list(run_ids)))
         with self.engine.connect() as conn:
-            yield from conn.execute(query.order_by(table.c.run_id, table.c.instance_id))
+            for run_id, instance_id, stats in conn.execute(query.order_by(table.c.run_id, table.c.position)):
+                value = json.loads(stats).get(metric)
+                if value is not None:
+                    yield run_id, instance_id, value
 
     def iter_instances(self, run_id: str, batch: int = 1000) -> Iterator[dict[str, Any]]:
         """A run's instances in order, each with its stats, read in batches so large runs stream."""
-        table, stats = schema.instances, schema.instance_stats
+        table = schema.instances
         position = -1
+        heads: dict[str, str] = {}  # a run has a few distinct heads (one per MMLU subject), read once each
         while True:
             with self.engine.connect() as conn:
                 rows = [dict(r._mapping) for r in conn.execute(
                     select(table).where(table.c.run_id == run_id, table.c.position > position)
                     .order_by(table.c.position).limit(batch)
                 )]
-                if not rows:
-                    return
-                ids = [r["instance_id"] for r in rows]
-                by_id: dict[str, dict[str, float]] = {i: {} for i in ids}
-                query = select(stats.c.instance_id, stats.c.metric, stats.c.value).where(stats.c.run_id == run_id)
-                for iid, metric, value in self._rows_in(conn, query, stats.c.instance_id, ids):
-                    by_id[iid][metric] = value
-            prompts = self.texts(r["prompt_hash"] for r in rows)
+            if not rows:
+                return
+            parts = self.text_parts(r["prompt_hash"] for r in rows)
+            wanted = {head for head, _ in parts.values() if head and head not in heads}
+            heads.update((h, body) for h, (_, body) in self.text_parts(wanted).items())
             for row in rows:
-                row["stats"] = by_id[row["instance_id"]]
-                row["prompt"] = prompts.get(row["prompt_hash"], "")
+                head, rest = parts.get(row["prompt_hash"], (None, ""))
+                row["stats"] = json.loads(row["stats"])
+                row["prompt"] = heads[head] + rest if head else rest
+                row["prompt_head"] = head  # the hash of its shared head, if it has one (see shared_heads)
+                row["prompt_head_chars"] = len(row["prompt"]) - len(rest)
                 yield row
             position = rows[-1]["position"]
 
