@@ -1,7 +1,12 @@
-"""Harness overhead against a loopback OpenAI-compatible server with a fixed latency.
+"""Harness overhead against a loopback OpenAI-compatible server with a fixed latency (issue 3's targets).
 
-Runs `harness run` as a user would (a fresh process, the real CLI, summary and site included) and prints each
-figure next to its ideal. Usage: python benchmarks/executor_overhead.py [--latency 0.05] [--repeats 3]
+Runs `harness run` as a user would (a fresh process, the real CLI, summary and site included) against
+tests/stub_server.py in its own process, and prints each figure next to its ideal and target, with the ratio.
+Medians over --repeats runs; every run is listed, so noisy ones show.
+
+    python benchmarks/executor_overhead.py [--latency 0.05] [--repeats 3] [--skip-w2]
+
+W1: 1,000 MMLU 5-shot multiple_choice_joint requests at concurrency 32 (and 4); W2: 10,000 at concurrency 256.
 """
 
 from __future__ import annotations
@@ -25,93 +30,112 @@ name: bench
 entries:
   - scenario: mmlu
     method: multiple_choice_joint
-    shots: 5
+    shots: {shots}
     max_instances: {n}
 """
 
 
 def harness(*args: str, cwd: Path) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS of the child in MB, stdout."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall seconds, peak RSS of the child in MB (0 if not the largest child so far), stdout."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate()
     wall = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # max over waited-for children so far, in KB
     if proc.returncode != 0:
-        raise SystemExit(f"harness failed: {proc.stderr}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # max over children so far, in KB
-    return wall, max(peak, before) // 1024, proc.stdout
+        raise SystemExit(f"harness failed: {err}")
+    return wall, usage.ru_maxrss // 1024, out
 
 
 def tree_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def workload(n: int, concurrency: int, latency: float, repeats: int) -> None:
+def row(name: str, values: list[float], ideal: float | None, target: float, unit: str = "s") -> None:
+    median = statistics.median(values)
+    ratio = f"{median / ideal:5.2f}x" if ideal else "   - "
+    runs = ", ".join(f"{v:.2f}" for v in values)
+    verdict = "ok" if median <= target else "MISSED"
+    ideal_text = f"{ideal:.2f}" if ideal is not None else "-"
+    print(f"{name:<44} {median:7.2f} {unit:<2} ideal {ideal_text:>5}  ratio {ratio}  target <= {target:g} {unit}: "
+          f"{verdict:<6} (runs: {runs})", flush=True)
+
+
+def workload(name: str, n: int, shots: int, concurrency: int, latency: float, repeats: int, target: float,
+             cached_target: float | None = None, resources: bool = False) -> None:
     ideal = n * latency / concurrency
     stub = start_stub_process("--latency", str(latency), "--max-concurrency", "0")
     try:
-        walls, cached, rss, written = [], [], 0, 0
+        walls, cached, peaks, written = [], [], [], []
         for _ in range(repeats):
             with tempfile.TemporaryDirectory() as tmp:
                 work = Path(tmp)
-                (work / "suite.yaml").write_text(SUITE.format(n=n))
+                (work / "suite.yaml").write_text(SUITE.format(n=n, shots=shots))
                 (work / "models.yaml").write_text(
                     f"- name: bench/stub\n  client: openai-compatible\n  base_url: {stub.base_url}\n"
                     f"  model: stub-model\n  max_concurrency: {concurrency}\n")
                 args = ("run", "suite.yaml", "--models", "bench/stub", "--models-file", "models.yaml", "--output", "out")
                 wall, peak, out = harness(*args, cwd=work)
-                assert " 0 failed" in out and "0 from the store" in out, out  # MMLU has a duplicate item: 999 distinct requests
+                assert " 0 failed" in out and "0 from the store" in out, out
                 walls.append(wall)
-                rss = max(rss, peak)
-                written = tree_bytes(work / "out")
-                wall, _, out = harness(*args, cwd=work)
-                assert "0 sent" in out, out
-                cached.append(wall)
-        print(f"{n} MMLU 5-shot requests @ concurrency {concurrency}, {latency * 1000:.0f} ms server: "
-              f"median {statistics.median(walls):.2f} s (runs {', '.join(f'{w:.2f}' for w in walls)}), "
-              f"ideal {ideal:.2f} s, ratio {statistics.median(walls) / ideal:.2f}")
-        print(f"  fully cached rerun: median {statistics.median(cached):.2f} s; peak RSS {rss} MB; "
-              f"bytes written (store + site) {written / 1e6:.2f} MB")
+                peaks.append(peak)
+                written.append(tree_bytes(work / "out") / 1e6)
+                if cached_target is not None:
+                    wall, _, out = harness(*args, cwd=work)
+                    assert " 0 sent" in out, out
+                    cached.append(wall)
+        row(f"{name}: {n:,} requests @ concurrency {concurrency}", walls, ideal, target)
+        if cached_target is not None:
+            row(f"{name} again, fully cached", cached, 0.0, cached_target)
+        if resources:
+            print(f"{name} peak RSS: {max(peaks)} MB (target <= 300 MB); bytes written (store + site): "
+                  f"{statistics.median(written):.2f} MB (target <= 3 MB)", flush=True)
     finally:
         stub.stop()
 
 
 def help_time(repeats: int) -> None:
     times = []
-    for _ in range(repeats):
+    for _ in range(max(repeats, 5)):
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "harness", "--help"], capture_output=True, check=True)
         times.append(time.perf_counter() - start)
-    print(f"harness --help: median {statistics.median(times):.3f} s")
+    row("harness --help", times, None, 0.5)
 
 
-def prompt_building() -> None:
-    from harness.adapters.adapter import Adapter
-    from harness.run_spec import AdapterSpec
-    from harness.scenarios.base import make_scenario
-
-    start = time.perf_counter()
-    scenario = make_scenario("mmlu")
-    everything = list(scenario.instances())
-    loaded = time.perf_counter()
-    spec = AdapterSpec(method="multiple_choice_joint", input_prefix="Question: ", output_prefix="Answer: ", max_train_instances=5, max_tokens=1)
-    adapted = Adapter(spec, instructions_for=scenario.instructions_for_instance).adapt(
-        [i for i in everything if i.split == "test"], everything)
-    done = time.perf_counter()
-    print(f"5-shot prompts for all {len(adapted)} MMLU test items: {done - start:.2f} s "
-          f"(loading {loaded - start:.2f} s, adapting {done - loaded:.2f} s)")
+def prompt_building(repeats: int) -> None:
+    """In a fresh process each time, as `harness run` would: load MMLU and build every test item's 5-shot prompt."""
+    code = (
+        "import time; t = time.perf_counter()\n"
+        "from harness.adapters.adapter import Adapter\n"
+        "from harness.run_spec import AdapterSpec\n"
+        "from harness.scenarios.base import make_scenario\n"
+        "s = make_scenario('mmlu')\n"
+        "spec = AdapterSpec(method='multiple_choice_joint', input_prefix='Question: ', output_prefix='Answer: ', "
+        "max_train_instances=5, max_tokens=1)\n"
+        "a = Adapter(spec, instructions_for=s.instructions_for_instance).adapt(list(s.split('test')), s.split('train'))\n"
+        "assert len(a) == 14042, len(a)\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+             for _ in range(repeats)]
+    row("5-shot prompts for all 14,042 MMLU test items", times, None, 2.0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--latency", type=float, default=0.05, help="the stub server's fixed latency (s)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-w2", action="store_true", help="leave out the 10,000-request workload")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     help_time(args.repeats)
-    prompt_building()
-    workload(1000, 32, args.latency, args.repeats)
-    workload(1000, 4, args.latency, 1)
+    prompt_building(args.repeats)
+    workload("W1", 1000, 5, 32, args.latency, args.repeats, 2.5, cached_target=1.0, resources=True)
+    workload("W1", 1000, 5, 4, args.latency, 1, 13.5)
+    if not args.skip_w2:
+        workload("W2", 10_000, 0, 256, args.latency, args.repeats, 3.5, resources=True)
 
 
 if __name__ == "__main__":

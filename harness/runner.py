@@ -7,6 +7,7 @@ import json
 import math
 import random
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,16 +50,14 @@ class SuiteOutcome:
         return sum(r.stats.failed for r in self.runs)
 
 
-def select_instances(scenario: Scenario, max_instances: int | None, seed: int = 0) -> tuple[list[Instance], list[Instance]]:
-    """(evaluated, all): the test split, or a seeded random sample of it kept in the scenario's order."""
-    everything = list(scenario.instances())
-    evaluated = [inst for inst in everything if inst.split == TEST]
-    if not evaluated:
+def select_instances(scenario: Scenario, max_instances: int | None, seed: int = 0) -> list[Instance]:
+    """The test split, or a seeded random sample of it kept in the scenario's order."""
+    pool = scenario.split(TEST)
+    if not pool:
         raise HarnessError(f"scenario {scenario.full_name} has no test instances", field="scenario")
-    if max_instances is not None and max_instances < len(evaluated):
-        chosen = set(random.Random(seed).sample(range(len(evaluated)), max_instances))
-        evaluated = [inst for i, inst in enumerate(evaluated) if i in chosen]
-    return evaluated, everything
+    if max_instances is not None and max_instances < len(pool):
+        return [pool[i] for i in sorted(random.Random(seed).sample(range(len(pool)), max_instances))]
+    return list(pool)
 
 
 def run_metrics(spec: RunSpec) -> list[Metric]:
@@ -85,24 +84,26 @@ def aggregate(run_id: str, per_instance: list[dict[str, float]], seed: int = 0) 
     return rows
 
 
-async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store: Store, suite: str) -> RunOutcome:
+async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store: Store, suite: str,
+                  while_waiting: Callable[[], None] | None = None) -> RunOutcome:
     scenario = make_scenario(spec.scenario, spec.scenario_args)
-    evaluated, everything = select_instances(scenario, spec.max_instances, spec.adapter_spec.seed)
+    evaluated = select_instances(scenario, spec.max_instances, spec.adapter_spec.seed)
+    fewshot = scenario.split(spec.adapter_spec.fewshot_split) if spec.adapter_spec.max_train_instances > 0 else []
     adapter = Adapter(
         spec.adapter_spec,
         chat=deployment.client == "openai-compatible" and deployment.api == "chat",
         context_length=deployment.context_length,
         instructions_for=scenario.instructions_for_instance,
     )
-    adapted = adapter.adapt(evaluated, everything)
+    adapted = adapter.adapt(evaluated, fewshot)
     keyed = [[r.key(deployment.name, deployment.model_id) for r in a.requests] for a in adapted]
     requests = {key: req for a, keys in zip(adapted, keyed) for key, req in zip(keys, a.requests)}
     run_id = spec.run_id(deployment.name)
     with tqdm(total=len(requests), desc=f"{deployment.name} {scenario.full_name}", unit="req", file=sys.stderr,
               dynamic_ncols=True, leave=True, disable=None) as bar:
-        results, stats = await execute(client, store, requests, progress=bar)
+        results, stats = await execute(client, store, requests, progress=bar, while_waiting=while_waiting)
     metrics = run_metrics(spec)
-    instance_rows, stat_rows, per_instance = [], [], []
+    instance_rows, per_instance = [], []
     failed_instances = 0
     for position, (item, keys) in enumerate(zip(adapted, keyed)):
         pred = adapter.predict(item, [results[k] for k in keys])
@@ -115,9 +116,8 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
             "references": json.dumps([{"output": r.output, "correct": r.is_correct} for r in inst.references], ensure_ascii=False),
             "prompt": item.prompt, "request_keys": json.dumps(keys), "prediction": pred.text,
             "outputs": json.dumps(pred.completions, ensure_ascii=False), "fewshot_dropped": item.fewshot_dropped,
-            "error": pred.error,
+            "error": pred.error, "stats": values,
         })
-        stat_rows += [{"run_id": run_id, "instance_id": inst.id, "metric": m, "value": v} for m, v in values.items()]
     run_stats = aggregate(run_id, per_instance, spec.adapter_spec.seed)
     failed_requests = sum(1 for k in requests if not results[k].ok)
     store.save_run(
@@ -128,24 +128,29 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
             "metrics": json.dumps(list(spec.metrics)), "instances": len(adapted), "failed_requests": failed_requests,
             "truncated_instances": sum(1 for a in adapted if a.fewshot_dropped),
         },
-        instance_rows, stat_rows, run_stats,
+        instance_rows, run_stats,
     )
     main = next((r["mean"] for r in run_stats if r["metric"] == spec.main_metric), None)
     return RunOutcome(run_id, deployment.name, scenario.full_name, len(adapted), stats, failed_instances, main)
 
 
-async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Store) -> SuiteOutcome:
+async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Store,
+                    warm_up: Callable[[], None] | None = None) -> SuiteOutcome:
+    """Every run spec on every deployment. `warm_up` (what later steps will need: imports, templates) runs once, in
+    the background, while the first requests are in flight."""
     outcome = SuiteOutcome()
     for deployment in deployments:
         client = make_client(deployment)
         try:
             await client.start()
             for spec in suite.run_specs:
-                outcome.runs.append(await run_one(spec, deployment, client, store, suite.name))
+                outcome.runs.append(await run_one(spec, deployment, client, store, suite.name, warm_up))
+                warm_up = None
         finally:
             await client.close()
     return outcome
 
 
-def run_suite_sync(suite: Suite, deployments: list[ModelDeployment], store: Store) -> SuiteOutcome:
-    return asyncio.run(run_suite(suite, deployments, store))
+def run_suite_sync(suite: Suite, deployments: list[ModelDeployment], store: Store,
+                   warm_up: Callable[[], None] | None = None) -> SuiteOutcome:
+    return asyncio.run(run_suite(suite, deployments, store, warm_up))

@@ -102,3 +102,15 @@ def test_chat_messages_and_no_logprobs_on_chat() -> None:
     assert adapted.requests[0].prompt == ""
     with pytest.raises(HarnessError, match="log-probabilities"):
         Adapter(AdapterSpec(method="multiple_choice_separate"), chat=True)
+
+
+def test_request_and_result_json_cover_every_field() -> None:
+    """to_json is written out by hand for speed: it must not miss a field added later (the cache key uses it)."""
+    from dataclasses import fields
+
+    from harness.clients.request import Request, Result
+
+    assert set(Request(kind="generate").to_json()) == {f.name for f in fields(Request)}
+    assert set(Result(ok=True).to_json()) == {f.name for f in fields(Result)}
+    request = Request(kind="generate", prompt="p", messages=(("user", "u"),), stop=("\n",), num_choices=4)
+    assert Request.from_json(request.to_json()) == request

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-
+if TYPE_CHECKING:  # imported where used: `harness run` loads numpy in the background while requests are in flight
+    import numpy as np
 # Upper bound on the number of elements of one chunk of the resampling index matrix.
 # 2M int32 indices + their gathered float64 values is ~24 MB, so 100k values x 1000
 # resamples never needs the full 100M-element matrix (~1.2 GB) at once; chunks this size
@@ -57,6 +58,7 @@ def bootstrap_ci(
 
     Edge cases: no values (or all NaN) -> (nan, nan, nan); one value v -> (v, v, v).
     """
+    import numpy as np
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if resamples < 1:
@@ -84,6 +86,7 @@ def bootstrap_ci(
 
 def _bootstrap_means_by_counts(data: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray | None:
     """Bootstrap means via multinomial counts of distinct values; None when there are too many."""
+    import numpy as np
     n = data.size
     distinct, counts = np.unique(data, return_counts=True)
     k = distinct.size
@@ -97,6 +100,7 @@ def _bootstrap_means_by_counts(data: np.ndarray, resamples: int, rng: np.random.
 
 def _bootstrap_means_by_indices(data: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
     """Bootstrap means by drawing instance indices with replacement, in bounded-memory chunks."""
+    import numpy as np
     n = data.size
     # int32 indices: half the memory traffic of int64 and faster to generate; n never
     # approaches 2**31 instances.

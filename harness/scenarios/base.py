@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -63,6 +63,10 @@ class Scenario(ABC):
     @abstractmethod
     def instances(self) -> Iterator[Instance]:
         """All instances of every split the scenario has (train/valid rows serve as few-shot examples)."""
+
+    def split(self, name: str) -> Sequence[Instance]:
+        """The instances of one split, in order. Loaders that can defer parsing rows override this (see jsonl)."""
+        return [inst for inst in self.instances() if inst.split == name]
 
     def instructions_for(self) -> str:
         """Instructions for this parameterisation (MMLU names its subject); defaults to the class attribute."""

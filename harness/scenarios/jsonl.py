@@ -12,9 +12,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from harness.errors import HarnessError
 from harness.instance import CORRECT, SPLITS, Instance, Reference
@@ -27,7 +28,7 @@ _GOLD = (CORRECT,)  # one shared tags tuple: loading 14k MMLU rows builds ~70k R
 # Keyed by (path, size, mtime_ns): a file replaced on disk (or a different $HARNESS_DATA_DIR) is checked and read
 # again, while the common case (every scenario of a suite reading the same file) costs one stat.
 _verified: dict[tuple[str, int, int], str] = {}
-_loaded: dict[tuple[str, int, int], tuple[Instance, ...]] = {}
+_loaded: dict[tuple[str, int, int], dict[str, list[tuple[int, bytes | dict[str, Any]]]]] = {}
 _checksums: dict[tuple[str, int, int], dict[str, str]] = {}
 
 
@@ -115,64 +116,143 @@ def parse_row(row: Any, path: Path, line: int) -> Instance:
     return Instance(row["id"], row["input"], refs, row["split"], extra)
 
 
-def _rows(data: bytes, path: Path) -> list[Any]:
-    """Decoded rows of gzipped JSONL. One json.loads over the whole file as an array is ~2x faster than one call a
-    line (MMLU: 14k rows); only if that fails are lines parsed one by one, to name the bad line."""
+def _lines(data: bytes, path: Path) -> list[bytes]:
+    """The rows of gzipped JSONL, undecoded. JSON strings cannot hold a raw newline, so newlines are exactly the
+    row boundaries (not splitlines(): it would also split at U+2028 inside a string)."""
     try:
-        text = gzip.decompress(data).decode("utf-8")
-    except (OSError, EOFError, UnicodeDecodeError) as e:  # gzip.BadGzipFile is an OSError
+        text = gzip.decompress(data)
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
         raise HarnessError(f"cannot read gzipped JSONL: {e}", path=str(path)) from e
-    try:  # JSON strings cannot hold a raw newline, so newlines are exactly the row boundaries
-        rows = json.loads("[" + text.rstrip("\n").replace("\n", ",") + "]")
-        if len(rows) == text.count("\n") + (not text.endswith("\n")):
-            return rows
-    except ValueError:
-        pass
-    # Slow path, only to name the bad line. Not splitlines(): it would also split at U+2028 inside a string.
-    for line, row_text in enumerate(text.removesuffix("\n").split("\n"), 1):
-        try:
-            json.loads(row_text)
-        except ValueError as e:
-            raise _fail(path, line, None, f"not valid JSON: {e}") from e
-    raise HarnessError("not valid JSONL (a blank line or a row split across lines?)", path=str(path))
+    return text.removesuffix(b"\n").split(b"\n") if text else []
+
+
+def _decode(line: bytes, path: Path, number: int) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+    except ValueError as e:  # UnicodeDecodeError is a ValueError
+        raise _fail(path, number, None, f"not valid JSON: {e}") from e
+    if not isinstance(row, dict):
+        raise _fail(path, number, None, "row must be a JSON object")
+    return row
+
+
+# A row as make_samples.py writes it starts with its id and split: reading them from the raw bytes sorts 14k MMLU rows
+# by split in milliseconds, and only the rows an evaluation uses are decoded. An id with a quote or backslash does not
+# match, and such a row (or one with its keys in another order) is decoded whole to find its split.
+_ROW_HEAD = re.compile(rb'\{ ?"id": ?("[^"\\]*"|-?\d+), ?"split": ?"([a-z]+)"')
+
+
+Row = bytes | dict[str, Any]  # a row undecoded, or decoded
+
+
+def as_dict(row: Row, path: Path, number: int) -> dict[str, Any]:
+    return _decode(row, path, number) if isinstance(row, bytes) else row
+
+
+class LazyInstances(Sequence[Instance]):
+    """Rows of one split, decoded but turned into Instances (and validated) only when read: an evaluation of 1,000
+    of MMLU's 14k rows builds 1,000 Instances, not 14k."""
+
+    def __init__(self, rows: list[tuple[int, dict[str, Any]]], path: Path,
+                 transform: Callable[[Instance], Instance] = lambda inst: inst) -> None:
+        self._rows = rows  # (line number, decoded row)
+        self._path = path
+        self._transform = transform
+        self._parsed: dict[int, Instance] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Instance: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Instance]: ...
+    def __getitem__(self, index: int | slice) -> Instance | list[Instance]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self._rows)
+        inst = self._parsed.get(index)
+        if inst is None:
+            line, row = self._rows[index]
+            inst = self._parsed[index] = self._transform(parse_row(as_dict(row, self._path, line), self._path, line))
+        return inst
+
+
+def split_rows(path: Path, data: bytes | None = None) -> dict[str, list[tuple[int, Row]]]:
+    """One gz JSONL file's rows grouped by split, as (line, row), in file order; a row stays undecoded bytes until it
+    is used. Only what grouping needs is checked here (the split, unique ids); the rest when a row becomes an
+    Instance."""
+    groups: dict[str, list[tuple[int, Row]]] = {}
+    seen: set[str] = set()
+    for number, line in enumerate(_lines(path.read_bytes() if data is None else data, path), 1):
+        head = _ROW_HEAD.match(line)
+        row: Row
+        if head is not None:
+            row_id, split = head.group(1).decode("utf-8", "replace"), head.group(2).decode()
+            row = line
+        else:
+            row = _decode(line, path, number)
+            row_id, split = json.dumps(row.get("id"), ensure_ascii=False), row.get("split")
+        if split not in SPLITS:
+            raise _fail(path, number, "split", f"{split!r} is not one of {', '.join(SPLITS)}")
+        if row_id in seen:
+            raise _fail(path, number, "id", f"duplicate id {json.loads(row_id)!r}")
+        seen.add(row_id)
+        groups.setdefault(split, []).append((number, row))
+    return groups
 
 
 def read_instances(path: Path, data: bytes | None = None) -> tuple[Instance, ...]:
-    """Every row of one gz JSONL file, in file order; ids must be unique within the file."""
-    instances: list[Instance] = []
-    seen: set[str] = set()
-    for line, row in enumerate(_rows(path.read_bytes() if data is None else data, path), 1):
-        inst = parse_row(row, path, line)
-        if inst.id in seen:
-            raise _fail(path, line, "id", f"duplicate id {inst.id!r}")
-        seen.add(inst.id)
-        instances.append(inst)
-    return tuple(instances)
+    """Every row of one gz JSONL file as an Instance, in file order; ids must be unique within the file."""
+    rows = sorted((r for group in split_rows(path, data).values() for r in group), key=lambda r: r[0])
+    return tuple(parse_row(as_dict(row, path, line), path, line) for line, row in rows)
 
 
-def load(relpath: str) -> tuple[Instance, ...]:
-    """Instances of a shipped file (path relative to the data root), checksum-verified and cached."""
+def load(relpath: str) -> dict[str, list[tuple[int, Row]]]:
+    """Rows of a shipped file (path relative to the data root) by split, checksum-verified and cached."""
     path, data = _checked(relpath)
     key = _key(path)
     if key not in _loaded:
-        _loaded[key] = read_instances(path, data)
+        _loaded[key] = split_rows(path, data)
     return _loaded[key]
 
 
 class JsonlScenario(Scenario):
     """A scenario whose data is shipped as `<data root>/<name>/<file>` for each of `data_files`. Not registered
-    itself; subclasses set the class attributes and may override `keep()`/`transform()`."""
+    itself; subclasses set the class attributes and may override `keep_row()`/`transform()`."""
 
     data_files: ClassVar[tuple[str, ...]] = ("train.jsonl.gz", "test.jsonl.gz")
 
-    def keep(self, instance: Instance) -> bool:
+    # Whether keep_row() looks at rows: when it does, the rows of a split are decoded to ask it.
+    filters_rows: ClassVar[bool] = False
+
+    def keep_row(self, row: Any) -> bool:
+        """Whether a decoded row belongs to this parameterisation (e.g. one MMLU subject), asked before it becomes
+        an Instance; set `filters_rows` when overriding."""
         return True
 
     def transform(self, instance: Instance) -> Instance:
         return instance
 
+    def split(self, name: str) -> Sequence[Instance]:
+        sequences = []
+        for file in self.data_files:
+            path = data_root() / self.name / file
+            rows = [(n, row) for n, row in load(f"{self.name}/{file}").get(name, ())
+                    if self.keep_row(as_dict(row, path, n) if self.filters_rows else row)]
+            if rows:
+                sequences.append(LazyInstances(rows, path, self.transform))
+        if len(sequences) == 1:
+            return sequences[0]
+        return [inst for seq in sequences for inst in seq]
+
     def instances(self) -> Iterator[Instance]:
         for file in self.data_files:
-            for inst in load(f"{self.name}/{file}"):
-                if self.keep(inst):
-                    yield self.transform(inst)
+            path = data_root() / self.name / file
+            groups = load(f"{self.name}/{file}")
+            rows = sorted((r for group in groups.values() for r in group), key=lambda r: r[0])
+            for line, row in rows:
+                decoded = as_dict(row, path, line)
+                if self.keep_row(decoded):
+                    yield self.transform(parse_row(decoded, path, line))

@@ -61,5 +61,9 @@ class MMLUScenario(JsonlScenario):
     def instructions_for_instance(self, instance: Instance) -> str:
         return self.instructions_for(instance)
 
-    def keep(self, instance: Instance) -> bool:
-        return self.subject == ALL or instance.extra.get("subject") == self.subject
+    @property
+    def filters_rows(self) -> bool:  # type: ignore[override]
+        return self.subject != ALL
+
+    def keep_row(self, row: dict[str, Any]) -> bool:
+        return self.subject == ALL or row.get("subject") == self.subject
