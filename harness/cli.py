@@ -127,12 +127,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"harness: {outcome.failed} requests failed and are not scored; run the same command again to retry them",
               file=sys.stderr)
     if not args.no_site:
-        from harness.site.build import build_site
-
-        index = build_site(report, _site_dir(args.output, suite.name))
+        index = _build_site_if_changed(store, report, _site_dir(args.output, suite.name), names)
         print(f"site: {index.resolve()}")
         print(f"open it in a browser, or serve it: harness serve --output {args.output}")
     return 0
+
+
+SITE_STAMP = ".harness-build"  # beside index.html: what the site was built from
+
+
+def _build_site_if_changed(store: Any, report: Any, site_dir: Path, models: list[str]) -> Path:
+    """Build the site, unless the one there was built from exactly these runs by this code (a rerun that found
+    everything stored); returns index.html."""
+    import hashlib
+    import json
+
+    from harness.runner import code_version
+    from harness.site.build import build_site, web_dir
+
+    runs = sorted((r["run_id"], r["updated_at"], r["fingerprint"], r["failed_requests"])
+                  for r in store.runs(report.suite) if r["model"] in models)
+    web = max(p.stat().st_mtime_ns for p in web_dir().rglob("*") if p.is_file())
+    stamp = hashlib.sha256(json.dumps([runs, models, code_version(), web]).encode()).hexdigest()
+    index, stamp_file = site_dir / "index.html", site_dir / SITE_STAMP
+    if index.is_file() and stamp_file.is_file() and stamp_file.read_text() == stamp:
+        return index
+    index = build_site(report, site_dir)
+    stamp_file.write_text(stamp)
+    return index
 
 
 def _warm_up() -> None:

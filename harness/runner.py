@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
+import hashlib
 import json
 import math
 import random
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+import harness
 from harness.adapters.adapter import AdaptedInstance, Adapter, Prediction
 from harness.clients.base import make_client
 from harness.clients.deployment import ModelDeployment
@@ -35,6 +40,7 @@ class RunOutcome:
     stats: ExecutionStats
     failed_instances: int
     main_score: float | None = None
+    reused: bool = False  # finished before with the same fingerprint: neither loaded, sent nor scored again
 
 
 @dataclass
@@ -84,9 +90,44 @@ def aggregate(run_id: str, per_instance: list[dict[str, float]], seed: int = 0) 
     return rows
 
 
+@functools.cache
+def code_version() -> str:
+    """harness's version and its source files' last change: a finished run is reused only by the same code."""
+    package = Path(__file__).resolve().parent
+    newest = max(p.stat().st_mtime_ns for p in package.rglob("*.py"))
+    return f"{harness.__version__}+{newest}"
+
+
+def run_fingerprint(spec: RunSpec, deployment: ModelDeployment, scenario: Scenario) -> str:
+    """Everything a run's results depend on: the code, the run spec (run_id), the deployment's settings and the
+    data; "" when the scenario cannot say what its data is."""
+    data = scenario.data_fingerprint()
+    if data is None:
+        return ""
+    parts = [code_version(), spec.run_id(deployment.name), spec.group, spec.main_metric,
+             sorted(dataclasses.asdict(deployment).items()), data]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+def reuse(store: Store, run_id: str, suite: str, fingerprint: str, deployment: ModelDeployment,
+          scenario: Scenario, main_metric: str) -> RunOutcome | None:
+    """The stored outcome of a run that finished before, whole, with the same fingerprint and suite."""
+    row = store.run(run_id) if fingerprint else None
+    if row is None or row["fingerprint"] != fingerprint or row["suite"] != suite or row["failed_requests"]:
+        return None
+    main = next((s["mean"] for s in store.run_stats(run_id) if s["metric"] == main_metric), None)
+    stats = ExecutionStats(requested=row["requests"], cached=row["requests"])
+    return RunOutcome(run_id, deployment.name, scenario.full_name, row["instances"], stats, 0, main, reused=True)
+
+
 async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store: Store, suite: str,
                   while_waiting: Callable[[], None] | None = None) -> RunOutcome:
     scenario = make_scenario(spec.scenario, spec.scenario_args)
+    run_id = spec.run_id(deployment.name)
+    fingerprint = run_fingerprint(spec, deployment, scenario)
+    reused = await asyncio.to_thread(reuse, store, run_id, suite, fingerprint, deployment, scenario, spec.main_metric)
+    if reused is not None:
+        return reused
     evaluated = select_instances(scenario, spec.max_instances, spec.adapter_spec.seed)
     fewshot = scenario.split(spec.adapter_spec.fewshot_split) if spec.adapter_spec.max_train_instances > 0 else []
     adapter = Adapter(
@@ -98,7 +139,6 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
     adapted = adapter.adapt(evaluated, fewshot)
     keyed = [[r.key(deployment.name, deployment.model_id) for r in a.requests] for a in adapted]
     requests = {key: req for a, keys in zip(adapted, keyed) for key, req in zip(keys, a.requests)}
-    run_id = spec.run_id(deployment.name)
     with tqdm(total=len(requests), desc=f"{deployment.name} {scenario.full_name}", unit="req", file=sys.stderr,
               dynamic_ncols=True, leave=True, disable=None) as bar:
         results, stats = await execute(client, store, requests, progress=bar, while_waiting=while_waiting)
@@ -127,6 +167,7 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
             "adapter_spec": json.dumps(spec.adapter_spec.to_json(), ensure_ascii=False),
             "metrics": json.dumps(list(spec.metrics)), "instances": len(adapted), "failed_requests": failed_requests,
             "truncated_instances": sum(1 for a in adapted if a.fewshot_dropped),
+            "requests": len(requests), "fingerprint": fingerprint,
         },
         instance_rows, run_stats,
     )

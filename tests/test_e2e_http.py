@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 from pathlib import Path
 
 from conftest import run_cli
@@ -141,3 +142,59 @@ def test_ctrl_c_keeps_stored_results_and_the_rerun_sends_only_the_rest(tmp_path:
     distinct = int(re.search(r"(\d+) requests:", again.stdout).group(1))
     assert f"{distinct - stored} sent, {stored} from the store, 0 failed" in again.stdout
     assert stub.stats()["total_requests"] - sent_before == distinct - stored
+
+
+def test_a_finished_run_is_reused_until_what_it_depends_on_changes(tmp_path: Path, stub_factory) -> None:
+    stub = stub_factory("--latency", "0.002")
+    (tmp_path / "suite.yaml").write_text(SUITE)
+    models = models_file(tmp_path, stub.base_url)
+    args = ("run", "suite.yaml", "--models", "local/stub", "--models-file", str(models), "--output", "out")
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    db = tmp_path / "out" / "harness.db"
+    index = tmp_path / "out" / "site" / "http-e2e" / "index.html"
+
+    def state() -> tuple[list[tuple[str, str]], float]:
+        with sqlite3.connect(db) as conn:
+            runs = conn.execute("SELECT run_id, updated_at FROM runs ORDER BY run_id").fetchall()
+        return runs, index.stat().st_mtime_ns
+
+    before = state()
+    time.sleep(1.1)  # updated_at has one-second resolution
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0 and " 0 sent" in again.stdout
+    assert state() == before  # nothing re-scored, re-saved or rebuilt
+    # A new price changes what the runs' cost metric depends on: they are scored again, still with nothing sent.
+    models_file(tmp_path, stub.base_url, price_input_per_mtok=3.0)
+    sent = stub.stats()["total_requests"]
+    third = run_cli(*args, cwd=tmp_path)
+    assert third.returncode == 0 and stub.stats()["total_requests"] == sent
+    runs, mtime = state()
+    assert all(a[1] != b[1] for a, b in zip(runs, before[0])) and mtime != before[1]
+
+
+def test_shared_prompt_heads_are_stored_once_and_shown_exactly(tmp_path: Path, stub_factory) -> None:
+    from harness.store.store import Store
+
+    stub = stub_factory("--latency", "0.002")
+    (tmp_path / "suite.yaml").write_text(SUITE)
+    args = ("run", "suite.yaml", "--models", "local/stub", "--models-file", str(models_file(tmp_path, stub.base_url)),
+            "--output", "out")
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    store = Store(f"sqlite:///{tmp_path / 'out' / 'harness.db'}")
+    try:
+        (run,) = [r for r in store.runs() if r["scenario"] == "mmlu"]
+        rows = list(store.iter_instances(run["run_id"]))
+        sent = store.request_rows(k for r in rows for k in json.loads(r["request_keys"]))
+    finally:
+        store.close()
+    heads = {r["prompt_head"] for r in rows} - {None}
+    # 5-shot MMLU prompts of one subject share their head (a subject with one sampled item has none to share)
+    assert heads and len(heads) < sum(1 for r in rows if r["prompt_head"])
+    for row in rows:  # what is stored and shown is the prompt as sent, byte for byte
+        (key,) = json.loads(row["request_keys"])
+        assert row["prompt"] == sent[key]["request"]["prompt"]
+        assert row["prompt"].startswith("The following are multiple choice questions")
+    run_dir = next((tmp_path / "out" / "site" / "http-e2e" / "runs").glob("mmlu*"))
+    page, head_page = (run_dir / "index.html").read_text(), (run_dir / "heads.html").read_text()
+    for head in heads:
+        assert f'href="heads.html#h{head[:12]}"' in page and f'id="h{head[:12]}"' in head_page

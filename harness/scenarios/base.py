@@ -68,6 +68,11 @@ class Scenario(ABC):
         """The instances of one split, in order. Loaders that can defer parsing rows override this (see jsonl)."""
         return [inst for inst in self.instances() if inst.split == name]
 
+    def data_fingerprint(self) -> str | None:
+        """What identifies the data this parameterisation reads (e.g. its files' checksums), or None when that is not
+        known. With it, rerunning a finished run skips loading and scoring it again (see runner.run_fingerprint)."""
+        return None
+
     def instructions_for(self) -> str:
         """Instructions for this parameterisation (MMLU names its subject); defaults to the class attribute."""
         return self.instructions

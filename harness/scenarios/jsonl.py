@@ -247,6 +247,14 @@ class JsonlScenario(Scenario):
             return sequences[0]
         return [inst for seq in sequences for inst in seq]
 
+    def data_fingerprint(self) -> str | None:
+        sums = []
+        for file in self.data_files:
+            relpath = f"{self.name}/{file}"
+            _checked(relpath)  # the file on disk is the one its checksum names
+            sums.append(f"{relpath}:{expected_checksums(data_root())[relpath]}")
+        return hashlib.sha256(repr((sums, sorted(self.kwargs.items()))).encode()).hexdigest()
+
     def instances(self) -> Iterator[Instance]:
         for file in self.data_files:
             path = data_root() / self.name / file

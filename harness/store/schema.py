@@ -52,6 +52,9 @@ runs = Table(
     Column("instances", Integer, nullable=False, default=0),
     Column("failed_requests", Integer, nullable=False, default=0),
     Column("truncated_instances", Integer, nullable=False, default=0),
+    Column("requests", Integer, nullable=False, default=0),  # distinct requests the run needed
+    # Everything the run's results depend on (runner.run_fingerprint): a rerun with the same one skips the run.
+    Column("fingerprint", String(64), nullable=False, default=""),
     Column("updated_at", String(40), nullable=False),
 )
 

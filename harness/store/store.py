@@ -309,6 +309,11 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(schema.runs).where(schema.runs.c.run_id == run_id)).first()
+            return dict(row._mapping) if row is not None else None
+
     def suites(self) -> list[str]:
         with self.engine.connect() as conn:
             return sorted({row[0] for row in conn.execute(select(schema.runs.c.suite))})
