@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import start_stub_process  # noqa: E402
+SERVER = Path(__file__).resolve().parent / "fast_server.py"
 
 SUITE = """\
 name: bench
@@ -33,6 +32,24 @@ entries:
     shots: {shots}
     max_instances: {n}
 """
+
+
+class Server:
+    """benchmarks/fast_server.py in its own process (the other core), for as long as a workload runs."""
+
+    def __init__(self, latency: float, max_concurrency: int = 0) -> None:
+        self.process = subprocess.Popen([sys.executable, str(SERVER), "--latency", str(latency), "--max-concurrency",
+                                         str(max_concurrency)], stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            self.process.kill()
+            raise SystemExit(f"benchmark server did not start: {line!r}")
+        self.base_url = line.removeprefix("listening on ") + "/v1"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
 
 
 def harness(*args: str, cwd: Path) -> tuple[float, int, str]:
@@ -65,7 +82,7 @@ def row(name: str, values: list[float], ideal: float | None, target: float, unit
 def workload(name: str, n: int, shots: int, concurrency: int, latency: float, repeats: int, target: float,
              cached_target: float | None = None, resources: bool = False) -> None:
     ideal = n * latency / concurrency
-    stub = start_stub_process("--latency", str(latency), "--max-concurrency", "0")
+    stub = Server(latency)
     try:
         walls, cached, peaks, written = [], [], [], []
         for _ in range(repeats):
@@ -125,7 +142,7 @@ def prompt_building(repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latency", type=float, default=0.05, help="the stub server's fixed latency (s)")
+    parser.add_argument("--latency", type=float, default=0.05, help="the server's fixed latency (s)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-w2", action="store_true", help="leave out the 10,000-request workload")
     args = parser.parse_args()

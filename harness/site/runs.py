@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from harness.report import InstanceView, Report, RunInfo
 from harness.site.format import clip, fmt_stat
@@ -29,6 +29,7 @@ CUT = "<!--harness:cut-->"  # where one instance's HTML ends (and where a page's
 # Blank room for a pager, overwritten in place once the page count is known (a pager is ~1.5 KB).
 PAGER_SLOT = "<!--harness:pager-->".ljust(4096)
 BATCH = 32  # instances rendered per template call
+_MAIN = ' class="main"'
 
 
 @dataclass(slots=True)
@@ -58,6 +59,13 @@ class Row:
     head_chars: str
     stats: list[tuple[str, str, bool]]  # (metric, formatted value, is the main metric)
     too_large: str = ""  # bytes of HTML, when the instance is shown as a stub
+    stats_html: Markup = Markup("")  # `stats` as <div><dt>..</dt><dd>..</dd></div> items
+
+    def __post_init__(self) -> None:
+        # Built here rather than by a template loop: a dozen fewer template operations per instance, which add up
+        # to a quarter of a 10,000-instance run's site build.
+        self.stats_html = Markup("".join(
+            f'<div{_MAIN if main else ""}><dt>{escape(k)}</dt><dd>{escape(v)}</dd></div>' for k, v, main in self.stats))
 
 
 def make_row(inst: InstanceView, ordinal: int, main_metric: str, lower: bool) -> Row:
