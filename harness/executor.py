@@ -37,7 +37,9 @@ def start_in_background(work: Callable[[], None]) -> None:
 
 
 FLUSH_INTERVAL_S = 0.05
-CLAIM_CHUNK = 256  # requests claimed per write transaction
+# Requests claimed per write transaction: enough to keep every worker busy until the next claim, few enough that
+# processes sharing a store split a run between them.
+CLAIM_CHUNK_MIN, CLAIM_CHUNK_MAX = 64, 1024
 DEFER_POLL_S = 0.5  # how often to look whether another process answered the requests it holds
 STALLED_POLLS = 2  # ... and after how many looks without progress to send them here
 FLUSH_ROWS = 512
@@ -162,8 +164,9 @@ async def _produce(queue: asyncio.Queue[list[str] | None], store: Store, keys: l
     (their owner may have been killed), the rest are sent here."""
     owner = uuid.uuid4().hex
     deferred: list[str] = []
-    for i in range(0, len(keys), CLAIM_CHUNK):
-        chunk = keys[i : i + CLAIM_CHUNK]
+    size = min(CLAIM_CHUNK_MAX, max(CLAIM_CHUNK_MIN, queue.maxsize * batch_size))
+    for i in range(0, len(keys), size):
+        chunk = keys[i : i + size]
         mine = await asyncio.to_thread(store.claim, chunk, owner)
         deferred += [k for k in chunk if k not in mine]
         own = [k for k in chunk if k in mine]

@@ -27,6 +27,13 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+_RESULT_COLUMNS = ("ok", "result", "error", "latency_s", "prompt_tokens", "completion_tokens", "updated_at")
+# A success replaces a stored failure; nothing replaces a stored success.
+_UPSERT_REQUESTS = (
+    "INSERT INTO requests (key, deployment, model, request, prompt_hash, ok, result, error, latency_s, prompt_tokens, "
+    "completion_tokens, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _RESULT_COLUMNS) + " WHERE requests.ok = 0"
+)
 HEAD_MIN_CHARS = 200  # a shared head shorter than this is not worth a row of its own
 
 
@@ -78,6 +85,9 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; a crash loses no committed txn in WAL
         cursor.execute("PRAGMA busy_timeout=60000")
+        # Checkpoint (copy the WAL into the database, with an fsync) every ~40 MB rather than every 4 MB: a commit
+        # that triggers one took ~20 ms of a 10,000-request run's writes. Closing the store checkpoints anyway.
+        cursor.execute("PRAGMA wal_autocheckpoint=10000")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -188,10 +198,24 @@ class Store:
                 continue
             head = heads.get(digest, "")
             body = text[len(head):]
-            rows.append({"hash": digest, "head": text_hash(head) if head else None,
-                         "body": zlib.compress(body.encode("utf-8"), 6)})
+            rows.append((digest, text_hash(head) if head else None, zlib.compress(body.encode("utf-8"), 6)))
         if rows:
-            conn.execute(self._insert(table).on_conflict_do_nothing(index_elements=[table.c.hash]), rows)
+            self._executemany(conn, "INSERT INTO texts (hash, head, body) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING", rows)
+
+    def _executemany(self, conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """The driver's own executemany, for the writes made for every answer (results and their prompts): going
+        through SQLAlchemy's statement compilation and per-row parameter handling cost ~100 us a row, most of the
+        store's time in a 10,000-request run. The SQL is written with `?` and is the same on SQLite and PostgreSQL
+        (ON CONFLICT, excluded); psycopg wants `%s`."""
+        if conn.dialect.paramstyle != "qmark":
+            sql = sql.replace("?", "%s")
+        conn.exec_driver_sql(sql, rows)
+
+    def _free_text(self, text: str | None) -> str | None:
+        """What schema.FreeText does for SQLAlchemy statements: PostgreSQL rejects NUL in text."""
+        if text and self.dialect == "postgresql" and "\x00" in text:
+            return text.replace("\x00", "\ufffd")
+        return text
 
     def text_parts(self, hashes: Iterable[str]) -> dict[str, tuple[str | None, str]]:
         """hash -> (hash of its shared head or None, the rest of the text): how the site shows a long few-shot
@@ -244,24 +268,15 @@ class Store:
             prompt = request.get("prompt", "")
             digest = text_hash(prompt)
             texts[digest] = prompt
-            values.append({
-                "key": key, "deployment": deployment, "model": model, "prompt_hash": digest,
-                "request": json.dumps({**request, "prompt": None}, ensure_ascii=False), "ok": int(result.ok),
-                "result": json.dumps(result.to_json(), ensure_ascii=False), "error": result.error,
-                "latency_s": result.latency_s, "prompt_tokens": result.prompt_tokens,
-                "completion_tokens": result.completion_tokens, "updated_at": stamp,
-            })
-        table = schema.requests
-        stmt = self._insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c.key],
-            set_={c: stmt.excluded[c] for c in ("ok", "result", "error", "latency_s", "prompt_tokens", "completion_tokens", "updated_at")},
-            where=table.c.ok == 0,
-        )
-        keys = [v["key"] for v in values]
+            values.append((
+                key, deployment, model, json.dumps({**request, "prompt": None}, ensure_ascii=False), digest,
+                int(result.ok), json.dumps(result.to_json(), ensure_ascii=False), self._free_text(result.error),
+                result.latency_s, result.prompt_tokens, result.completion_tokens, stamp,
+            ))
+        keys = [v[0] for v in values]
         with self._write() as conn:
             self._save_texts(conn, texts)
-            conn.execute(stmt, values)
+            self._executemany(conn, _UPSERT_REQUESTS, values)
             for start in range(0, len(keys), _CHUNK):  # answered: nobody needs to hold these any more
                 conn.execute(delete(schema.claims).where(schema.claims.c.key.in_(keys[start : start + _CHUNK])))
 
@@ -273,8 +288,8 @@ class Store:
         claims, requests = schema.claims, schema.requests
         stamp = time.time()
         with self._write() as conn:
-            conn.execute(self._insert(claims).on_conflict_do_nothing(index_elements=[claims.c.key]),
-                         [{"key": key, "owner": owner, "claimed_at": stamp} for key in keys])
+            self._executemany(conn, "INSERT INTO claims (key, owner, claimed_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                              [(key, owner, stamp) for key in keys])
             mine = {k for (k,) in self._rows_in(conn, select(claims.c.key).where(claims.c.owner == owner), claims.c.key, keys)}
             # A request answered between the caller's lookup and now has no claim left to block it: skip it too.
             done = {k for (k,) in self._rows_in(conn, select(requests.c.key).where(requests.c.ok == 1), requests.c.key, mine)}
