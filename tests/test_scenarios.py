@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -102,17 +101,15 @@ def test_gsm8k_references() -> None:
             assert inst.extra["rationale"].rsplit("\n#### ", 1)[1].replace(",", "") == number
 
 
-def test_mmlu_loads_fast() -> None:
-    make_scenario("mmlu")  # imports done
-    start = time.process_time()
-    list(make_scenario("mmlu").instances())
-    # Cached after the first load in this process; the uncached cost is measured in a fresh process below.
-    assert time.process_time() - start < 1.0
-    code = ("import time; from harness.scenarios.base import make_scenario; t = time.process_time(); "
-            "n = sum(1 for _ in make_scenario('mmlu').instances()); print(n, time.process_time() - t)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    n, seconds = out.stdout.split()
-    assert int(n) == 14327 and float(seconds) < 2.0  # ~0.4 s CPU measured; generous for slow CI machines
+def test_mmlu_split_is_lazy_and_whole() -> None:
+    """A split's rows become Instances only when read (an evaluation of 1,000 items parses 1,000 rows, not 14k);
+    the speed itself is measured in benchmarks/executor_overhead.py."""
+    scenario = make_scenario("mmlu")
+    test = scenario.split("test")
+    assert len(test) == 14042 and len(scenario.split("train")) == 285
+    assert test[3].split == "test" and test[-1].id == list(scenario.instances())[-1].id
+    assert len(test._parsed) == 2  # type: ignore[attr-defined]
+    assert sum(1 for _ in scenario.instances()) == 14327
 
 
 def copy_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
