@@ -223,7 +223,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         from harness.clients.deployment import load_deployments
 
         for d in load_deployments(args.models_file).values():
-            print(f"{d.name:28} {d.client:18} {d.model_id:28} {d.base_url}")
+            print(f"{d.name:28} {d.client:18} {d.model_id:28} {' '.join(d.urls)}")
     else:
         from harness.metrics.registry import metric_registry
 

@@ -17,6 +17,9 @@ class ModelDeployment:
     client: str  # a registered client kind: openai-compatible, embedded, chance
     model: str = ""  # the model id sent to the server
     base_url: str = ""
+    # Several identical servers (replicas) instead of one base_url: requests go to the one with the fewest
+    # outstanding, and move to the others when one dies (harness/clients/replicas.py).
+    base_urls: tuple[str, ...] = ()
     api: str = "completions"  # completions or chat (openai-compatible)
     api_key_env: str = ""  # name of the env var holding the key; the key itself is never stored
     max_concurrency: int = 8
@@ -29,6 +32,10 @@ class ModelDeployment:
     rpm: int = 0  # requests-per-minute budget the client paces itself to (openai-compatible); 0 = none
     tpm: int = 0  # tokens-per-minute budget: estimated prompt tokens + max_tokens per request; 0 = none
     description: str = ""
+
+    @property
+    def urls(self) -> list[str]:
+        return list(self.base_urls) or ([self.base_url] if self.base_url else [])
 
     @property
     def model_id(self) -> str:
@@ -44,6 +51,10 @@ _TYPES: dict[str, type] = {"int": int, "float": float, "str": str}
 
 def _coerce(entry: dict[str, Any], key: str, path: str | Path) -> Any:
     value = entry[key]
+    if key == "base_urls":
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise HarnessError("expected a list of URLs", path=str(path), line=entry.line_of(key), field=key)
+        return tuple(value)
     wanted = _TYPES[str(_FIELDS[key].type)]
     if wanted is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -68,10 +79,14 @@ def parse_deployments(path: str | Path) -> list[ModelDeployment]:
                 f"unknown client {values['client']!r} (known: {', '.join(kinds)})",
                 path=str(path), line=entry.line_of("client"), field="client",
             )
-        if values["client"] == "openai-compatible" and not str(values.get("base_url", "")).startswith(("http://", "https://")):
-            raise HarnessError("an openai-compatible deployment needs base_url: http(s)://host[:port]/v1",
-                               path=str(path), line=entry.line_of("base_url") if "base_url" in entry else entry.line,
-                               field="base_url")
+        urls = list(values.get("base_urls", ())) or [values.get("base_url", "")]
+        if values["client"] == "openai-compatible" and not all(u.startswith(("http://", "https://")) for u in urls):
+            key = "base_urls" if "base_urls" in values else "base_url"
+            raise HarnessError(f"an openai-compatible deployment needs {key}: http(s)://host[:port]/v1",
+                               path=str(path), line=entry.line_of(key) if key in entry else entry.line, field=key)
+        if values.get("base_urls") and values.get("base_url"):
+            raise HarnessError("give base_url or base_urls, not both", path=str(path), line=entry.line_of("base_urls"),
+                               field="base_urls")
         if values.get("api", "completions") not in ("completions", "chat"):
             raise HarnessError("api must be 'completions' or 'chat'", path=str(path), line=entry.line_of("api"), field="api")
         for key in ("rpm", "tpm"):

@@ -131,8 +131,14 @@ class HttpPool:
 
     async def post(self, path: str, body: bytes) -> Response:
         """POST `body` (JSON) to base_url + path. Raises HttpError, or TimeoutError after timeout_s."""
-        data = (f"POST {self.prefix}{path} HTTP/1.1\r\n{self._head}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
-        async with asyncio.timeout(self.timeout_s):
+        return await self.request("POST", path, body)
+
+    async def get(self, path: str, timeout_s: float | None = None) -> Response:
+        return await self.request("GET", path, b"", timeout_s)
+
+    async def request(self, method: str, path: str, body: bytes, timeout_s: float | None = None) -> Response:
+        data = (f"{method} {self.prefix}{path} HTTP/1.1\r\n{self._head}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+        async with asyncio.timeout(timeout_s or self.timeout_s):
             while self._idle:
                 conn = self._idle.pop()
                 if conn.closed:
@@ -140,14 +146,14 @@ class HttpPool:
                 try:
                     return self._done(conn, await conn.send(data))
                 except HttpError:
+                    # Nothing came back: the server had closed this idle keep-alive connection as we reused it, so
+                    # the request is sent again on a new connection (what every HTTP client does).
                     self._drop(conn)
                     if conn.received:
                         raise
                 except BaseException:  # cancelled or timed out mid-answer: the connection's state is unknown
                     self._drop(conn)
                     raise
-                    # The server closed an idle keep-alive connection as we reused it: nothing reached it, so the
-                    # request is sent again on a new connection (what every HTTP client does).
             conn = await self._connect()
             try:
                 return self._done(conn, await conn.send(data))

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 
 from harness.clients.base import Client
-from harness.clients.http import HttpError, HttpPool, InvalidUrl
+from harness.clients.http import HttpError, InvalidUrl
+from harness.clients.replicas import ReplicaSet
 from harness.clients.pacing import AimdLimiter, Pacer
 from harness.clients.request import Request, Result
 
@@ -47,8 +48,9 @@ class FatalError(Exception):
 class OpenAICompatibleClient(Client):
     def __init__(self, deployment: ModelDeployment) -> None:
         super().__init__(deployment)
-        self.base_url = deployment.base_url.rstrip("/")
-        self.pool: HttpPool | None = None
+        self.urls = [url.rstrip("/") for url in deployment.urls]
+        self.base_url = self.urls[0] if self.urls else ""
+        self.replicas: ReplicaSet | None = None
         # Set on an authentication failure: every later request of this deployment fails at once instead of
         # being sent, since no retry can fix a wrong key.
         self.fatal: str | None = None
@@ -68,14 +70,16 @@ class OpenAICompatibleClient(Client):
 
     async def start(self) -> None:
         try:
-            self.pool = HttpPool(self.base_url, self._headers(), self.deployment.timeout_s)
+            self.replicas = ReplicaSet(self.urls, self._headers(), self.deployment.timeout_s)
         except InvalidUrl as exc:
             self.fatal = f"invalid base_url: {exc}"
+            return
+        await self.replicas.start()
 
     async def close(self) -> None:
-        if self.pool is not None:
-            await self.pool.close()
-            self.pool = None
+        if self.replicas is not None:
+            await self.replicas.close()
+            self.replicas = None
 
     async def process(self, batch: list[Request]) -> list[Result]:
         return [await self._one(request) for request in batch]
@@ -159,8 +163,8 @@ class OpenAICompatibleClient(Client):
             limiter.release()
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        assert self.pool is not None, "start() first"
-        response = await self.pool.post(path, json.dumps(body, ensure_ascii=False).encode())
+        assert self.replicas is not None, "start() first"
+        response = await self.replicas.post(path, json.dumps(body, ensure_ascii=False).encode())
         status = response.status
         if status >= 400:
             raise self._http_error(status, response.text, response.headers.get("retry-after"))
