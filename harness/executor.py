@@ -3,6 +3,7 @@
 Up to `client.concurrency` batches of up to `client.batch_size` requests are in flight at once (HTTP: many batches
 of one; local engines: one large batch at a time). Results are written by a separate writer task in small
 transactions, so a crash loses at most the last fraction of a second of answers and nothing already stored.
+Processes that share a store claim requests before sending them, so they split a run instead of repeating it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
 from harness.store.store import Store
 
+FLUSH_INTERVAL_S = 0.05  # the writer stores what arrived at least this often (what a kill -9 can lose)
+FLUSH_ROWS = 512  # ... or as soon as this many are waiting
+# Requests claimed per write transaction: enough to keep every worker busy until the next claim, few enough that
+# processes sharing a store split a run between them.
+CLAIM_CHUNK_MIN, CLAIM_CHUNK_MAX = 64, 1024
+DEFER_POLL_S = 0.5  # how often to look whether another process answered the requests it holds
+STALLED_POLLS = 2  # ... and after how many looks without progress to send them here
 # While requests are in flight, threads (the store writer, the warm-up) do CPU work beside the event loop. With
 # Python's default 5 ms GIL switch interval, each answer could wait up to 5 ms for the loop to get the GIL back;
 # at concurrency 4 and 50 ms a request that added ~6% to the run.
@@ -34,15 +42,6 @@ SWITCH_INTERVAL_S = 0.0005
 def start_in_background(work: Callable[[], None]) -> None:
     """Run CPU work (imports, template compilation) in a thread while the loop mostly waits on the network."""
     threading.Thread(target=work, name="harness-warm-up", daemon=True).start()
-
-
-FLUSH_INTERVAL_S = 0.05
-# Requests claimed per write transaction: enough to keep every worker busy until the next claim, few enough that
-# processes sharing a store split a run between them.
-CLAIM_CHUNK_MIN, CLAIM_CHUNK_MAX = 64, 1024
-DEFER_POLL_S = 0.5  # how often to look whether another process answered the requests it holds
-STALLED_POLLS = 2  # ... and after how many looks without progress to send them here
-FLUSH_ROWS = 512
 
 
 @dataclass
