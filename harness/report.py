@@ -37,6 +37,7 @@ class RunInfo:
     instances: int
     failed_requests: int
     truncated_instances: int  # instances whose prompt lost few-shot examples to fit the context
+    server: dict[str, Any] = field(default_factory=dict)  # what answered, when the client knows (vLLM's version, ...)
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,7 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
             "metrics": json.dumps(list(spec.metrics)), "instances": len(adapted), "failed_requests": failed_requests,
             "truncated_instances": sum(1 for a in adapted if a.fewshot_dropped),
             "requests": len(requests), "fingerprint": fingerprint,
+            "server": json.dumps(getattr(client, "server_info", {}) or {}, ensure_ascii=False),
         },
         instance_rows, run_stats,
     )

@@ -28,6 +28,7 @@ class ModelDeployment:
     price_input_per_mtok: float = 0.0  # dollars per million prompt tokens
     price_output_per_mtok: float = 0.0
     timeout_s: float = 120.0
+    startup_timeout_s: float = 300.0  # vllm-server: how long to wait for the server to come up before the run
     max_attempts: int = 4
     rpm: int = 0  # requests-per-minute budget the client paces itself to (openai-compatible); 0 = none
     tpm: int = 0  # tokens-per-minute budget: estimated prompt tokens + max_tokens per request; 0 = none
@@ -80,9 +81,9 @@ def parse_deployments(path: str | Path) -> list[ModelDeployment]:
                 path=str(path), line=entry.line_of("client"), field="client",
             )
         urls = list(values.get("base_urls", ())) or [values.get("base_url", "")]
-        if values["client"] == "openai-compatible" and not all(u.startswith(("http://", "https://")) for u in urls):
+        if values["client"] in ("openai-compatible", "vllm-server") and not all(u.startswith(("http://", "https://")) for u in urls):
             key = "base_urls" if "base_urls" in values else "base_url"
-            raise HarnessError(f"an openai-compatible deployment needs {key}: http(s)://host[:port]/v1",
+            raise HarnessError(f"a {values['client']} deployment needs {key}: http(s)://host[:port]/v1",
                                path=str(path), line=entry.line_of(key) if key in entry else entry.line, field=key)
         if values.get("base_urls") and values.get("base_url"):
             raise HarnessError("give base_url or base_urls, not both", path=str(path), line=entry.line_of("base_urls"),

@@ -55,6 +55,7 @@ runs = Table(
     Column("requests", Integer, nullable=False, default=0),  # distinct requests the run needed
     # Everything the run's results depend on (runner.run_fingerprint): a rerun with the same one skips the run.
     Column("fingerprint", String(64), nullable=False, default=""),
+    Column("server", Text, nullable=False, default="{}"),  # JSON: what answered (e.g. vLLM's version and model)
     Column("updated_at", String(40), nullable=False),
 )
 
