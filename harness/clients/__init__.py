@@ -1,5 +1,5 @@
 """Clients, registered by kind with lazy loaders: a client's module (and torch, for `embedded`) is imported only
-when a deployment of that kind is used."""
+when a deployment of that kind is used (vLLM, for `vllm`, only when its engine starts)."""
 
 from harness.clients.base import Client, register_client
 
@@ -16,6 +16,25 @@ def _embedded() -> type[Client]:
     return EmbeddedClient
 
 
+def _vllm_server() -> type[Client]:
+    from harness.clients.vllm_server import VllmServerClient
+
+    return VllmServerClient
+
+
+def _vllm_offline() -> type[Client]:
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:  # not imported here: vLLM itself loads when the engine starts
+        from harness.errors import HarnessError
+
+        raise HarnessError("the vllm client runs vLLM in-process, and vLLM is not installed in this environment; "
+                           "build its environment with scripts/vllm_env.sh and use .venv-vllm/bin/harness")
+    from harness.clients.vllm_offline import VllmOfflineClient
+
+    return VllmOfflineClient
+
+
 def _chance() -> type[Client]:
     from harness.clients.chance import ChanceClient
 
@@ -25,3 +44,5 @@ def _chance() -> type[Client]:
 register_client("openai-compatible", _openai)
 register_client("embedded", _embedded)
 register_client("chance", _chance)
+register_client("vllm-server", _vllm_server)
+register_client("vllm", _vllm_offline)

@@ -29,6 +29,7 @@ class ModelDeployment:
     price_output_per_mtok: float = 0.0
     timeout_s: float = 120.0
     startup_timeout_s: float = 300.0  # vllm-server: how long to wait for the server to come up before the run
+    dtype: str = ""  # vllm (offline engine): float32, bfloat16, ...; "" = the client's default
     max_attempts: int = 4
     rpm: int = 0  # requests-per-minute budget the client paces itself to (openai-compatible); 0 = none
     tpm: int = 0  # tokens-per-minute budget: estimated prompt tokens + max_tokens per request; 0 = none

@@ -218,8 +218,34 @@ def _estimated_tokens(request: Request) -> int:
     return len(prompt.encode()) // 3 + generated
 
 
+def fix_echo_offsets(choice: dict[str, Any]) -> None:
+    """Make vLLM's echoed `text_offset`s index the echoed `text`.
+
+    vLLM (0.32 at least) counts a leading special token's text in the offsets although the echoed text leaves it
+    out: for "The capital" it answers tokens ["<bos>", "The", " capital"] at offsets [0, 5, 8], so every offset is
+    5 characters late and the continuation's span [len(prompt), len(prompt + continuation)) would take the last
+    prompt token instead of the continuation's last. Leading tokens that are not in the text are given offset -1
+    (they lie before any character, on the prompt's side, like BOS in the embedded client), and the rest are
+    moved back by their length. Offsets that already index the text are left as they are.
+    """
+    logprobs, text = choice.get("logprobs"), choice.get("text")
+    if not isinstance(logprobs, dict) or not isinstance(text, str):
+        return
+    offsets, tokens = logprobs.get("text_offset"), logprobs.get("tokens")
+    if not isinstance(offsets, list) or not isinstance(tokens, list) or len(offsets) != len(tokens):
+        return
+    shift, k = 0, 0
+    while (k + 1 < len(tokens) and isinstance(tokens[k], str) and tokens[k] and offsets[k] == shift
+           and offsets[k + 1] == shift + len(tokens[k]) and not text.startswith(tokens[k])):
+        shift += len(tokens[k])
+        k += 1
+    if shift:
+        logprobs["text_offset"] = [-1] * k + [offset - shift for offset in offsets[k:]]
+
+
 def _continuation_logprob(choice: dict[str, Any], start: int, end: int) -> tuple[float, int]:
     """Sum the log-probabilities of the echoed tokens that lie in [start, end) of the scored text."""
+    fix_echo_offsets(choice)
     logprobs = choice.get("logprobs") or {}
     offsets, values = logprobs.get("text_offset"), logprobs.get("token_logprobs")
     if not offsets or not values or len(offsets) != len(values):
