@@ -23,13 +23,18 @@ class RunSpec:
     group: str
     max_instances: int | None = None
     main_metric: str = ""
+    perturbations: tuple[str, ...] = ()  # each evaluated instance is also run rewritten by each of these
+
+    def _identity(self) -> tuple[Any, ...]:
+        ident: tuple[Any, ...] = (self.scenario, sorted(self.scenario_args.items()), self.adapter_spec.to_json(),
+                                  self.metrics, self.max_instances)
+        return ident + ((self.perturbations,) if self.perturbations else ())  # ids of runs without them stay as before
 
     def run_id(self, model: str) -> str:
         """A readable, filesystem-safe id, unique per (scenario, args, adapter spec, metrics, model)."""
         args = ",".join(f"{k}={v}" for k, v in sorted(self.scenario_args.items()))
         readable = f"{self.scenario}{':' + args if args else ''},{self.adapter_spec.method},{self.adapter_spec.max_train_instances}shot@{model}"
-        digest = hashlib.sha256(repr((self.scenario, sorted(self.scenario_args.items()), self.adapter_spec.to_json(),
-                                      self.metrics, self.max_instances, model)).encode()).hexdigest()[:8]
+        digest = hashlib.sha256(repr((*self._identity(), model)).encode()).hexdigest()[:8]
         return re.sub(r"[^A-Za-z0-9._=,@-]+", "_", readable)[:150] + "-" + digest
 
 
@@ -46,7 +51,7 @@ SUITE_KEYS = {"name", "description", "models", "entries", "defaults"}
 ENTRY_KEYS = {
     "scenario", "args", "method", "shots", "metrics", "max_instances", "group", "main_metric",
     "instructions", "input_prefix", "input_suffix", "output_prefix", "output_suffix", "instance_separator",
-    "max_tokens", "stop", "temperature", "num_outputs", "seed", "fewshot_split", "choice_score",
+    "max_tokens", "stop", "temperature", "num_outputs", "seed", "fewshot_split", "choice_score", "perturbations",
 }
 # entry key -> (AdapterSpec field, expected type)
 ADAPTER_FIELDS: dict[str, tuple[str, type | tuple[type, ...]]] = {
@@ -69,7 +74,7 @@ def _typed(entry: LineDict, key: str, kind: type | tuple[type, ...], path: Path)
 
 
 def _entry(raw: Any, defaults: dict[str, Any], path: Path) -> RunSpec:
-    from harness.metrics.registry import metric_registry
+    from harness.metrics.registry import directions, known_names
     from harness.scenarios.base import make_scenario
 
     entry = check_keys(raw, ENTRY_KEYS, {"scenario"}, path, "entry")
@@ -80,6 +85,15 @@ def _entry(raw: Any, defaults: dict[str, Any], path: Path) -> RunSpec:
         return HarnessError(message, path=str(path), line=merged.line_of(key), field=key)
 
     name = _typed(merged, "scenario", str, path)
+    if name.endswith((".yaml", ".yml")):  # a scenario file (harness/scenarios/custom.py), relative to the suite
+        from harness.scenarios.custom import load_custom_scenario
+
+        if not (path.parent / name).is_file():
+            raise error(f"no such scenario file: {path.parent / name}", "scenario")
+        custom = load_custom_scenario(path.parent / name)
+        name = custom.name
+        for key, value in {**custom.adapter_defaults, "metrics": list(custom.metrics)}.items():
+            merged.setdefault(key, value)  # the file's settings, under the suite's
     args = dict(_typed(merged, "args", dict, path)) if "args" in merged else {}
     try:
         scenario = make_scenario(name, args)
@@ -103,13 +117,13 @@ def _entry(raw: Any, defaults: dict[str, Any], path: Path) -> RunSpec:
     for key in ("shots", "max_tokens", "num_outputs"):
         if key in merged and merged[key] < (1 if key == "num_outputs" else 0):
             raise error(f"{key} must be non-negative" if key != "num_outputs" else "num_outputs must be >= 1", key)
-    known = metric_registry()
+    known = directions()
     metrics = merged.get("metrics", [scenario.main_metric])
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise error("metrics must be a list of metric names", "metrics")
     for metric in metrics:
         if metric not in known:
-            raise error(f"unknown metric {metric!r} (known: {', '.join(sorted(known))})", "metrics")
+            raise error(f"unknown metric {metric!r} (known: {', '.join(known_names())})", "metrics")
     main_metric = merged.get("main_metric", scenario.main_metric)
     if main_metric not in metrics:
         metrics = [main_metric, *metrics]
@@ -119,12 +133,38 @@ def _entry(raw: Any, defaults: dict[str, Any], path: Path) -> RunSpec:
     if max_instances is not None and max_instances < 1:
         raise error("max_instances must be >= 1", "max_instances")
     group = _typed(merged, "group", str, path) if "group" in merged else scenario.name
-    return RunSpec(name, args, AdapterSpec(**adapter), tuple(dict.fromkeys(metrics)), group, max_instances, main_metric)
+    perturbations = _perturbations(merged, path) if merged.get("perturbations") else ()
+    return RunSpec(name, args, AdapterSpec(**adapter), tuple(dict.fromkeys(metrics)), group, max_instances, main_metric,
+                   perturbations)
+
+
+def _perturbations(entry: LineDict, path: Path) -> tuple[str, ...]:
+    """Perturbation names, with the groups `robustness` and `fairness` expanded, in order and each once."""
+    from harness.perturbations import GROUPS, get_perturbation
+
+    names = _typed(entry, "perturbations", list, path)
+    out: list[str] = []
+    for name in names:
+        if not isinstance(name, str):
+            raise HarnessError(f"expected a perturbation name, got {name!r}", path=str(path),
+                               line=entry.line_of("perturbations"), field="perturbations")
+        for each in GROUPS.get(name, (name,)):
+            try:
+                get_perturbation(each)
+            except HarnessError as exc:
+                raise HarnessError(exc.message, path=str(path), line=entry.line_of("perturbations"),
+                                   field="perturbations") from None
+            out.append(each)
+    return tuple(dict.fromkeys(out))
 
 
 def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     data = load_yaml(path)
+    from harness.scenarios.custom import is_scenario_file, scenario_file_suite
+
+    if is_scenario_file(data):  # `harness run my_scenario.yaml`: a suite of that one scenario
+        data = scenario_file_suite(data, path)
     data = check_keys(data, SUITE_KEYS, {"entries"}, path, "suite")
     models = data.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):

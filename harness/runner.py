@@ -8,7 +8,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import math
 import random
 import sys
 from collections.abc import Callable, Iterator
@@ -17,16 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from harness.adapters.adapter import AdaptedInstance, Adapter, Prediction
+from harness.adapters.adapter import Adapter
 from harness.clients.base import make_client
 from harness.clients.deployment import ModelDeployment
 from harness.errors import HarnessError
 from harness.executor import ExecutionStats, execute
 from harness.instance import TEST, Instance
-from harness.metrics.registry import EFFICIENCY, Metric, get_metric
-from harness.metrics.stats import bootstrap_ci
+from harness.metrics.registry import EFFICIENCY, CorpusMetric, Metric, resolve
 from harness.run_spec import RunSpec, Suite
 from harness.scenarios.base import Scenario, make_scenario
+from harness.scoring import aggregate, score_instance, shown_stats, worst_cases
 from harness.store.store import Store
 
 
@@ -77,28 +76,29 @@ def progress_bar(total: int, description: str) -> Iterator[Any]:
         yield bar
 
 
-def run_metrics(spec: RunSpec) -> list[Metric]:
-    """The suite's metrics for this run, then the efficiency metrics every run reports."""
-    return [get_metric(name) for name in dict.fromkeys([*spec.metrics, *EFFICIENCY])]
+def run_metrics(spec: RunSpec) -> tuple[list[Metric], list[CorpusMetric]]:
+    """The suite's metrics for this run (and what its corpus metrics need), then the efficiency metrics every run
+    reports."""
+    return resolve([*spec.metrics, *EFFICIENCY])
 
 
-def score(metrics: list[Metric], adapted: AdaptedInstance, pred: Prediction, deployment: ModelDeployment) -> dict[str, float]:
-    if pred.text is None:
-        return {}  # a failed request: counted as failed, never as a wrong answer
-    return {m.name: m.fn(adapted.instance, pred, deployment) for m in metrics}
+def perturbed_copies(evaluated: list[Instance], spec: RunSpec) -> tuple[list[Instance], dict[str, str]]:
+    """Each evaluated instance once per perturbation (input rewritten, seeded by the instance's id), perturbation
+    by perturbation; and each perturbation's category. The originals are always evaluated too."""
+    if not spec.perturbations:
+        return [], {}
+    from harness.perturbations import get_perturbation
 
-
-def aggregate(run_id: str, per_instance: list[dict[str, float]], seed: int = 0) -> list[dict[str, Any]]:
-    rows = []
-    names = list(dict.fromkeys(name for stats in per_instance for name in stats))
-    for name in names:
-        values = [stats[name] for stats in per_instance if name in stats]
-        mean, low, high = bootstrap_ci(values, seed=seed)
-        if math.isnan(mean):
-            continue
-        rows.append({"run_id": run_id, "metric": name, "mean": mean, "ci_low": low, "ci_high": high,
-                     "count": len(values), "lower_is_better": int(get_metric(name).lower_is_better)})
-    return rows
+    copies, categories = [], {}
+    for name in spec.perturbations:
+        pert = get_perturbation(name)
+        categories[name] = pert.category
+        for inst in evaluated:
+            text = pert.apply(inst.input, spec.adapter_spec.seed, inst.id)
+            copies.append(dataclasses.replace(
+                inst, id=f"{inst.id}~{name}", input=text,
+                extra={**inst.extra, "perturbation": name, "original_id": inst.id}))
+    return copies, categories
 
 
 @functools.cache
@@ -147,18 +147,19 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
         context_length=deployment.context_length,
         instructions_for=scenario.instructions_for_instance,
     )
-    adapted = adapter.adapt(evaluated, fewshot)
+    copies, categories = perturbed_copies(evaluated, spec)
+    adapted = adapter.adapt([*evaluated, *copies], fewshot)
     keyed = [[r.key(deployment.name, deployment.model_id) for r in a.requests] for a in adapted]
     requests = {key: req for a, keys in zip(adapted, keyed) for key, req in zip(keys, a.requests)}
     with progress_bar(len(requests), f"{deployment.name} {scenario.full_name}") as bar:
         results, stats = await execute(client, store, requests, progress=bar, while_waiting=while_waiting)
-    metrics = run_metrics(spec)
+    metrics, corpus = run_metrics(spec)
     instance_rows, per_instance = [], []
     failed_instances = 0
     for position, (item, keys) in enumerate(zip(adapted, keyed)):
         pred = adapter.predict(item, [results[k] for k in keys])
-        values = score(metrics, item, pred, deployment)
-        failed_instances += pred.text is None
+        values = score_instance(metrics, item.instance, pred, deployment)
+        failed_instances += pred.text is None and position < len(evaluated)
         per_instance.append(values)
         inst = item.instance
         instance_rows.append({
@@ -168,22 +169,28 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
             "outputs": json.dumps(pred.completions, ensure_ascii=False), "fewshot_dropped": item.fewshot_dropped,
             "error": pred.error, "stats": values,
         })
-    run_stats = aggregate(run_id, per_instance, spec.adapter_spec.seed)
+    n = len(evaluated)
+    original = per_instance[:n]
+    if copies:
+        perturbed = {name: per_instance[n * (i + 1): n * (i + 2)] for i, name in enumerate(spec.perturbations)}
+        for stats_of, extra in zip(original, worst_cases(original, perturbed, categories, shown_stats(metrics))):
+            stats_of.update(extra)
+    run_stats = aggregate(run_id, original, corpus, metrics, spec.adapter_spec.seed)
     failed_requests = sum(1 for k in requests if not results[k].ok)
     store.save_run(
         {
             "run_id": run_id, "suite": suite, "model": deployment.name, "scenario": scenario.full_name,
             "group_name": spec.group, "method": spec.adapter_spec.method, "main_metric": spec.main_metric,
             "adapter_spec": json.dumps(spec.adapter_spec.to_json(), ensure_ascii=False),
-            "metrics": json.dumps(list(spec.metrics)), "instances": len(adapted), "failed_requests": failed_requests,
-            "truncated_instances": sum(1 for a in adapted if a.fewshot_dropped),
+            "metrics": json.dumps(list(spec.metrics)), "instances": n, "failed_requests": failed_requests,
+            "truncated_instances": sum(1 for a in adapted[:n] if a.fewshot_dropped),
             "requests": len(requests), "fingerprint": fingerprint,
             "server": json.dumps(getattr(client, "server_info", {}) or {}, ensure_ascii=False),
         },
         instance_rows, run_stats,
     )
     main = next((r["mean"] for r in run_stats if r["metric"] == spec.main_metric), None)
-    return RunOutcome(run_id, deployment.name, scenario.full_name, len(adapted), stats, failed_instances, main)
+    return RunOutcome(run_id, deployment.name, scenario.full_name, n, stats, failed_instances, main)
 
 
 async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Store,

@@ -156,7 +156,7 @@ def test_missing_checksum_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         ('{"id": "x", "split": "test", "input": "q", "choices": ["a", "b"], "answer": 2}', "answer", "index"),
         ('{"id": "x", "split": "dev", "input": "q", "references": ["a"]}', "split", "not one of"),
         ('{"split": "test", "input": "q", "references": ["a"]}', "id", "missing"),
-        ('{"id": "x", "split": "test", "input": "q", "references": []}', "references", "non-empty list"),
+        ('{"id": "x", "split": "test", "input": "q", "references": [1]}', "references", "list of strings"),
         ('{"id": "x", "split": "test", "input": "q"}', "choices", "needs"),
         ('{"id": "x", "split": "test", "input": "q", "choices": ["a", 3], "answer": 0}', "choices", "strings"),
         ('{"id": "x", "split": "test", "input": "q", "references": ["a"]', None, "not valid JSON"),

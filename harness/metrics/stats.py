@@ -6,7 +6,7 @@ Kept numpy-only (no scipy) so that `harness` stays import-light.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where used: `harness run` loads numpy in the background while requests are in flight
@@ -113,3 +113,34 @@ def _bootstrap_means_by_indices(data: np.ndarray, resamples: int, rng: np.random
         # data[idx] gathers a (rows, n) matrix; summing along axis 1 is one pass over it.
         boot_means[start : start + rows] = data[idx].sum(axis=1) / n
     return boot_means
+
+
+def bootstrap_corpus_ci(
+    fn: Callable[[dict[str, np.ndarray]], float],
+    columns: dict[str, np.ndarray],
+    *,
+    confidence: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """A corpus-level value (e.g. ECE) with a percentile-bootstrap interval: `fn` on all instances, then on
+    `resamples` resamples of the instances drawn with replacement (every column resampled by the same indices, so
+    each instance keeps its stats together). Resamples where `fn` is NaN are left out; the interval is widened to
+    contain the value, as in `bootstrap_ci`."""
+    import numpy as np
+
+    value = float(fn(columns))
+    n = len(next(iter(columns.values()))) if columns else 0
+    if math.isnan(value) or n < 2:
+        return (value, value, value)
+    rng = np.random.default_rng(seed)
+    draws = np.empty(resamples, dtype=np.float64)
+    for i in range(resamples):
+        idx = rng.integers(0, n, size=n)
+        draws[i] = fn({name: col[idx] for name, col in columns.items()})
+    draws = draws[~np.isnan(draws)]
+    if draws.size == 0:
+        return (value, value, value)
+    alpha = 1.0 - confidence
+    low, high = np.quantile(draws, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return (value, min(float(low), value), max(float(high), value))

@@ -3,7 +3,7 @@
 Row schema (one JSON object a line, written by scenarios/make_samples.py):
     id, split ("train" | "valid" | "test"), input,
     choices + answer (index of the gold choice)   -- multiple choice, or
-    references (acceptable answers)               -- generation,
+    references (acceptable answers; may be empty) -- generation,
 plus scenario-specific fields (subject, rationale, passage, ...), kept in `Instance.extra` as strings.
 """
 
@@ -84,10 +84,10 @@ def _fail(path: Path, line: int, field: str | None, message: str) -> HarnessErro
     return HarnessError(message, path=str(path), line=line, field=field)
 
 
-def _str_list(row: dict[str, Any], field: str, path: Path, line: int) -> list[str]:
+def _str_list(row: dict[str, Any], field: str, path: Path, line: int, allow_empty: bool = False) -> list[str]:
     value = row[field]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise _fail(path, line, field, "must be a non-empty list of strings")
+    if not isinstance(value, list) or not (value or allow_empty) or not all(isinstance(v, str) for v in value):
+        raise _fail(path, line, field, "must be a list of strings" if allow_empty else "must be a non-empty list of strings")
     return value
 
 
@@ -108,7 +108,8 @@ def parse_row(row: Any, path: Path, line: int) -> Instance:
             raise _fail(path, line, "answer", f"must be an index into the {len(choices)} choices, got {answer!r}")
         refs = tuple([Reference(c, _GOLD if i == answer else ()) for i, c in enumerate(choices)])
     elif "references" in row:
-        refs = tuple([Reference(r, _GOLD) for r in _str_list(row, "references", path, line)])
+        # empty for scenarios judged without references (IFEval's checkers, HumanEval's tests)
+        refs = tuple([Reference(r, _GOLD) for r in _str_list(row, "references", path, line, allow_empty=True)])
     else:
         raise _fail(path, line, "choices", "a row needs `choices` + `answer` or `references`")
     extra = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in row.items()

@@ -1,0 +1,88 @@
+"""Scoring a run: per-instance stats, their means with intervals, corpus metrics, and worst cases over perturbations.
+
+Perturbed copies of an instance (robustness, fairness) are scored like any instance; what a run reports for them:
+- `{stat}@{perturbation}`: the stat on that perturbation's copies;
+- `{stat}@{category}` (robustness, fairness): per instance, the worst of the original and every perturbation of the
+  category, then averaged. Worst is the minimum when higher is better and the maximum when lower is better (HELM
+  takes the minimum for both, which makes a lower-is-better metric look better under perturbation).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from harness.metrics.registry import EFFICIENCY, CorpusMetric, Metric, directions
+from harness.metrics.stats import bootstrap_ci, bootstrap_corpus_ci
+
+Stats = dict[str, float]
+
+
+def score_instance(metrics: Sequence[Metric], instance: Any, pred: Any, deployment: Any) -> Stats:
+    if pred.text is None:
+        return {}  # a failed request: counted as failed, never as a wrong answer
+    values: Stats = {}
+    for metric in metrics:
+        values.update(metric(instance, pred, deployment))
+    return values
+
+
+def shown_stats(metrics: Sequence[Metric]) -> list[str]:
+    """The stats a perturbation is judged on: what the suite asked for, not counts or efficiency."""
+    return [s for m in metrics if m.name not in EFFICIENCY for s in m.outputs if not s.startswith("_")]
+
+
+def worst_cases(original: Sequence[Stats], perturbed: Mapping[str, Sequence[Stats]], categories: Mapping[str, str],
+                stats: Sequence[str]) -> list[Stats]:
+    """Per original instance, the `@perturbation` and `@category` stats (see the module docstring). `perturbed` maps
+    each perturbation's name to its copies' stats, aligned with `original`; a failed copy (no stats) is left out."""
+    direction = directions()
+    out: list[Stats] = []
+    for i, orig in enumerate(original):
+        extra: Stats = {}
+        for name in stats:
+            if name not in orig or math.isnan(orig[name]):
+                continue
+            by_category: dict[str, list[float]] = {}
+            for pert, rows in perturbed.items():
+                value = rows[i].get(name)
+                if value is None or math.isnan(value):
+                    continue
+                extra[f"{name}@{pert}"] = value
+                by_category.setdefault(categories[pert], []).append(value)
+            pick = max if direction.get(name, False) else min
+            for category, values in by_category.items():
+                extra[f"{name}@{category}"] = pick([orig[name], *values])
+        out.append(extra)
+    return out
+
+
+def aggregate(run_id: str, per_instance: Sequence[Stats], corpus: Sequence[CorpusMetric], metrics: Sequence[Metric],
+              seed: int = 0) -> list[dict[str, Any]]:
+    """The run's stats rows: each stat's mean over the instances that have it, with a bootstrap interval, then each
+    corpus metric over the scored instances with an interval from resampling them."""
+    direction = directions()
+    rows = []
+    names = list(dict.fromkeys(name for stats in per_instance for name in stats))
+    for name in names:
+        values = [stats[name] for stats in per_instance if name in stats]
+        mean, low, high = bootstrap_ci(values, seed=seed)
+        if math.isnan(mean):
+            continue
+        rows.append({"run_id": run_id, "metric": name, "mean": mean, "ci_low": low, "ci_high": high,
+                     "count": len(values), "lower_is_better": int(direction.get(name.split("@", 1)[0], False))})
+    scored = [stats for stats in per_instance if stats]
+    if corpus and scored:
+        import numpy as np
+
+        owners = {m.name: m for m in metrics}
+        for metric in corpus:
+            needed = [s for need in metric.needs for s in owners[need].outputs]
+            columns = {s: np.array([stats.get(s, math.nan) for stats in scored], dtype=np.float64) for s in needed}
+            value, low, high = bootstrap_corpus_ci(metric.fn, columns, seed=seed)
+            if math.isnan(value):
+                continue
+            rows.append({"run_id": run_id, "metric": metric.name, "mean": value, "ci_low": low, "ci_high": high,
+                         "count": len(scored), "lower_is_better": int(metric.lower_is_better)})
+    return rows
