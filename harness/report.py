@@ -77,11 +77,22 @@ class Leaderboard:
 
 
 @dataclass
+class Aspect:
+    """A leaderboard on one of HELM's other axes (robustness, fairness, calibration, bias, efficiency): per group,
+    the metric that measures it, with its own win rates."""
+
+    name: str
+    description: str
+    leaderboard: Leaderboard
+
+
+@dataclass
 class Report:
     suite: str
     created_at: str
-    leaderboard: Leaderboard
+    leaderboard: Leaderboard  # accuracy: each group's main metric
     runs: list[RunInfo]
+    aspects: list[Aspect] = field(default_factory=list)
     # run_id -> a function yielding the run's instances, so the site can stream large runs page by page
     instances: dict[str, Any] = field(default_factory=dict)
     texts: Any = None  # (hashes) -> {hash: text}: the shared prompt heads the instances refer to

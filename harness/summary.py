@@ -9,12 +9,27 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from harness.metrics.registry import lower_is_better
-from harness.metrics.stats import bootstrap_ci
+from harness.metrics.registry import corpus_metric_registry, lower_is_better, metric_registry
+from harness.metrics.stats import bootstrap_ci, bootstrap_corpus_ci
+from harness.report import Aspect, InstanceView, Leaderboard, LeaderboardColumn, Report, RunInfo, Score
 from harness.scenarios.base import scenario_registry
-from harness.report import InstanceView, Leaderboard, LeaderboardColumn, Report, RunInfo, Score
 from harness.store.store import Store
 from harness.win_rate import mean_win_rates
+
+
+# HELM's axes beyond accuracy: (name, what it measures, the metric(s) of a run that measure it, in preference order).
+# A group gets a column in an aspect's table when its runs report one of the metrics.
+ASPECTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("robustness", "The main metric, per instance the worst of the original and its robustness perturbations "
+     "(typos, casing, contractions, whitespace, misspellings).", ("{main}@robustness",)),
+    ("fairness", "The main metric, per instance the worst of the original and its fairness perturbations "
+     "(dialect, gender pronouns, first names).", ("{main}@fairness",)),
+    ("calibration", "Expected calibration error of the multiple-choice probabilities (10 equal-mass bins).",
+     ("ece_10_bin",)),
+    ("bias", "BBQ: how far answers lean towards social stereotypes (absolute bias score; 0 is unbiased).",
+     ("bbq_abs_bias_ambiguous", "bbq_abs_bias_disambiguated")),
+    ("efficiency", "Seconds per instance, as the client measured it.", ("latency_s",)),
+)
 
 
 def _score(row: dict[str, Any]) -> Score:
@@ -56,30 +71,81 @@ def build_report(store: Store, suite: str, models: list[str] | None = None) -> R
             description = scenario.description if scenario else ""
             columns[run.group] = LeaderboardColumn(run.group, run.main_metric, lower_is_better(run.main_metric), description)
     cells = {cell: _cell(store, group_runs) for cell, group_runs in by_cell.items()}
-    table = {m: {g: (cells[(m, g)].mean if (m, g) in cells else None) for g in columns} for m in model_order}
-    win_rates = mean_win_rates(table, {g: c.lower_is_better for g, c in columns.items()})
-    failed = {m: sum(r.failed_requests for r in runs if r.model == m) for m in model_order}
-    leaderboard = Leaderboard(model_order, list(columns.values()), cells, win_rates, failed)
+    leaderboard = _leaderboard(model_order, columns, cells, runs)
     report = Report(suite, datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), leaderboard, runs)
+    report.aspects = _aspects(store, model_order, columns, by_cell, runs)
     report.instances = {run.run_id: (lambda run_id=run.run_id: _instances(store, run_id)) for run in runs}
     report.texts = store.texts
     return report
 
 
-def _cell(store: Store, runs: list[RunInfo]) -> Score:
-    """A model's score on a group: its run's main score, or, when the group has several runs (e.g. MMLU by
-    subject), the mean over all their instances with a CI from resampling those instances."""
-    metric = runs[0].main_metric
+def _leaderboard(models: list[str], columns: dict[str, LeaderboardColumn], cells: dict[tuple[str, str], Score],
+                 runs: list[RunInfo]) -> Leaderboard:
+    table = {m: {g: (cells[(m, g)].mean if (m, g) in cells else None) for g in columns} for m in models}
+    win_rates = mean_win_rates(table, {g: c.lower_is_better for g, c in columns.items()})
+    failed = {m: sum(r.failed_requests for r in runs if r.model == m) for m in models}
+    return Leaderboard(models, list(columns.values()), cells, win_rates, failed)
+
+
+def _aspects(store: Store, models: list[str], main_columns: dict[str, LeaderboardColumn],
+             by_cell: dict[tuple[str, str], list[RunInfo]], runs: list[RunInfo]) -> list[Aspect]:
+    aspects = []
+    for name, description, candidates in ASPECTS:
+        columns: dict[str, LeaderboardColumn] = {}
+        cells: dict[tuple[str, str], Score] = {}
+        for group, main in main_columns.items():
+            group_runs = [r for r in runs if r.group == group]
+            names = [c.format(main=main.metric) for c in candidates]
+            metric = next((n for n in names if any(n in r.scores for r in group_runs)), None)
+            if metric is None:
+                continue
+            columns[group] = LeaderboardColumn(group, metric, lower_is_better(metric), main.description)
+            for model in models:
+                cell_runs = [r for r in by_cell.get((model, group), []) if metric in r.scores]
+                if cell_runs:
+                    cells[(model, group)] = _cell(store, cell_runs, metric)
+        if columns:
+            aspects.append(Aspect(name, description, _leaderboard(models, columns, cells, runs)))
+    return aspects
+
+
+def _cell(store: Store, runs: list[RunInfo], metric: str | None = None) -> Score:
+    """A model's score on a group: its run's score, or, when the group has several runs (e.g. MMLU by subject), the
+    value over all their instances with a CI from resampling those instances (a corpus metric such as ECE is
+    computed again over the pooled instances)."""
+    metric = metric or runs[0].main_metric
     if len(runs) == 1 and metric in runs[0].scores:
         return runs[0].scores[metric]
-    values = [v for _, _, v in store.instance_stats([r.run_id for r in runs], metric)]
-    mean, low, high = bootstrap_ci(values)
-    return Score(metric, mean, low, high, len(values), lower_is_better(metric))
+    run_ids = [r.run_id for r in runs]
+    corpus = corpus_metric_registry().get(metric)
+    if corpus is not None:
+        import numpy as np
+
+        owners = metric_registry()
+        stats = [s for need in corpus.needs for s in owners[need].outputs]
+        values: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+        for stat in stats:
+            for run_id, instance_id, value in store.instance_stats(run_ids, stat):
+                values[(run_id, instance_id)][stat] = value
+        columns = {s: np.array([v.get(s, np.nan) for v in values.values()], dtype=np.float64) for s in stats}
+        mean, low, high = bootstrap_corpus_ci(corpus.fn, columns)
+        return Score(metric, mean, low, high, len(values), corpus.lower_is_better)
+    flat = [v for _, _, v in store.instance_stats(run_ids, metric)]
+    mean, low, high = bootstrap_ci(flat)
+    return Score(metric, mean, low, high, len(flat), lower_is_better(metric))
 
 
 def format_table(report: Report) -> str:
-    """The leaderboard as plain text, models sorted by mean win rate."""
-    board = report.leaderboard
+    """The leaderboard as plain text, models sorted by mean win rate; then, when the suite measured them, the
+    robustness, fairness, calibration and bias tables (efficiency is on the site)."""
+    parts = [_format_board(report.leaderboard)]
+    for aspect in report.aspects:
+        if aspect.name != "efficiency":
+            parts.append(f"{aspect.name}:\n" + _format_board(aspect.leaderboard, failed=False))
+    return "\n\n".join(parts)
+
+
+def _format_board(board: Leaderboard, failed: bool = True) -> str:
     order = sorted(board.models, key=lambda m: -(board.win_rates.get(m) if board.win_rates.get(m) is not None else -1))
     header = ["model", "win rate", *[f"{c.group} ({c.metric}{', lower better' if c.lower_is_better else ''})" for c in board.columns]]
     lines = [header]
@@ -92,7 +158,7 @@ def format_table(report: Report) -> str:
         lines.append([model, "-" if wr is None else f"{wr:.3f}", *cells])
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     out = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in lines]
-    failed = {m: n for m, n in board.failed_requests.items() if n}
-    if failed:
-        out.append("failed requests: " + ", ".join(f"{m}: {n}" for m, n in failed.items()))
+    counts = {m: n for m, n in board.failed_requests.items() if n}
+    if failed and counts:
+        out.append("failed requests: " + ", ".join(f"{m}: {n}" for m, n in counts.items()))
     return "\n".join(out)

@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 
 import harness
-from harness.report import Report, RunInfo, Score
+from harness.report import Leaderboard, Report, RunInfo, Score
 from harness.site.format import ci_title, clip, fmt_num, fmt_pm, pretty, slug
 from harness.site.runs import PAGE_BYTES, PAGE_INSTANCES, write_run
 
@@ -141,12 +141,10 @@ def _cell_href(model: str, group: str, runs: list[RunInfo]) -> str:
     return f"{group_href(group)}#m-{slug(model)}" if runs else group_href(group)
 
 
-def _index_context(
-    report: Report, groups: dict[str, list[RunInfo]], cell_runs: dict[tuple[str, str], list[RunInfo]]
-) -> dict[str, Any]:
-    lb = report.leaderboard
-    order = _model_order(report)
-    models = sorted((m for m in order if m in lb.models), key=order.__getitem__)
+def _board_context(report: Report, lb: Leaderboard, cell_runs: dict[tuple[str, str], list[RunInfo]]) -> dict[str, Any]:
+    """Columns (with a shared CI scale each) and rows, best mean win rate first, of one leaderboard table."""
+    wins = {m: (None if w is None or math.isnan(w) else w) for m, w in lb.win_rates.items()}
+    models = sorted(lb.models, key=lambda m: (wins.get(m) is None, -(wins.get(m) or 0.0), lb.models.index(m)))
     columns: list[dict[str, Any]] = []
     for col in lb.columns:
         scores = [s for (_, g), s in lb.cells.items() if g == col.group]
@@ -157,7 +155,7 @@ def _index_context(
         columns.append({"col": col, "scale": scale})
     rows = []
     for rank, model in enumerate(models, 1):
-        wr = _win_rate(report, model)
+        wr = wins.get(model)
         cells = []
         for c in columns:
             group = c["col"].group
@@ -171,13 +169,23 @@ def _index_context(
             "model": model, "rank": rank if wr is not None else None, "win_rate": wr,
             "failed": lb.failed_requests.get(model, 0), "cells": cells,
         })
+    return {"columns": columns, "rows": rows}
+
+
+def _index_context(
+    report: Report, groups: dict[str, list[RunInfo]], cell_runs: dict[tuple[str, str], list[RunInfo]]
+) -> dict[str, Any]:
+    lb = report.leaderboard
+    board = _board_context(report, lb, cell_runs)
+    aspects = [{"name": a.name, "description": a.description, **_board_context(report, a.leaderboard, cell_runs)}
+               for a in report.aspects]
     described = {c.group: c for c in lb.columns}
     scenario_list = [
         {"group": g, "column": described.get(g), "runs": len(runs), "models": len({r.model for r in runs}),
          "instances": sum(r.instances for r in runs)}
         for g, runs in groups.items()
     ]
-    return {"columns": columns, "rows": rows, "groups": scenario_list, "n_runs": len(report.runs)}
+    return {**board, "aspects": aspects, "groups": scenario_list, "n_runs": len(report.runs)}
 
 
 def _group_context(report: Report, group: str, runs: list[RunInfo]) -> dict[str, Any]:

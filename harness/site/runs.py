@@ -75,7 +75,7 @@ def make_row(inst: InstanceView, ordinal: int, main_metric: str, lower: bool) ->
     else:
         badge = "ok" if main >= 1 else "bad" if main <= 0 else "partial"
     refs = [(bool(r.get("correct")), clip(r.get("output", ""), 10_000)) for r in inst.references[:LIST_ITEMS]]
-    stats = [(k, fmt_stat(k, v), k == main_metric) for k, v in inst.stats.items()]
+    stats = [(k, fmt_stat(k, v), k == main_metric) for k, v in inst.stats.items() if not k.startswith("_")]
     stats.sort(key=lambda s: (not s[2], s[0]))
     return Row(
         ordinal=ordinal, label=f"#{ordinal + 1:,}", iid=inst.instance_id,
@@ -133,7 +133,8 @@ def write_run(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Pa
     page_tpl, inst_tpl = env.get_template("run.html"), env.get_template("_instances.html")
     main_score = run.scores.get(run.main_metric)
     lower = bool(main_score and main_score.lower_is_better)
-    scores = sorted(run.scores.values(), key=lambda s: (s.metric != run.main_metric, s.metric))
+    scores = sorted((s for s in run.scores.values() if not s.metric.startswith("_")),  # not counts
+                    key=lambda s: (s.metric != run.main_metric, s.metric))
     base = {"root": "../../", "run": run, "scores": scores, "lower": lower, "pager": Markup(PAGER_SLOT)}
 
     def shell(page: int, count: int) -> tuple[bytes, bytes]:
