@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     lister = sub.add_parser("list", help="list scenarios, models or metrics")
     lister.add_argument("what", choices=["scenarios", "models", "metrics"])
     lister.add_argument("--models-file", action="append", default=[])
+
+    from harness import prefetch  # light: the heavy work is imported when the command runs
+
+    prefetch.add_parser(sub)
     return parser
 
 
@@ -217,8 +221,25 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.what == "scenarios":
         from harness.scenarios.base import scenario_registry
 
-        for name, cls in sorted(scenario_registry().items()):
-            print(f"{name:16} main metric {cls.main_metric:26} data {cls.data_shipped:8} {cls.license:14} {cls.source}")
+        rows = [{"name": name, "data": cls.data_shipped, "method": cls.default_method, "main_metric": cls.main_metric,
+                 "license": cls.license, "source": cls.source, "description": cls.description}
+                for name, cls in sorted(scenario_registry().items())]
+        if getattr(args, "json", False):  # `--json`: every field, unabridged
+            import json
+
+            print(json.dumps(rows, indent=2, ensure_ascii=False))
+            return 0
+        # An aligned table in 120 columns: the short columns whole, license and source cut with an ellipsis.
+        rows = [{**r, "source": r["source"].removeprefix("https://"), "license": r["license"].split(" (")[0]}
+                for r in rows]
+        heads = {"name": "scenario", "data": "data", "method": "method", "main_metric": "main metric",
+                 "license": "license", "source": "source"}
+        widths = {k: max(len(h), *(len(r[k]) for r in rows)) for k, h in heads.items()}
+        widths["license"] = min(widths["license"], 14)
+        widths["source"] = max(12, 120 - sum(w + 2 for k, w in widths.items() if k != "source"))
+        cut = {k: lambda text, w=w: text if len(text) <= w else text[: w - 1] + "\u2026" for k, w in widths.items()}
+        for row in [heads, *rows]:
+            print("  ".join(cut[k](row[k]).ljust(widths[k]) for k in heads).rstrip())
     elif args.what == "models":
         from harness.clients.deployment import load_deployments
 
@@ -232,7 +253,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "summarize": cmd_summarize, "site": cmd_site, "serve": cmd_serve, "list": cmd_list}
+def cmd_prefetch(args: argparse.Namespace) -> int:
+    from harness.prefetch import cmd_prefetch as prefetch
+
+    return prefetch(args)
+
+
+COMMANDS = {"run": cmd_run, "summarize": cmd_summarize, "site": cmd_site, "serve": cmd_serve, "list": cmd_list,
+            "prefetch": cmd_prefetch}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -36,6 +38,28 @@ class Client(ABC):
     async def process(self, batch: list[Request]) -> list[Result]:
         """Answer every request of the batch, in order. Must not raise for a failed request: return
         Result.failure(reason) for it."""
+
+
+class LocalEngineClient(Client):
+    """A model run in this process (the embedded transformers model, vLLM's offline engine): each batch goes to
+    `_run` in a worker thread, so the event loop keeps storing results, and each request's latency is its share of
+    the batch's time (the engine answers a batch at once)."""
+
+    async def process(self, batch: list[Request]) -> list[Result]:
+        started = time.perf_counter()
+        try:
+            await self.start()
+            results = await asyncio.to_thread(self._run, batch)
+        except Exception as error:  # noqa: BLE001  (a client never raises out of process)
+            results = [Result.failure(f"{type(error).__name__}: {error}".strip()) for _ in batch]
+        per_request = (time.perf_counter() - started) / max(1, len(batch))
+        for result in results:
+            result.latency_s = per_request
+        return results
+
+    @abstractmethod
+    def _run(self, batch: list[Request]) -> list[Result]:
+        """Answer the batch, in order (in a worker thread; may raise: the whole batch then fails with the reason)."""
 
 
 _CLIENTS: dict[str, Callable[[], type[Client]]] = {}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from harness.clients.base import Client
+from harness.clients.base import LocalEngineClient
 from harness.clients.gemma_files import MODEL_NAME, dtype_kwargs, ensure_model_folder
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
@@ -41,7 +40,7 @@ ROW_TOKENS = 1024
 LM_HEAD_CHUNK = 256
 
 
-class EmbeddedClient(Client):
+class EmbeddedClient(LocalEngineClient):
     def __init__(self, deployment: ModelDeployment) -> None:
         super().__init__(deployment)
         self.batch_size = max(1, deployment.batch_size)
@@ -89,18 +88,6 @@ class EmbeddedClient(Client):
         self._model = model.eval()  # type: ignore[no-untyped-call]
         self._context_length = min(self.deployment.context_length,
                                    getattr(model.config, "max_position_embeddings", None) or 1 << 62)
-
-    async def process(self, batch: list[Request]) -> list[Result]:
-        started = time.perf_counter()
-        try:
-            await self.start()
-            results = await asyncio.to_thread(self._run, batch)
-        except Exception as error:  # noqa: BLE001  (a client never raises out of process)
-            results = [Result.failure(_describe(error)) for _ in batch]
-        per_request = (time.perf_counter() - started) / max(1, len(batch))
-        for result in results:
-            result.latency_s = per_request
-        return results
 
     def _run(self, batch: list[Request]) -> list[Result]:
         results: list[Result | None] = [None] * len(batch)

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.clients.base import Client
+from harness.clients.base import LocalEngineClient
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
 
@@ -85,7 +85,7 @@ def resolve_model(name: str) -> str:
     return name
 
 
-class VllmOfflineClient(Client):
+class VllmOfflineClient(LocalEngineClient):
     def __init__(self, deployment: ModelDeployment) -> None:
         super().__init__(deployment)
         self.batch_size = deployment.batch_size if deployment.batch_size > 1 else DEFAULT_BATCH_SIZE
@@ -144,18 +144,6 @@ class VllmOfflineClient(Client):
         self._llm = llm
         print(f"harness: vLLM {vllm.__version__} ready in {time.perf_counter() - started:.0f} s", file=sys.stderr,
               flush=True)
-
-    async def process(self, batch: list[Request]) -> list[Result]:
-        started = time.perf_counter()
-        try:
-            await self.start()
-            results = await asyncio.to_thread(self._run, batch)
-        except Exception as error:  # noqa: BLE001  (a client never raises out of process)
-            results = [Result.failure(_describe(error)) for _ in batch]
-        per_request = (time.perf_counter() - started) / max(1, len(batch))
-        for result in results:
-            result.latency_s = per_request
-        return results
 
     def _run(self, batch: list[Request]) -> list[Result]:
         llm = self._engine()

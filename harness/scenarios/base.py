@@ -73,6 +73,11 @@ class Scenario(ABC):
         known. With it, rerunning a finished run skips loading and scoring it again (see runner.run_fingerprint)."""
         return None
 
+    def remote_files(self) -> tuple[Any, ...]:
+        """The pinned `download.RemoteFile`s this parameterisation reads (data_shipped == "download"), for
+        `harness prefetch`; empty for shipped data."""
+        return ()
+
     def instructions_for(self) -> str:
         """Instructions for this parameterisation (MMLU names its subject); defaults to the class attribute."""
         return self.instructions

@@ -14,12 +14,15 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from harness.errors import HarnessError
-from harness.scenarios.base import sha256_file
+from harness.instance import Instance
+from harness.scenarios.base import Scenario, sha256_file
 
 CHUNK = 1 << 20
 
@@ -69,6 +72,16 @@ REMOTE_FILES: dict[str, RemoteFile] = {
 }
 
 
+def resolved_url(url: str) -> str:
+    """`url`, or, when $HARNESS_DOWNLOAD_BASE is set (e.g. http://127.0.0.1:8765, for tests or a local mirror), the
+    same path on that scheme and host. The file must still match its pinned or recorded sha256."""
+    base = os.environ.get("HARNESS_DOWNLOAD_BASE")
+    if not base:
+        return url
+    parsed = urlparse(url)
+    return base.rstrip("/") + parsed.path + (f"?{parsed.query}" if parsed.query else "")
+
+
 def cache_root() -> Path:
     env = os.environ.get("HARNESS_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "harness" / "data"
@@ -108,7 +121,7 @@ def fetch(remote: RemoteFile, cache_dir: Path | None = None, *, allow_unverified
     try:
         h, size = hashlib.sha256(), 0
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(remote.url, timeout=timeout) as response:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(resolved_url(remote.url), timeout=timeout) as response:
                 for block in iter(lambda: response.read(CHUNK), b""):
                     out.write(block)
                     h.update(block)
@@ -127,3 +140,50 @@ def fetch(remote: RemoteFile, cache_dir: Path | None = None, *, allow_unverified
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+def prefetch_hint(scenario: str) -> str:
+    return f"run `harness prefetch SUITE.yaml` (or `harness prefetch --scenario {scenario}`) to download it"
+
+
+def cached(remote: RemoteFile, scenario: str, cache_dir: Path | None = None) -> Path:
+    """The verified cached copy of `remote`, never downloading: loading a scenario must not hit the network, so a
+    missing file is an error that names the command which fetches it."""
+    target = (cache_dir or cache_root()) / remote.filename
+    if not target.is_file():
+        raise HarnessError(f"data for {scenario} is not downloaded ({remote.url}); {prefetch_hint(scenario)}",
+                           path=str(target))
+    return fetch(remote, cache_dir)
+
+
+class DownloadedScenario(Scenario):
+    """A scenario whose data is fetched by `harness prefetch` into the cache, never shipped. Subclasses implement
+    `remote_files()` and `parse(paths)`, which gets the verified local paths in the same order."""
+
+    data_shipped = "download"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._instances: list[Instance] | None = None
+
+    def parse(self, paths: list[Path]) -> Iterator[Instance]:
+        raise NotImplementedError
+
+    def _load(self) -> list[Instance]:
+        if self._instances is None:
+            paths = [cached(remote, self.full_name) for remote in self.remote_files()]
+            self._instances = list(self.parse(paths))
+        return self._instances
+
+    def instances(self) -> Iterator[Instance]:
+        return iter(self._load())
+
+    def data_fingerprint(self) -> str | None:
+        digests = []
+        for remote in self.remote_files():
+            target = cache_root() / remote.filename
+            expected = _expected(remote, target)
+            if expected is None or not target.is_file():
+                return None  # not downloaded yet: loading will say how to fetch it
+            digests.append(expected)
+        return hashlib.sha256(repr((self.name, digests, sorted(self.kwargs.items()))).encode()).hexdigest()
