@@ -106,6 +106,9 @@ def _entry(raw: Any, defaults: dict[str, Any], path: Path) -> RunSpec:
     for key, (attr, kind) in ADAPTER_FIELDS.items():
         if key in merged:
             adapter[attr] = _typed(merged, key, kind, path)
+        elif key in scenario.adapter_defaults:
+            value = scenario.adapter_defaults[key]
+            adapter[attr] = list(value) if key == "stop" else value
     if adapter["method"] not in METHODS:
         raise error(f"unknown method {adapter['method']!r} (known: {', '.join(METHODS)})", "method")
     if "stop_sequences" in adapter:

@@ -50,6 +50,9 @@ class Scenario(ABC):
     input_suffix: ClassVar[str] = "\n"
     output_prefix: ClassVar[str] = ""
     args: ClassVar[dict[str, Any]] = {}  # allowed args and their defaults
+    # Suite-entry settings this scenario is normally run with (e.g. {"max_tokens": 300, "stop": ["\ndef "]}); the
+    # suite's defaults and the entry override them, and the run's stored adapter spec shows what was used.
+    adapter_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs = {**self.args, **kwargs}
