@@ -107,7 +107,7 @@ def test_scenario_reads_rows_with_tests_and_entry_point(tmp_path: Path, monkeypa
     assert list(scenario.split("train")) == []
     assert (scenario.input_prefix, scenario.input_suffix, scenario.output_prefix, scenario.instructions) == ("",) * 4
     assert scenario.main_metric == "pass@1" and scenario.default_method == "generation"
-    assert "\ndef " in STOP_SEQUENCES and scenario.max_tokens == 512
+    assert "\ndef " in STOP_SEQUENCES and scenario.adapter_defaults["max_tokens"] == 512
 
 
 def _shipped() -> list[Instance]:
