@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-instances", type=int, help="evaluate at most N instances per run")
     run.add_argument("--concurrency", type=int, help="requests in flight per deployment (overrides max_concurrency)")
     run.add_argument("--no-site", action="store_true", help="skip building the site")
+    run.add_argument("--offline", action="store_true",
+                     help="run only the entries whose data is shipped or already downloaded; list the others")
     _common(run)
 
     for name, text in (("summarize", "print the leaderboard of a suite"), ("site", "build the static site")):
@@ -46,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     lister = sub.add_parser("list", help="list scenarios, models or metrics")
     lister.add_argument("what", choices=["scenarios", "models", "metrics"])
     lister.add_argument("--models-file", action="append", default=[])
+    lister.add_argument("--json", action="store_true", help="scenarios: every field, unabridged, as JSON")
 
     from harness import prefetch  # light: the heavy work is imported when the command runs
 
@@ -110,6 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise HarnessError("must be >= 1", field="--max-instances")
         suite = replace(suite, run_specs=tuple(
             replace(s, max_instances=min(s.max_instances or args.max_instances, args.max_instances)) for s in suite.run_specs))
+    suite = _check_data(suite, args.offline)
     _check_methods(suite, chosen)
     store = _store(args)
 
@@ -168,6 +172,32 @@ def _warm_up() -> None:
     from harness.site.build import site_env
 
     site_env()
+
+
+def _check_data(suite: Any, offline: bool) -> Any:
+    """Before any request: entries whose data is neither shipped nor downloaded are an error naming the command
+    that fetches them, or, with --offline, left out with one line saying so."""
+    from harness.scenarios.base import make_scenario
+    from harness.scenarios.download import cache_root
+
+    missing = []
+    for spec in suite.run_specs:
+        scenario = make_scenario(spec.scenario, spec.scenario_args)
+        if any(not (cache_root() / remote.filename).is_file() for remote in scenario.remote_files()):
+            missing.append(spec)
+    if not missing:
+        return suite
+    names = ", ".join(dict.fromkeys(make_scenario(s.scenario, s.scenario_args).full_name for s in missing))
+    if not offline:
+        raise HarnessError(f"data not downloaded for {names}: run `harness prefetch {suite.path}` first, "
+                           "or pass --offline to run the other entries", path=str(suite.path))
+    kept = tuple(s for s in suite.run_specs if s not in missing)
+    if not kept:
+        raise HarnessError(f"no entry has its data here (not downloaded: {names}); run `harness prefetch {suite.path}`",
+                           path=str(suite.path))
+    print(f"harness: --offline: skipping {len(missing)} entries whose data is not downloaded ({names}); "
+          f"`harness prefetch {suite.path}` fetches it", file=sys.stderr)
+    return replace(suite, run_specs=kept)
 
 
 def _check_methods(suite: Any, deployments: list[Any]) -> None:

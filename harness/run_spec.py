@@ -92,8 +92,7 @@ def _entry(raw: Any, defaults: dict[str, Any], path: Path) -> RunSpec:
             raise error(f"no such scenario file: {path.parent / name}", "scenario")
         custom = load_custom_scenario(path.parent / name)
         name = custom.name
-        for key, value in {**custom.adapter_defaults, "metrics": list(custom.metrics)}.items():
-            merged.setdefault(key, value)  # the file's settings, under the suite's
+        merged.setdefault("metrics", list(custom.metrics))  # the file's metrics, unless the suite names some
     args = dict(_typed(merged, "args", dict, path)) if "args" in merged else {}
     try:
         scenario = make_scenario(name, args)
