@@ -276,10 +276,20 @@ def cmd_list(args: argparse.Namespace) -> int:
         for d in load_deployments(args.models_file).values():
             print(f"{d.name:28} {d.client:18} {d.model_id:28} {' '.join(d.urls)}")
     else:
-        from harness.metrics.registry import metric_registry
+        from harness.metrics.registry import corpus_metric_registry, metric_registry
 
-        for m in sorted(metric_registry().values(), key=lambda m: m.name):
-            print(f"{m.name:26} {'lower' if m.lower_is_better else 'higher'} is better  {m.description}")
+        # What a suite's `metrics:` may name: each value a metric reports (a metric with several stats lists each
+        # stat, counts left out) and each corpus metric, with its direction.
+        rows = []
+        for m in metric_registry().values():
+            for stat, lower in m.outputs.items():
+                if not stat.startswith("_"):
+                    note = m.description if stat == m.name else f"{m.description} [from {m.name}]"
+                    rows.append((stat, lower, note))
+        for c in corpus_metric_registry().values():
+            rows.append((c.name, c.lower_is_better, f"{c.description} [over all instances, from {', '.join(c.needs)}]"))
+        for name, lower, note in sorted(rows):
+            print(f"{name:34} {'lower' if lower else 'higher'} is better  {note}")
     return 0
 
 

@@ -44,7 +44,7 @@ def passes(programs: list[str]) -> list[bool]:
 
 
 @register_metric("code_pass", stats={f"pass@{k}": False for k in PASS_AT},
-                 description="pass@1/5/10: share of the problem's tests passed by k samples (sandboxed execution)")
+                 description="pass@k: chance that at least one of k samples passes the problem's tests (sandboxed; unbiased estimator over the n samples)")
 def code_pass(instance: Instance, pred: Prediction, _: ModelDeployment) -> dict[str, float]:
     """pass@k for k in 1, 5, 10 over the instance's n completions (NaN where k > n)."""
     completions = pred.completions or ([pred.text] if pred.text is not None else [])
