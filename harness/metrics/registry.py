@@ -67,7 +67,8 @@ EFFICIENCY = ("latency_s", "prompt_tokens", "completion_tokens", "cost_usd")
 # The modules that register the built-in metrics, imported on first use (some pull numpy or a scorer library in
 # only when they compute, never at import).
 _MODULES = ("harness.metrics.basic", "harness.metrics.calibration", "harness.metrics.text_overlap",
-            "harness.metrics.math_equiv", "harness.metrics.code", "harness.metrics.ifeval")
+            "harness.metrics.math_equiv", "harness.metrics.code", "harness.metrics.ifeval",
+            "harness.metrics.bbq")
 
 
 def _first_line(fn: Callable[..., object], description: str) -> str:
