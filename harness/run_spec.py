@@ -120,7 +120,7 @@ def _entry(raw: Any, defaults: dict[str, Any], path: Path) -> RunSpec:
         if key in merged and merged[key] < (1 if key == "num_outputs" else 0):
             raise error(f"{key} must be non-negative" if key != "num_outputs" else "num_outputs must be >= 1", key)
     known = directions()
-    metrics = merged.get("metrics", [scenario.main_metric])
+    metrics = merged.get("metrics", [scenario.main_metric, *scenario.more_metrics])
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise error("metrics must be a list of metric names", "metrics")
     for metric in metrics:

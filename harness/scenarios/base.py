@@ -39,6 +39,7 @@ class Scenario(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     main_metric: ClassVar[str] = "exact_match"
+    more_metrics: ClassVar[tuple[str, ...]] = ()  # also reported when a suite entry names no metrics
     # The adapter method this scenario is normally evaluated with.
     default_method: ClassVar[str] = "generation"
     source: ClassVar[str] = ""
