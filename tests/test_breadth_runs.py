@@ -82,3 +82,17 @@ def test_shipped_suites_load(suite: str) -> None:
         assert perturbed and {"typos", "dialect"} <= set(perturbed[0].perturbations)
         assert any("ece_10_bin" in s.metrics for s in loaded.run_specs)
         assert any("bbq_abs_bias_ambiguous" in s.metrics for s in loaded.run_specs)
+
+
+def test_missing_download_names_the_prefetch_command_and_offline_skips_it(tmp_path: Path) -> None:
+    (tmp_path / "suite.yaml").write_text(
+        "name: mixed\nmodels: [chance]\nentries:\n  - {scenario: boolq, max_instances: 5}\n  - scenario: math\n")
+    env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "empty-cache")}
+    cmd = [sys.executable, "-m", "harness", "run", "suite.yaml", "--output", "out", "--no-site"]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "data not downloaded for math" in proc.stderr and "harness prefetch suite.yaml" in proc.stderr
+    assert not (tmp_path / "out" / "harness.db").exists() or "boolq" not in proc.stdout  # nothing ran
+    proc = subprocess.run([*cmd, "--offline"], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "skipping 1 entries" in proc.stderr and "math" in proc.stderr and "boolq" in proc.stdout
