@@ -25,7 +25,9 @@ def score_instance(metrics: Sequence[Metric], instance: Any, pred: Any, deployme
     values: Stats = {}
     for metric in metrics:
         values.update(metric(instance, pred, deployment))
-    return values
+    # NaN means "not applicable here" (pass@10 with 1 sample, calibration without probabilities): left out rather
+    # than stored, since JSON has no NaN (PostgreSQL's json type rejects it) and every reader treats absent as NaN.
+    return {name: value for name, value in values.items() if value == value}
 
 
 def shown_stats(metrics: Sequence[Metric]) -> list[str]:
