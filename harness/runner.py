@@ -164,9 +164,12 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
         inst = item.instance
         instance_rows.append({
             "run_id": run_id, "instance_id": inst.id, "position": position, "input": inst.input,
-            "references": json.dumps([{"output": r.output, "correct": r.is_correct} for r in inst.references], ensure_ascii=False),
-            "prompt": item.prompt, "request_keys": json.dumps(keys), "prediction": pred.text,
-            "outputs": json.dumps(pred.completions, ensure_ascii=False), "fewshot_dropped": item.fewshot_dropped,
+            # [[output, 1 if correct else 0], ...]: what the site shows; compact, since every instance stores it
+            "references": json.dumps([[r.output, int(r.is_correct)] for r in inst.references], ensure_ascii=False,
+                                     separators=(",", ":")),
+            "prompt": item.prompt, "request_keys": json.dumps(keys, separators=(",", ":")), "prediction": pred.text,
+            "outputs": json.dumps(pred.completions, ensure_ascii=False, separators=(",", ":")),
+            "fewshot_dropped": item.fewshot_dropped,
             "error": pred.error, "stats": values,
         })
     n = len(evaluated)

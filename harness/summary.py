@@ -36,10 +36,15 @@ def _score(row: dict[str, Any]) -> Score:
     return Score(row["metric"], row["mean"], row["ci_low"], row["ci_high"], row["count"], bool(row["lower_is_better"]))
 
 
+def _references(text: str) -> list[dict[str, Any]]:
+    """Stored references as [output, correct] pairs (or, from stores written before, {"output", "correct"} dicts)."""
+    return [r if isinstance(r, dict) else {"output": r[0], "correct": bool(r[1])} for r in json.loads(text)]
+
+
 def _instances(store: Store, run_id: str) -> Iterator[InstanceView]:
     for row in store.iter_instances(run_id):
         yield InstanceView(
-            instance_id=row["instance_id"], input=row["input"], references=json.loads(row["references"]),
+            instance_id=row["instance_id"], input=row["input"], references=_references(row["references"]),
             prompt=row["prompt"], outputs=json.loads(row["outputs"]), prediction=row["prediction"] or "",
             stats=row["stats"], fewshot_dropped=row["fewshot_dropped"], error=row["error"],
             prompt_head=row["prompt_head"], prompt_head_chars=row["prompt_head_chars"],

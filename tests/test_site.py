@@ -269,7 +269,7 @@ def test_large_runs_are_streamed_not_held(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     total = sum(p.stat().st_size for p in tmp_path.rglob("*.html"))
-    assert total > 15 * MB and peak < 6 * MB, (total, peak)
+    assert total > 10 * MB and peak < 6 * MB, (total, peak)  # the input is the prompt here: shown once
     print(f"streamed {total / MB:.1f} MB of HTML with a peak of {peak / MB:.1f} MB")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, delete, event, select
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from harness.clients.request import Result
+from harness.clients.request import Request, Result
 from harness.errors import HarnessError
 from harness.store import schema
 
@@ -105,6 +105,13 @@ def _postgresql_setup(engine: Engine) -> None:
         # An unreachable server is a one-line error in seconds, not a hang for the OS's TCP timeout (minutes).
         # A connect_timeout in the URL's query wins.
         cparams.setdefault("connect_timeout", 5)
+
+
+def _compact_json(data: dict[str, Any]) -> str:
+    """JSON of a Request or Result without the fields that hold their default nothing (None, "", []): the
+    dataclasses restore them on reading, and a request row is half the size (a 1,000-request run: ~0.2 MB less)."""
+    return json.dumps({k: v for k, v in data.items() if v is not None and v != "" and v != []},
+                      ensure_ascii=False, separators=(",", ":"))
 
 
 class Store:
@@ -252,8 +259,9 @@ class Store:
             rows = {row.key: dict(row._mapping) for row in self._rows_in(conn, select(table), table.c.key, keys)}
         prompts = self.texts(r["prompt_hash"] for r in rows.values())
         for row in rows.values():
-            row["request"] = {**json.loads(row["request"]), "prompt": prompts[row["prompt_hash"]]}
-            row["result"] = json.loads(row["result"])
+            request = Request.from_json({**json.loads(row["request"]), "prompt": prompts[row["prompt_hash"]]})
+            row["request"] = request.to_json()
+            row["result"] = Result.from_json(json.loads(row["result"])).to_json()
         return rows
 
     def save_results(self, rows: Sequence[tuple[str, str, str, dict[str, Any], Result]]) -> None:
@@ -269,8 +277,8 @@ class Store:
             digest = text_hash(prompt)
             texts[digest] = prompt
             values.append((
-                key, deployment, model, json.dumps({**request, "prompt": None}, ensure_ascii=False), digest,
-                int(result.ok), json.dumps(result.to_json(), ensure_ascii=False), self._free_text(result.error),
+                key, deployment, model, _compact_json({**request, "prompt": None}), digest,
+                int(result.ok), _compact_json(result.to_json()), self._free_text(result.error),
                 result.latency_s, result.prompt_tokens, result.completion_tokens, stamp,
             ))
         keys = [v[0] for v in values]
@@ -306,7 +314,9 @@ class Store:
         for row in instance_rows:
             prompt = row.pop("prompt")
             row["prompt_hash"] = text_hash(prompt)
-            row["stats"] = json.dumps(row["stats"])
+            # 6 significant digits: the run's aggregates are computed before this, and latencies to the femtosecond
+            # only cost bytes
+            row["stats"] = json.dumps({k: float(f"{v:.6g}") for k, v in row["stats"].items()}, separators=(",", ":"))
             texts[row["prompt_hash"]] = prompt
         with self._write() as conn:
             self._save_texts(conn, texts)
