@@ -53,7 +53,8 @@ def _prefetch_one(scenario: Any, seen: set[str], say: Callable[[str], None]) -> 
         try:
             fetch(remote, allow_unverified=True)
         except HarnessError as exc:
-            say(f"{label}: {remote.url}: failed: {exc.message}")
+            # the message names the URL where it matters; said once
+            say(f"{label}: {remote.url}: failed: {exc.message.replace(remote.url, 'it')}")
             ok = False
             continue
         trust = "" if remote.sha256 else " (no pinned sha256: trusted on first use, digest recorded)"

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +118,9 @@ def fetch(remote: RemoteFile, cache_dir: Path | None = None, *, allow_unverified
     tmp = Path(tmp_name)
     try:
         h, size = hashlib.sha256(), 0
+        import urllib.error  # here, not at import: every run imports this module, few download
+        import urllib.request
+
         try:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(resolved_url(remote.url), timeout=timeout) as response:
                 for block in iter(lambda: response.read(CHUNK), b""):
