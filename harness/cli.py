@@ -180,15 +180,25 @@ def _check_data(suite: Any, offline: bool) -> Any:
     from harness.scenarios.base import make_scenario
     from harness.scenarios.download import cache_root
 
-    missing = []
+    missing, unfetchable = [], {}
     for spec in suite.run_specs:
         scenario = make_scenario(spec.scenario, spec.scenario_args)
-        if any(not (cache_root() / remote.filename).is_file() for remote in scenario.remote_files()):
+        try:
+            remotes = scenario.remote_files()
+        except HarnessError as exc:  # e.g. a source not pinned yet: no prefetch can fetch it
+            missing.append(spec)
+            unfetchable[scenario.full_name] = exc.message
+            continue
+        if any(not (cache_root() / remote.filename).is_file() for remote in remotes):
             missing.append(spec)
     if not missing:
         return suite
     names = ", ".join(dict.fromkeys(make_scenario(s.scenario, s.scenario_args).full_name for s in missing))
     if not offline:
+        if unfetchable:
+            name, reason = next(iter(unfetchable.items()))
+            raise HarnessError(f"{name} cannot be downloaded: {reason}; pass --offline to run the other entries",
+                               path=str(suite.path))
         raise HarnessError(f"data not downloaded for {names}: run `harness prefetch {suite.path}` first, "
                            "or pass --offline to run the other entries", path=str(suite.path))
     kept = tuple(s for s in suite.run_specs if s not in missing)

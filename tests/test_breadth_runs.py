@@ -96,3 +96,17 @@ def test_missing_download_names_the_prefetch_command_and_offline_skips_it(tmp_pa
     proc = subprocess.run([*cmd, "--offline"], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "skipping 1 entries" in proc.stderr and "math" in proc.stderr and "boolq" in proc.stdout
+
+
+@pytest.mark.parametrize("suite", ["lite", "classic", "capabilities"])
+def test_shipped_suites_run_offline_on_chance(tmp_path: Path, suite: str) -> None:
+    """The [offline] part of each HELM suite runs on a fresh clone; the [download] part is listed, not fatal."""
+    env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "empty-cache")}
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", str(ROOT / "run_specs" / f"{suite}.yaml"),
+                           "--models", "chance", "--offline", "--max-instances", "5", "--output", "out", "--no-site"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "--offline: skipping" in proc.stderr and " 0 failed" in proc.stdout
+    offline = [s for s in load_suite(ROOT / "run_specs" / f"{suite}.yaml").run_specs
+               if scenario_registry()[s.scenario].data_shipped != "download"]
+    assert f"\n{len(offline)} runs," in proc.stdout
