@@ -63,8 +63,8 @@ def test_example_suite_runs_and_its_scores_are_stored(tmp_path: Path) -> None:
         for instance_id, text, refs, prediction, stats in rows:
             question, choices, answer = gold[instance_id]
             refs = json.loads(refs)
-            assert text == question and [r["output"] for r in refs] == choices
-            assert [r["output"] for r in refs if r["correct"]] == [answer]
+            assert text == question and [output for output, _ in refs] == choices  # stored as [output, correct]
+            assert [output for output, correct in refs if correct] == [answer]
             # exact_match is 1 exactly when the chosen choice is the gold one
             assert json.loads(stats)["exact_match"] == float(prediction == answer)
             scores.append(float(prediction == answer))
@@ -293,7 +293,7 @@ def test_python_scenario_example_runs_through_its_entry_point(tmp_path: Path) ->
     for text, refs, _ in rows:
         a, b = (int(x) for x in text.removeprefix("What is ").removesuffix("?").split(" + "))
         assert 1000 <= a <= 9999 and 1000 <= b <= 9999
-        assert json.loads(refs) == [{"output": str(a + b), "correct": True}]
+        assert json.loads(refs) == [[str(a + b), 1]]
     # chance answers generation with "": every instance scores 0
     assert query(db, "SELECT mean, count FROM run_stats WHERE run_id = ? AND metric = 'exact_match'", run_id) == [(0.0, 50)]
     listed = run_cli("list", "scenarios", cwd=tmp_path, env=env)
