@@ -43,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 VLLM_PY = ROOT / ".venv-vllm" / "bin" / "python"
 sys.path.insert(0, str(ROOT))
+from harness.clients.request import Request, Result  # noqa: E402  (after the path: runs from a checkout)
 
 EMBEDDED, SERVER, OFFLINE, PLAIN = ("google/gemma-3-270m", "vllm-server/gemma-3-270m", "vllm/gemma-3-270m",
                                     "openai-compatible/vllm-gemma-3-270m")
@@ -148,7 +149,9 @@ def agreement(db: Path, models: list[str]) -> None:
         scores: dict[str, dict[tuple[str, str], dict]] = {}
         for deployment, request, prompt_hash, result in conn.execute(
                 "SELECT deployment, request, prompt_hash, result FROM requests"):
-            scores.setdefault(deployment, {})[(prompt_hash, json.loads(request)["continuation"])] = json.loads(result)
+            # stored rows leave out empty fields: the dataclasses put their defaults back
+            answer = Result.from_json(json.loads(result)).to_json()
+            scores.setdefault(deployment, {})[(prompt_hash, Request.from_json(json.loads(request)).continuation)] = answer
     print("\naccuracy (exact_match) on the same items:")
     for m in models:
         print(f"  {m:38} {sum(correct[m]) / len(correct[m]):.3f}  ({len(correct[m])} items)")

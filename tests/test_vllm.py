@@ -25,6 +25,8 @@ import pytest
 
 from conftest import ROOT, _missing
 
+from harness.clients.request import Request, Result
+
 VLLM_VENV = ROOT / ".venv-vllm"
 VLLM_PY = VLLM_VENV / "bin" / "python"
 SERVED_NAME = "gemma-3-270m"
@@ -209,8 +211,10 @@ def _requests(db: Path) -> dict[str, dict[tuple[str, str, str], dict]]:
     with sqlite3.connect(db) as conn:
         for deployment, request, prompt_hash, result in conn.execute(
                 "SELECT deployment, request, prompt_hash, result FROM requests"):
-            request = json.loads(request)
-            table.setdefault(deployment, {})[(prompt_hash, request["kind"], request["continuation"])] = json.loads(result)
+            # rows leave out empty fields: the dataclasses put their defaults back
+            request = Request.from_json(json.loads(request))
+            answer = Result.from_json(json.loads(result)).to_json()
+            table.setdefault(deployment, {})[(prompt_hash, request.kind, request.continuation)] = answer
     return table
 
 
