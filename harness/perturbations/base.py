@@ -184,6 +184,10 @@ class WordMatcher:
         parts.append(text[last:])
         return "".join(parts)
 
+    def sub_unprotected(self, text: str, replace: Callable[[str], str]) -> str:
+        """`sub` outside the spans no perturbation may touch (answer-choice labels, numbers; see map_unprotected)."""
+        return map_unprotected(text, lambda segment: self.sub(segment, replace))
+
 
 def word_matcher(words: list[str] | tuple[str, ...] | set[str]) -> WordMatcher:
     return WordMatcher.from_regex(word_regex([w.lower() for w in words]))

@@ -43,7 +43,7 @@ def dialect(text: str, rng: random.Random) -> str:
     def replace(word: str) -> str:
         return match_case(word, rng.choice(mapping[word.lower()]))
 
-    return map_unprotected(text, lambda segment: matcher.sub(segment, replace))
+    return matcher.sub_unprotected(text, replace)
 
 
 # Male -> female. Pronouns as HELM's GenderPerturbation (Lauscher et al. 2022); "his" is a determiner far more
@@ -79,7 +79,7 @@ def gender_pronouns(text: str, rng: random.Random) -> str:
     def replace(word: str) -> str:
         return match_case(word, mapping[word.lower()])
 
-    return map_unprotected(text, lambda segment: matcher.sub(segment, replace))
+    return matcher.sub_unprotected(text, replace)
 
 
 SOURCE_GROUP = "white_american"

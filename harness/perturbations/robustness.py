@@ -167,7 +167,7 @@ def contractions(text: str, rng: random.Random) -> str:
     def replace(source: str) -> str:
         return _replace_phrase(source, lookup[" ".join(source.lower().split())])
 
-    return map_unprotected(text, lambda segment: matcher.sub(segment, replace))
+    return matcher.sub_unprotected(text, replace)
 
 
 @register_perturbation(
@@ -179,7 +179,7 @@ def expansions(text: str, rng: random.Random) -> str:
     def replace(source: str) -> str:
         return _replace_phrase(source, table[source.lower()])
 
-    return map_unprotected(text, lambda segment: matcher.sub(segment, replace))
+    return matcher.sub_unprotected(text, replace)
 
 
 _SPACE_RUN = re.compile(r"( +)")

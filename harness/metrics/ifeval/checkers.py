@@ -81,26 +81,25 @@ def detect_language(text: str) -> str | None:
         return None
 
 
+def written_in(response: str, language: str) -> bool:
+    """Whether the response is in `language`; an undetectable language counts as followed, as in the reference."""
+    detected = detect_language(response)
+    return detected is None or detected == language
+
+
 @checker("language:response_language")
 def response_language(response: str, kw: Kwargs) -> bool:
-    language = detect_language(response)
-    return language is None or language == kw["language"]  # undetectable counts as followed, as in the reference
+    return written_in(response, kw["language"])
 
 
 @checker("change_case:english_capital")
 def english_capital(response: str, kw: Kwargs) -> bool:
-    if not response.isupper():
-        return False
-    language = detect_language(response)
-    return language is None or language == "en"
+    return response.isupper() and written_in(response, "en")
 
 
 @checker("change_case:english_lowercase")
 def english_lowercase(response: str, kw: Kwargs) -> bool:
-    if not response.islower():
-        return False
-    language = detect_language(response)
-    return language is None or language == "en"
+    return response.islower() and written_in(response, "en")
 
 
 @checker("change_case:capital_word_frequency")
