@@ -64,6 +64,19 @@ def stub_factory() -> Iterator[Callable[..., StubProcess]]:
         stub.stop()
 
 
+def stored_instances(db: Path, run_id: str | None = None) -> list[dict]:
+    """Instance rows of a SQLite store as the store reads them back: an input kept as its place in the prompt (see
+    harness.store.schema) is put back, which a plain SELECT would show as ""."""
+    from harness.store.store import open_store
+
+    store = open_store(f"sqlite:///{db}")
+    try:
+        run_ids = [run_id] if run_id else [r["run_id"] for r in store.runs()]
+        return [row for rid in run_ids for row in store.iter_instances(rid)]
+    finally:
+        store.close()
+
+
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})

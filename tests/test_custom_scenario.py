@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, stored_instances
 from harness.errors import HarnessError
 from harness.instance import TEST, TRAIN, VALID
 from harness.scenarios.custom import define_custom_scenario
@@ -56,8 +56,8 @@ def test_example_suite_runs_and_its_scores_are_stored(tmp_path: Path) -> None:
     assert runs["arc_challenge"][1] == 20
     for group in ("kitchen_science", "kitchen_science_separate"):
         run_id = runs[group][0]
-        rows = query(db, 'SELECT instance_id, input, "references", prediction, stats FROM instances WHERE run_id = ?',
-                     run_id)
+        rows = [(r["instance_id"], r["input"], r["references"], r["prediction"], json.dumps(r["stats"]))
+                for r in stored_instances(db, run_id)]
         assert sorted(r[0] for r in rows) == sorted(gold)
         scores = []
         for instance_id, text, refs, prediction, stats in rows:
@@ -106,7 +106,7 @@ def test_scenario_file_runs_directly_and_reruns_follow_its_files(tmp_path: Path)
     changed = run_cli(*args, cwd=tmp_path)
     assert "19 requests: 1 sent, 18 from the store" in changed.stdout, changed.stdout
     assert state()[0] != after_yaml[0]
-    assert query(db, "SELECT count(*) FROM instances WHERE input = 'Which of these is an emulsion here?'") == [(1,)]
+    assert [r["input"] for r in stored_instances(db)].count("Which of these is an emulsion here?") == 1
 
 
 # --- bad input: exit 2, one line, file:line: field ------------------------------------------------------------------
@@ -289,7 +289,7 @@ def test_python_scenario_example_runs_through_its_entry_point(tmp_path: Path) ->
     db = tmp_path / "out" / "harness.db"
     (run_id, n), = query(db, "SELECT run_id, instances FROM runs WHERE scenario = 'arithmetic:count=50,digits=4'")
     assert n == 50
-    rows = query(db, 'SELECT input, "references", prompt_hash FROM instances WHERE run_id = ?', run_id)
+    rows = [(r["input"], r["references"], r["prompt_hash"]) for r in stored_instances(db, run_id)]
     for text, refs, _ in rows:
         a, b = (int(x) for x in text.removeprefix("What is ").removesuffix("?").split(" + "))
         assert 1000 <= a <= 9999 and 1000 <= b <= 9999

@@ -3,12 +3,12 @@ what the run reports, and the aspect tables of the summary and the site."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+from conftest import stored_instances
 from harness.perturbations import GROUPS, get_perturbation
 
 SUITE = """\
@@ -34,7 +34,7 @@ def test_perturbed_run_reports_worst_cases_in_their_own_direction(tmp_path: Path
     with sqlite3.connect(tmp_path / "out" / "harness.db") as conn:
         (instances,) = conn.execute("SELECT instances FROM runs").fetchone()
         stats = {m: (mean, lower) for m, mean, lower in conn.execute("SELECT metric, mean, lower_is_better FROM run_stats")}
-        rows = {i: (inp, json.loads(s)) for i, inp, s in conn.execute("SELECT instance_id, input, stats FROM instances")}
+    rows = {r["instance_id"]: (r["input"], r["stats"]) for r in stored_instances(tmp_path / "out" / "harness.db")}
     assert instances == 40 and len(rows) == 40 * (1 + len(perturbations))
     assert stats["exact_match@robustness"][0] <= stats["exact_match"][0]
     assert stats["exact_match@fairness"][0] <= stats["exact_match"][0]

@@ -214,3 +214,56 @@ def test_concurrent_writers(db_url: str) -> None:
     (run,) = store.runs()
     assert len(list(store.iter_instances("same-run"))) == run["instances"]  # one writer's run, whole
     store.close()
+
+
+def test_input_found_in_the_prompt_is_stored_once(store: Store) -> None:
+    run, instances, run_stats = _run("dedup", 3)
+    instances[0].update(input="What is 2+2?", prompt="Q: What is 1+1?\nA: 2\n\nQ: What is 2+2?\nA:")
+    instances[1].update(input="not in it", prompt="another prompt")
+    instances[2].update(input="", prompt="p")
+    store.save_run(run, instances, run_stats)
+    with store.engine.connect() as conn:
+        stored = conn.exec_driver_sql(
+            "SELECT input, input_start, input_end FROM instances WHERE run_id = 'dedup' ORDER BY position").all()
+    assert [tuple(r) for r in stored] == [("", 25, 37), ("not in it", None, None), ("", None, None)]
+    assert [r["input"] for r in store.iter_instances("dedup")] == ["What is 2+2?", "not in it", ""]
+
+
+def test_a_version_2_store_is_migrated_in_place(store: Store) -> None:
+    """Version 2 keyed everything by the whole SHA-256 (64 hex digits) and had no input_start/input_end: opening
+    such a store keeps every result, found again under the keys this version computes, and every instance."""
+    import hashlib
+
+    request = Request(kind="generate", prompt="shared head " * 30 + "\nQuestion?")
+    key = request.key("dep", "model")
+    store.save_results([(key, "dep", "model", request.to_json(), Result(ok=True, texts=[" B"], latency_s=0.5))])
+    run, instances, run_stats = _run("old", 2)
+    instances[0].update(request_keys=json.dumps([key]), input="Question?", prompt=request.prompt)
+    store.save_run(run, instances, run_stats)
+    payload = json.dumps(["dep", "model", request.to_json()], sort_keys=True, ensure_ascii=False).encode()
+    long_key = hashlib.sha256(payload).hexdigest()
+    assert long_key.startswith(key) and len(key) == 32
+    with store.engine.begin() as conn:  # make it what version 2 wrote
+        for table, columns in (("texts", ("hash", "head")), ("requests", ("key", "prompt_hash")),
+                               ("instances", ("prompt_hash",))):
+            for column in columns:  # any 32 digits make a v2-shaped value: what matters is they are cut back off
+                conn.exec_driver_sql(f"UPDATE {table} SET {column} = {column} || '{'0' * 32}' WHERE {column} IS NOT NULL")
+        conn.exec_driver_sql(f"UPDATE requests SET key = '{long_key}'")
+        conn.exec_driver_sql(f"""UPDATE instances SET request_keys = '["{long_key}"]', input = 'Question?'""")
+        for column in ("input_start", "input_end"):
+            conn.exec_driver_sql(f"ALTER TABLE instances DROP COLUMN {column}")
+        conn.exec_driver_sql("UPDATE harness_meta SET value = '2' WHERE key = 'schema_version'")
+    store.close()
+
+    migrated = open_store(store.url)
+    try:
+        assert migrated.completed([key])[key].texts == [" B"] and migrated.completed([key])[key].latency_s == 0.5
+        assert migrated.request_rows([key])[key]["request"]["prompt"] == request.prompt  # its text found again
+        rows = list(migrated.iter_instances("old"))
+        assert [json.loads(r["request_keys"]) for r in rows][0] == [key] and rows[0]["input"] == "Question?"
+        assert rows[0]["prompt"] == request.prompt and len(rows) == 2
+        with migrated.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT value FROM harness_meta WHERE key = 'schema_version'").scalar() == "3"
+        migrated.save_run(*_run("new", 2))  # and it takes version 3's rows
+    finally:
+        migrated.close()

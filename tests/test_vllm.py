@@ -25,7 +25,8 @@ import pytest
 
 from conftest import ROOT, _missing
 
-from harness.clients.request import Request, Result
+from harness.clients.request import Request
+from harness.store.store import open_store
 
 VLLM_VENV = ROOT / ".venv-vllm"
 VLLM_PY = VLLM_VENV / "bin" / "python"
@@ -209,12 +210,15 @@ def _requests(db: Path) -> dict[str, dict[tuple[str, str, str], dict]]:
     """deployment -> (prompt hash, kind, continuation) -> result."""
     table: dict = {}
     with sqlite3.connect(db) as conn:
-        for deployment, request, prompt_hash, result in conn.execute(
-                "SELECT deployment, request, prompt_hash, result FROM requests"):
-            # rows leave out empty fields: the dataclasses put their defaults back
-            request = Request.from_json(json.loads(request))
-            answer = Result.from_json(json.loads(result)).to_json()
-            table.setdefault(deployment, {})[(prompt_hash, request.kind, request.continuation)] = answer
+        keys = [key for (key,) in conn.execute("SELECT key FROM requests")]
+    store = open_store(f"sqlite:///{db}")
+    try:  # the store makes rows whole: fields left out as empty, and the result's fields kept in columns
+        rows = store.request_rows(keys)
+    finally:
+        store.close()
+    for row in rows.values():
+        request = Request.from_json(row["request"])
+        table.setdefault(row["deployment"], {})[(row["prompt_hash"], request.kind, request.continuation)] = row["result"]
     return table
 
 

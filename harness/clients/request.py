@@ -13,6 +13,14 @@ from typing import Any, Literal
 
 RequestKind = Literal["generate", "logprob"]
 
+DIGEST_HEX = 32  # hex digits kept of a SHA-256: 128 bits, far past any collision, at half the bytes of the whole
+
+
+def digest(data: bytes) -> str:
+    """The store's key for content (a request, a prompt): SHA-256, cut to DIGEST_HEX hex digits. A key is stored in
+    several columns and indexes for every request, so its length is a sizeable part of the store."""
+    return hashlib.sha256(data).hexdigest()[:DIGEST_HEX]
+
 
 @dataclass(frozen=True)
 class Request:
@@ -57,7 +65,7 @@ class Request:
     def key(self, deployment: str, model: str) -> str:
         """Stable hash of everything that determines the answer."""
         payload = json.dumps([deployment, model, self.to_json()], sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return digest(payload.encode())
 
 
 @dataclass

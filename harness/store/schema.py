@@ -28,9 +28,10 @@ class FreeText(TypeDecorator[str]):
 
 metadata = MetaData()
 
-# Bumped when a table changes shape; a store written by another version is refused with a clear message
-# instead of failing later on a missing column.
-SCHEMA_VERSION = 2
+# Bumped when a table changes shape. A store of version 2 is migrated in place when opened (store.migrate_v2); any
+# other version is refused with a clear message instead of failing later on a missing column.
+# 3: keys and text hashes are 32 hex digits (were 64); an instance's input may be stored as its place in the prompt.
+SCHEMA_VERSION = 3
 
 meta = Table(
     "harness_meta", metadata,
@@ -63,7 +64,7 @@ runs = Table(
 # a 5-shot prompt is mostly the same few-shot block), zlib-compressed.
 texts = Table(
     "texts", metadata,
-    Column("hash", String(64), primary_key=True),  # sha256 of the UTF-8 text
+    Column("hash", String(64), primary_key=True),  # harness.clients.request.digest of the UTF-8 text
     # The text is `head` + body: prompts that share a long head (instructions and few-shot examples) store it once,
     # as a text of its own. NULL when the text is stored whole.
     Column("head", String(64)),
@@ -101,7 +102,11 @@ instances = Table(
     Column("run_id", String, primary_key=True),
     Column("instance_id", String, primary_key=True),
     Column("position", Integer, nullable=False),
+    # When the prompt holds the input word for word (most do: it was a fifth of a run's bytes, stored twice), the
+    # input is stored as its place in the prompt, prompt[input_start:input_end], and `input` is "".
     Column("input", FreeText, nullable=False),
+    Column("input_start", Integer),
+    Column("input_end", Integer),
     Column("references", Text, nullable=False),  # JSON [{"output", "correct"}]
     Column("prompt_hash", String(64), nullable=False),  # the prompt as sent, in `texts`
     Column("request_keys", Text, nullable=False),  # JSON list

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import zlib
@@ -12,10 +11,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, select
+from sqlalchemy import Connection, Engine, bindparam, create_engine, delete, event, select
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from harness.clients.request import Request, Result
+from harness.clients.request import DIGEST_HEX, Request, Result, digest
 from harness.errors import HarnessError
 from harness.store import schema
 
@@ -24,7 +23,7 @@ _PG_WRITE_LOCK = 0x484152_4E455353  # "HARNESS": the PostgreSQL advisory lock th
 
 
 def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return digest(text.encode("utf-8"))
 
 
 _RESULT_COLUMNS = ("ok", "result", "error", "latency_s", "prompt_tokens", "completion_tokens", "updated_at")
@@ -114,6 +113,21 @@ def _compact_json(data: dict[str, Any]) -> str:
                       ensure_ascii=False, separators=(",", ":"))
 
 
+# Result fields that have columns of their own are left out of the result's JSON (~100 bytes a request) and put
+# back on reading. `error` stays in the JSON too: there it is exact, where PostgreSQL's column replaces NUL.
+_IN_COLUMNS: dict[str, None] = {"ok": None, "latency_s": None, "prompt_tokens": None, "completion_tokens": None}
+_RESULT_PARTS = tuple(schema.requests.c[name] for name in ("result", *_IN_COLUMNS))
+
+
+def _result(result: str, ok: int, latency_s: float | None, prompt_tokens: int | None,
+            completion_tokens: int | None) -> Result:
+    """A stored Result made whole: its JSON (rows from before hold every field there), then the columns."""
+    data = json.loads(result)
+    data.update(ok=bool(ok), latency_s=latency_s or 0.0, prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens)
+    return Result.from_json(data)
+
+
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -154,6 +168,10 @@ class Store:
             else:
                 conn.execute(meta.insert(), [{"key": "schema_version", "value": str(schema.SCHEMA_VERSION)}])
                 return
+        if version == "2":
+            migrate_v2(conn)
+            conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(schema.SCHEMA_VERSION)))
+            return
         if version != str(schema.SCHEMA_VERSION):
             raise HarnessError(
                 f"the store {self.engine.url!r} has schema version {version}, this harness writes version "
@@ -242,15 +260,15 @@ class Store:
         """The stored successful results among `keys`."""
         table = schema.requests
         with self.engine.connect() as conn:
-            rows = self._rows_in(conn, select(table.c.key, table.c.result).where(table.c.ok == 1), table.c.key, keys)
-            return {key: Result.from_json(json.loads(result)) for key, result in rows}
+            rows = self._rows_in(conn, select(table.c.key, *_RESULT_PARTS).where(table.c.ok == 1), table.c.key, keys)
+            return {key: _result(*parts) for key, *parts in rows}
 
     def results(self, keys: Iterable[str]) -> dict[str, Result]:
         """Stored results among `keys`, failed ones included."""
         table = schema.requests
         with self.engine.connect() as conn:
-            rows = self._rows_in(conn, select(table.c.key, table.c.result), table.c.key, keys)
-            return {key: Result.from_json(json.loads(result)) for key, result in rows}
+            rows = self._rows_in(conn, select(table.c.key, *_RESULT_PARTS), table.c.key, keys)
+            return {key: _result(*parts) for key, *parts in rows}
 
     def request_rows(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Stored request rows, each with its Request JSON made whole again (prompt included)."""
@@ -261,7 +279,7 @@ class Store:
         for row in rows.values():
             request = Request.from_json({**json.loads(row["request"]), "prompt": prompts[row["prompt_hash"]]})
             row["request"] = request.to_json()
-            row["result"] = Result.from_json(json.loads(row["result"])).to_json()
+            row["result"] = _result(*(row[c.name] for c in _RESULT_PARTS)).to_json()
         return rows
 
     def save_results(self, rows: Sequence[tuple[str, str, str, dict[str, Any], Result]]) -> None:
@@ -278,7 +296,7 @@ class Store:
             texts[digest] = prompt
             values.append((
                 key, deployment, model, _compact_json({**request, "prompt": None}), digest,
-                int(result.ok), _compact_json(result.to_json()), self._free_text(result.error),
+                int(result.ok), _compact_json({**result.to_json(), **_IN_COLUMNS}), self._free_text(result.error),
                 result.latency_s, result.prompt_tokens, result.completion_tokens, stamp,
             ))
         keys = [v[0] for v in values]
@@ -314,6 +332,10 @@ class Store:
         for row in instance_rows:
             prompt = row.pop("prompt")
             row["prompt_hash"] = text_hash(prompt)
+            start = prompt.find(row["input"]) if row["input"] else -1
+            row["input_start"], row["input_end"] = (start, start + len(row["input"])) if start >= 0 else (None, None)
+            if start >= 0:
+                row["input"] = ""  # the prompt has it
             # 6 significant digits: the run's aggregates are computed before this, and latencies to the femtosecond
             # only cost bytes
             row["stats"] = json.dumps({k: float(f"{v:.6g}") for k, v in row["stats"].items()}, separators=(",", ":"))
@@ -378,10 +400,31 @@ class Store:
                 head, rest = parts.get(row["prompt_hash"], (None, ""))
                 row["stats"] = json.loads(row["stats"])
                 row["prompt"] = heads[head] + rest if head else rest
+                if row["input_start"] is not None:
+                    row["input"] = row["prompt"][row["input_start"]:row["input_end"]]
                 row["prompt_head"] = head  # the hash of its shared head, if it has one (see shared_heads)
                 row["prompt_head_chars"] = len(row["prompt"]) - len(rest)
                 yield row
             position = rows[-1]["position"]
+
+
+def migrate_v2(conn: Connection) -> None:
+    """Version 2 -> 3, in the caller's write transaction: keys and text hashes keep their first DIGEST_HEX hex
+    digits (exactly what version 3 computes for the same content), and instances gain input_start / input_end (NULL:
+    the input is stored whole, as before)."""
+    n = DIGEST_HEX
+    for table, columns in (("texts", ("hash", "head")), ("requests", ("key", "prompt_hash")), ("claims", ("key",)),
+                           ("instances", ("prompt_hash",))):
+        conn.exec_driver_sql(f"UPDATE {table} SET " + ", ".join(f"{c} = substr({c}, 1, {n})" for c in columns))
+    for column in ("input_start", "input_end"):
+        conn.exec_driver_sql(f"ALTER TABLE instances ADD COLUMN {column} INTEGER")
+    table = schema.instances
+    rows = conn.execute(select(table.c.run_id, table.c.instance_id, table.c.request_keys)).all()
+    changed = [{"r": run_id, "i": instance_id, "k": json.dumps([k[:n] for k in json.loads(keys)], separators=(",", ":"))}
+               for run_id, instance_id, keys in rows]
+    if changed:
+        conn.execute(table.update().where(table.c.run_id == bindparam("r"), table.c.instance_id == bindparam("i"))
+                     .values(request_keys=bindparam("k")), changed)
 
 
 def open_store(url: str) -> Store:
