@@ -55,9 +55,9 @@ def test_run_then_rerun_sends_nothing(tmp_path: Path, stub_factory) -> None:
     assert f"{expected} requests: 0 sent, {expected} from the store" in second.stdout
 
     with sqlite3.connect(tmp_path / "out" / "harness.db") as conn:
-        rows = conn.execute("SELECT request, result, prompt_tokens, latency_s FROM requests").fetchall()
+        rows = conn.execute("SELECT request, ok, prompt_tokens, latency_s FROM requests").fetchall()
         assert len(rows) == expected
-        assert all(json.loads(result)["ok"] and tokens and latency > 0 for _, result, tokens, latency in rows)
+        assert all(ok == 1 and tokens and latency > 0 for _, ok, tokens, latency in rows)
         costs = conn.execute("SELECT mean FROM run_stats WHERE metric = 'cost_usd'").fetchall()
         assert costs and all(c > 0 for (c,) in costs)
         # the exact prompt sent is stored with each instance
@@ -197,4 +197,5 @@ def test_shared_prompt_heads_are_stored_once_and_shown_exactly(tmp_path: Path, s
     run_dir = next((tmp_path / "out" / "site" / "http-e2e" / "runs").glob("mmlu*"))
     page, head_page = (run_dir / "index.html").read_text(), (run_dir / "heads.html").read_text()
     for head in heads:
-        assert f'href="heads.html#h{head[:12]}"' in page and f'id="h{head[:12]}"' in head_page
+        # the card (drawn by site.js from the page's data) links the head's anchor on heads.html
+        assert f'"head":"h{head[:12]}"' in page and f'id="h{head[:12]}"' in head_page
