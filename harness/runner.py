@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 import harness
 from harness.adapters.adapter import Adapter
 from harness.clients.base import make_client
@@ -165,10 +167,9 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
         instance_rows.append({
             "run_id": run_id, "instance_id": inst.id, "position": position, "input": inst.input,
             # [[output, 1 if correct else 0], ...]: what the site shows; compact, since every instance stores it
-            "references": json.dumps([[r.output, int(r.is_correct)] for r in inst.references], ensure_ascii=False,
-                                     separators=(",", ":")),
-            "prompt": item.prompt, "request_keys": json.dumps(keys, separators=(",", ":")), "prediction": pred.text,
-            "outputs": json.dumps(pred.completions, ensure_ascii=False, separators=(",", ":")),
+            "references": orjson.dumps([[r.output, int(r.is_correct)] for r in inst.references]).decode(),
+            "prompt": item.prompt, "request_keys": orjson.dumps(keys).decode(), "prediction": pred.text,
+            "outputs": orjson.dumps(pred.completions).decode(),
             "fewshot_dropped": item.fewshot_dropped,
             "error": pred.error, "stats": values,
         })

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
+
 from harness.metrics.registry import corpus_metric_registry, lower_is_better, metric_registry
 from harness.metrics.stats import bootstrap_ci, bootstrap_corpus_ci
 from harness.report import Aspect, InstanceView, Leaderboard, LeaderboardColumn, Report, RunInfo, Score
@@ -38,14 +40,14 @@ def _score(row: dict[str, Any]) -> Score:
 
 def _references(text: str) -> list[dict[str, Any]]:
     """Stored references as [output, correct] pairs (or, from stores written before, {"output", "correct"} dicts)."""
-    return [r if isinstance(r, dict) else {"output": r[0], "correct": bool(r[1])} for r in json.loads(text)]
+    return [r if isinstance(r, dict) else {"output": r[0], "correct": bool(r[1])} for r in orjson.loads(text)]
 
 
 def _instances(store: Store, run_id: str) -> Iterator[InstanceView]:
     for row in store.iter_instances(run_id):
         yield InstanceView(
             instance_id=row["instance_id"], input=row["input"], references=_references(row["references"]),
-            prompt=row["prompt"], outputs=json.loads(row["outputs"]), prediction=row["prediction"] or "",
+            prompt=row["prompt"], outputs=orjson.loads(row["outputs"]), prediction=row["prediction"] or "",
             stats=row["stats"], fewshot_dropped=row["fewshot_dropped"], error=row["error"],
             prompt_head=row["prompt_head"], prompt_head_chars=row["prompt_head_chars"],
         )

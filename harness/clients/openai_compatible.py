@@ -17,6 +17,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
+import orjson
 
 from harness.clients.base import Client
 from harness.clients.http import HttpError, InvalidUrl
@@ -164,12 +165,12 @@ class OpenAICompatibleClient(Client):
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         assert self.replicas is not None, "start() first"
-        response = await self.replicas.post(path, json.dumps(body, ensure_ascii=False).encode())
+        response = await self.replicas.post(path, orjson.dumps(body))
         status = response.status
         if status >= 400:
             raise self._http_error(status, response.text, response.headers.get("retry-after"))
         try:
-            data = json.loads(response.body)
+            data = _loads(response.body)
         except (ValueError, UnicodeDecodeError):
             raise RetryableError(f"malformed JSON from server (HTTP {status}): {response.text[:120]!r}") from None
         if not isinstance(data, dict):
@@ -208,6 +209,14 @@ class OpenAICompatibleClient(Client):
             texts.append(text)
         result.texts = texts
         return result
+
+
+def _loads(body: bytes) -> Any:
+    """orjson first; the stdlib where orjson is stricter than servers are (NaN or Infinity in log-probabilities)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 def _estimated_tokens(request: Request) -> int:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, overload
 
+import orjson
+
 from harness.errors import HarnessError
 from harness.instance import CORRECT, SPLITS, Instance, Reference
 from harness.scenarios.base import Scenario, data_root
@@ -129,7 +131,7 @@ def _lines(data: bytes, path: Path) -> list[bytes]:
 
 def _decode(line: bytes, path: Path, number: int) -> dict[str, Any]:
     try:
-        row = json.loads(line)
+        row = orjson.loads(line)
     except ValueError as e:  # UnicodeDecodeError is a ValueError
         raise _fail(path, number, None, f"not valid JSON: {e}") from e
     if not isinstance(row, dict):
