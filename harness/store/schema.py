@@ -28,7 +28,7 @@ class FreeText(TypeDecorator[str]):
 
 metadata = MetaData()
 
-# Bumped when a table changes shape. A store of version 2 is migrated in place when opened (store.migrate_v2); any
+# Bumped when a table changes shape. A store of version 2 is migrated in place when opened (harness.store.migrate); any
 # other version is refused with a clear message instead of failing later on a missing column.
 # 3: keys and text hashes are 32 hex digits (were 64); an instance's input may be stored as its place in the prompt.
 SCHEMA_VERSION = 3

@@ -12,19 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, bindparam, create_engine, delete, event, select
+from sqlalchemy import Connection, Engine, create_engine, delete, event, select
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from harness.clients.request import DIGEST_HEX, Request, Result, digest
+from harness.clients.request import Request, Result
+from harness.clients.request import digest as content_digest
 from harness.errors import HarnessError
 from harness.store import schema
+from harness.store.heads import shared_heads
+from harness.store.migrate import migrate_v2
 
 _CHUNK = 500  # keys per IN (...) query: under SQLite's variable limit, few round trips
 _PG_WRITE_LOCK = 0x484152_4E455353  # "HARNESS": the PostgreSQL advisory lock that writers take in turn (see _write)
 
 
 def text_hash(text: str) -> str:
-    return digest(text.encode("utf-8"))
+    return content_digest(text.encode("utf-8"))
 
 
 _RESULT_COLUMNS = ("ok", "result", "error", "latency_s", "prompt_tokens", "completion_tokens", "updated_at")
@@ -39,40 +42,6 @@ _INSERT_INSTANCES = (f"INSERT INTO instances ({', '.join(f'{chr(34)}{c}{chr(34)}
                      f"VALUES ({', '.join('?' for _ in _INSTANCE_COLUMNS)})")  # quoted: "references" is an SQL keyword
 _SELECT_INSTANCES = (f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in _INSTANCE_COLUMNS)} FROM instances "
                      "WHERE run_id = ? ORDER BY position")
-HEAD_MIN_CHARS = 200  # a shared head shorter than this is not worth a row of its own
-
-
-def _common_prefix_len(a: str, b: str) -> int:
-    """Length of the common prefix, by bisection on slice comparisons (C speed; prompts run to many KB)."""
-    low, high = 0, min(len(a), len(b))
-    while low < high:
-        mid = (low + high + 1) // 2
-        if a[:mid] == b[:mid]:
-            low = mid
-        else:
-            high = mid - 1
-    return low
-
-
-def shared_heads(texts: dict[str, str]) -> dict[str, str]:
-    """hash -> head, for texts that share a long head with another text of the batch (prompts with the same
-    instructions and few-shot examples). A head ends at a line break, so every prompt of an MMLU subject cuts at
-    the same place whichever neighbour it is compared with, and the head is stored once. Storage only: the text
-    read back is always head + body, byte for byte."""
-    ordered = sorted(texts.items(), key=lambda item: item[1])
-    shared = [0] * len(ordered)
-    for i in range(1, len(ordered)):
-        n = _common_prefix_len(ordered[i - 1][1], ordered[i][1])
-        shared[i - 1] = max(shared[i - 1], n)
-        shared[i] = n
-    heads = {}
-    for (digest, text), n in zip(ordered, shared):
-        cut = text.rfind("\n", 0, n) + 1
-        if cut >= HEAD_MIN_CHARS and cut < len(text):
-            heads[digest] = text[:cut]
-    return heads
-
-
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -424,25 +393,6 @@ class Store:
                     row["prompt_head"] = head  # the hash of its shared head, if it has one (see shared_heads)
                     row["prompt_head_chars"] = len(row["prompt"]) - len(rest)
                     yield row
-
-
-def migrate_v2(conn: Connection) -> None:
-    """Version 2 -> 3, in the caller's write transaction: keys and text hashes keep their first DIGEST_HEX hex
-    digits (exactly what version 3 computes for the same content), and instances gain input_start / input_end (NULL:
-    the input is stored whole, as before)."""
-    n = DIGEST_HEX
-    for table, columns in (("texts", ("hash", "head")), ("requests", ("key", "prompt_hash")), ("claims", ("key",)),
-                           ("instances", ("prompt_hash",))):
-        conn.exec_driver_sql(f"UPDATE {table} SET " + ", ".join(f"{c} = substr({c}, 1, {n})" for c in columns))
-    for column in ("input_start", "input_end"):
-        conn.exec_driver_sql(f"ALTER TABLE instances ADD COLUMN {column} INTEGER")
-    table = schema.instances
-    rows = conn.execute(select(table.c.run_id, table.c.instance_id, table.c.request_keys)).all()
-    changed = [{"r": run_id, "i": instance_id, "k": json.dumps([k[:n] for k in json.loads(keys)], separators=(",", ":"))}
-               for run_id, instance_id, keys in rows]
-    if changed:
-        conn.execute(table.update().where(table.c.run_id == bindparam("r"), table.c.instance_id == bindparam("i"))
-                     .values(request_keys=bindparam("k")), changed)
 
 
 def open_store(url: str) -> Store:
