@@ -58,9 +58,12 @@ def _sqlite_setup(engine: Engine) -> None:
         # Let SQLAlchemy emit BEGIN itself (below); pysqlite's implicit transactions defeat BEGIN IMMEDIATE.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
+        # First: what follows may wait for a lock. Switching a new database to WAL takes it whole, and a process
+        # that opens the store while another creates its tables must wait its turn rather than fail "database is
+        # locked" after pysqlite's default 5 s.
+        cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; a crash loses no committed txn in WAL
-        cursor.execute("PRAGMA busy_timeout=60000")
         # Checkpoint (copy the WAL into the database, with an fsync) every ~40 MB rather than every 4 MB: a commit
         # that triggers one took ~20 ms of a 10,000-request run's writes. Closing the store checkpoints anyway.
         cursor.execute("PRAGMA wal_autocheckpoint=10000")
