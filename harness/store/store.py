@@ -38,12 +38,14 @@ _UPSERT_REQUESTS = (
     + ", ".join(f"{c} = excluded.{c}" for c in _RESULT_COLUMNS) + " WHERE requests.ok = 0"
 )
 _INSTANCE_COLUMNS = tuple(c.name for c in schema.instances.columns)
-_INSERT_INSTANCES = (f"INSERT INTO instances ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in _INSTANCE_COLUMNS)}) "
-                     f"VALUES ({', '.join('?' for _ in _INSTANCE_COLUMNS)})")  # quoted: "references" is an SQL keyword
+_INSTANCE_LIST = ", ".join(f'"{c}"' for c in _INSTANCE_COLUMNS)  # quoted: "references" is an SQL keyword
+_INSERT_INSTANCES = f"INSERT INTO instances ({_INSTANCE_LIST}) VALUES ({', '.join('?' for _ in _INSTANCE_COLUMNS)})"
+_SELECT_INSTANCES = f"SELECT {_INSTANCE_LIST} FROM instances WHERE run_id = ? ORDER BY position"
+# Instance columns of FreeText (NUL replaced on PostgreSQL): the driver's executemany does not apply column types.
+_FREE_TEXT = frozenset(c.name for c in schema.instances.columns if isinstance(c.type, schema.FreeText))
 _TEXTS_IN = "SELECT hash FROM texts WHERE hash IN ({keys})"
-_RESULTS_IN = "SELECT key, result, ok, latency_s, prompt_tokens, completion_tokens FROM requests WHERE key IN ({keys})"
-_SELECT_INSTANCES = (f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in _INSTANCE_COLUMNS)} FROM instances "
-                     "WHERE run_id = ? ORDER BY position")
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -86,6 +88,12 @@ def _postgresql_setup(engine: Engine) -> None:
         cparams.setdefault("connect_timeout", 5)
 
 
+def _driver_sql(conn: Connection, sql: str) -> str:
+    """SQL for the driver itself. It is written with `?` placeholders and means the same on SQLite and PostgreSQL
+    (ON CONFLICT, excluded); psycopg wants `%s`."""
+    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
 def _compact_json(data: dict[str, Any]) -> str:
     """JSON of a Request or Result without the fields that hold their default nothing (None, "", []): the
     dataclasses restore them on reading, and a request row is half the size (a 1,000-request run: ~0.2 MB less)."""
@@ -95,7 +103,8 @@ def _compact_json(data: dict[str, Any]) -> str:
 # Result fields that have columns of their own are left out of the result's JSON (~100 bytes a request) and put
 # back on reading. `error` stays in the JSON too: there it is exact, where PostgreSQL's column replaces NUL.
 _IN_COLUMNS: dict[str, None] = {"ok": None, "latency_s": None, "prompt_tokens": None, "completion_tokens": None}
-_RESULT_PARTS = tuple(schema.requests.c[name] for name in ("result", *_IN_COLUMNS))
+_RESULT_PARTS = ("result", *_IN_COLUMNS)  # _result's arguments, in order
+_RESULTS_IN = f"SELECT key, {', '.join(_RESULT_PARTS)} FROM requests WHERE key IN ({{keys}})"
 
 
 def _result(result: str, ok: int, latency_s: float | None, prompt_tokens: int | None,
@@ -178,22 +187,17 @@ class Store:
             from sqlalchemy.dialects.sqlite import insert
         return insert(table)
 
-    @staticmethod
-    def _rows_in(conn: Connection, query: Any, column: Any, values: Iterable[str]) -> Iterator[Any]:
-        """Rows of `query` whose `column` is one of `values`, asked in chunks that fit SQLite's variable limit."""
-        values = list(dict.fromkeys(values))
-        for start in range(0, len(values), _CHUNK):
-            yield from conn.execute(query.where(column.in_(values[start : start + _CHUNK])))
-
     @classmethod
-    def _keyed(cls, conn: Connection, sql: str, values: Iterable[str], params: Sequence[Any] = ()) -> Iterator[Any]:
-        """Rows of `sql`, whose `{keys}` is a list of `?` for `values` (after `params`), asked in chunks that fit
-        SQLite's variable limit, through the driver: SQLAlchemy builds a bind parameter object per value of an
-        IN (...), ~15 us each, which was a fifth of storing an answer."""
+    def _keyed(cls, conn: Connection, sql: str, values: Iterable[str], params: Sequence[Any] = ()) -> list[Any]:
+        """Rows of `sql` (none for a DELETE), whose `{keys}` is a list of `?` for `values` (after `params`), run in
+        chunks that fit SQLite's variable limit, through the driver: SQLAlchemy builds a bind parameter object per
+        value of an IN (...), ~15 us each, which was a fifth of storing an answer."""
         values = list(dict.fromkeys(values))
+        rows: list[Any] = []
         for start in range(0, len(values), _CHUNK):
             chunk = values[start : start + _CHUNK]
-            yield from cls._driver_rows(conn, sql.format(keys=", ".join("?" * len(chunk))), (*params, *chunk))
+            rows += cls._driver_rows(conn, sql.format(keys=", ".join("?" * len(chunk))), (*params, *chunk))
+        return rows
 
     # --- texts --------------------------------------------------------------------------------------------
     def _save_texts(self, conn: Connection, texts: dict[str, str]) -> None:
@@ -218,11 +222,8 @@ class Store:
     def _executemany(self, conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
         """The driver's own executemany, for the writes made for every answer (results and their prompts): going
         through SQLAlchemy's statement compilation and per-row parameter handling cost ~100 us a row, most of the
-        store's time in a 10,000-request run. The SQL is written with `?` and is the same on SQLite and PostgreSQL
-        (ON CONFLICT, excluded); psycopg wants `%s`."""
-        if conn.dialect.paramstyle != "qmark":
-            sql = sql.replace("?", "%s")
-        conn.exec_driver_sql(sql, rows)
+        store's time in a 10,000-request run (see _driver_sql for its placeholders)."""
+        conn.exec_driver_sql(_driver_sql(conn, sql), rows)
 
     def _free_text(self, text: str | None) -> str | None:
         """What schema.FreeText does for SQLAlchemy statements: PostgreSQL rejects NUL in text."""
@@ -233,24 +234,16 @@ class Store:
     def text_parts(self, hashes: Iterable[str]) -> dict[str, tuple[str | None, str]]:
         """hash -> (hash of its shared head or None, the rest of the text): how the site shows a long few-shot
         head once instead of in every prompt."""
-        hashes = list(dict.fromkeys(hashes))
-        found: dict[str, tuple[str | None, str]] = {}
         with self.engine.connect() as conn:
-            for start in range(0, len(hashes), _CHUNK):
-                chunk = hashes[start : start + _CHUNK]
-                sql = f"SELECT hash, head, body FROM texts WHERE hash IN ({', '.join('?' for _ in chunk)})"
-                for h, head, body in self._driver_rows(conn, sql, chunk):
-                    found[h] = (head, zlib.decompress(body).decode("utf-8"))
-        return found
+            rows = self._keyed(conn, "SELECT hash, head, body FROM texts WHERE hash IN ({keys})", hashes)
+        return {h: (head, zlib.decompress(body).decode("utf-8")) for h, head, body in rows}
 
     @staticmethod
-    def _driver_rows(conn: Connection, sql: str, params: Sequence[Any], rows: bool = True) -> list[Any]:
+    def _driver_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
         """A statement through the driver, for those made for every answer or instance (SQLAlchemy's result rows
-        cost ~30 us each, half of reading a run back). `?` placeholders, as in _executemany."""
-        if conn.dialect.paramstyle != "qmark":
-            sql = sql.replace("?", "%s")
-        result = conn.exec_driver_sql(sql, tuple(params))
-        return result.all() if rows else []
+        cost ~30 us each, half of reading a run back): its rows, or none for a statement that returns none."""
+        result = conn.exec_driver_sql(_driver_sql(conn, sql), tuple(params))
+        return result.all() if result.returns_rows else []
 
     def texts(self, hashes: Iterable[str]) -> dict[str, str]:
         parts = self.text_parts(hashes)
@@ -270,16 +263,18 @@ class Store:
             rows = self._keyed(conn, _RESULTS_IN, keys)
             return {key: _result(*parts) for key, *parts in rows}
 
-    def request_rows(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Stored request rows, each with its Request JSON made whole again (prompt included)."""
-        table = schema.requests
+    def request_rows(self, keys: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Stored request rows (those of `keys`, or every one), each with its Request JSON made whole again (prompt
+        included) and its Result's."""
         with self.engine.connect() as conn:
-            rows = {row.key: dict(row._mapping) for row in self._rows_in(conn, select(table), table.c.key, keys)}
+            found = (conn.exec_driver_sql("SELECT * FROM requests").all() if keys is None
+                     else self._keyed(conn, "SELECT * FROM requests WHERE key IN ({keys})", keys))
+        rows = {row.key: dict(row._mapping) for row in found}
         prompts = self.texts(r["prompt_hash"] for r in rows.values())
         for row in rows.values():
             request = Request.from_json({**json.loads(row["request"]), "prompt": prompts[row["prompt_hash"]]})
             row["request"] = request.to_json()
-            row["result"] = _result(*(row[c.name] for c in _RESULT_PARTS)).to_json()
+            row["result"] = _result(*(row[c] for c in _RESULT_PARTS)).to_json()
         return rows
 
     def save_results(self, rows: Sequence[tuple[str, str, str, dict[str, Any], Result]]) -> None:
@@ -303,9 +298,7 @@ class Store:
         with self._write() as conn:
             self._save_texts(conn, texts)
             self._executemany(conn, _UPSERT_REQUESTS, values)
-            for start in range(0, len(keys), _CHUNK):  # answered: nobody needs to hold these any more
-                chunk = keys[start : start + _CHUNK]
-                self._driver_rows(conn, f"DELETE FROM claims WHERE key IN ({', '.join('?' * len(chunk))})", chunk, rows=False)
+            self._keyed(conn, "DELETE FROM claims WHERE key IN ({keys})", keys)  # answered: nobody needs to hold them
 
     def claim(self, keys: Sequence[str], owner: str) -> set[str]:
         """Claim requests for `owner`: returns those it now holds (unclaimed before, or its own) and that no process
@@ -347,9 +340,8 @@ class Store:
             conn.execute(schema.runs.insert(), [{**run, "updated_at": now()}])
             # Instances through the driver's executemany, as results are (SQLAlchemy's per-row parameter handling
             # was a third of saving a 10,000-instance run); FreeText's NUL rule applied by hand.
-            free = {"input", "prediction", "error"}
             self._executemany(conn, _INSERT_INSTANCES, [
-                tuple(self._free_text(row.get(c)) if c in free else row.get(c) for c in _INSTANCE_COLUMNS)
+                tuple(self._free_text(row.get(c)) if c in _FREE_TEXT else row.get(c) for c in _INSTANCE_COLUMNS)
                 for row in instance_rows])
             if run_stats:
                 conn.execute(schema.run_stats.insert(), run_stats)
@@ -389,9 +381,8 @@ class Store:
         """A run's instances in order, each with its stats, streamed in batches (one query, read a batch at a time:
         a query per batch sorted the run again each time)."""
         heads: dict[str, str] = {}  # a run has a few distinct heads (one per MMLU subject), read once each
-        sql = _SELECT_INSTANCES if self.dialect == "sqlite" else _SELECT_INSTANCES.replace("?", "%s")
         with self.engine.connect().execution_options(stream_results=True) as conn:  # a server-side cursor on PostgreSQL
-            result = conn.exec_driver_sql(sql, (run_id,))
+            result = conn.exec_driver_sql(_driver_sql(conn, _SELECT_INSTANCES), (run_id,))
             while batch_rows := result.fetchmany(batch):
                 rows = [dict(zip(_INSTANCE_COLUMNS, r)) for r in batch_rows]
                 parts = self.text_parts(r["prompt_hash"] for r in rows)
