@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 VLLM_PY = ROOT / ".venv-vllm" / "bin" / "python"
 sys.path.insert(0, str(ROOT))
-from harness.clients.request import Request, Result  # noqa: E402  (after the path: runs from a checkout)
+from harness.store.store import open_store  # noqa: E402  (after the path: runs from a checkout)
 
 EMBEDDED, SERVER, OFFLINE, PLAIN = ("google/gemma-3-270m", "vllm-server/gemma-3-270m", "vllm/gemma-3-270m",
                                     "openai-compatible/vllm-gemma-3-270m")
@@ -146,12 +146,14 @@ def agreement(db: Path, models: list[str]) -> None:
             correct.setdefault(model, []).append(json.loads(stats).get("exact_match", 0.0))
         prompts = {m: dict(conn.execute("SELECT i.instance_id, i.prompt_hash FROM instances i JOIN runs r USING (run_id) "
                                         "WHERE r.model = ?", (m,)).fetchall()) for m in models}
-        scores: dict[str, dict[tuple[str, str], dict]] = {}
-        for deployment, request, prompt_hash, result in conn.execute(
-                "SELECT deployment, request, prompt_hash, result FROM requests"):
-            # stored rows leave out empty fields: the dataclasses put their defaults back
-            answer = Result.from_json(json.loads(result)).to_json()
-            scores.setdefault(deployment, {})[(prompt_hash, Request.from_json(json.loads(request)).continuation)] = answer
+    store = open_store(f"sqlite:///{db}")
+    try:  # the store makes rows whole: fields left out as empty, and the result's fields kept in columns
+        rows = store.request_rows()
+    finally:
+        store.close()
+    scores: dict[str, dict[tuple[str, str], dict]] = {}
+    for row in rows.values():
+        scores.setdefault(row["deployment"], {})[(row["prompt_hash"], row["request"]["continuation"])] = row["result"]
     print("\naccuracy (exact_match) on the same items:")
     for m in models:
         print(f"  {m:38} {sum(correct[m]) / len(correct[m]):.3f}  ({len(correct[m])} items)")

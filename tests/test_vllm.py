@@ -209,11 +209,9 @@ def _instances(db: Path) -> dict[tuple[str, str], dict[str, dict[str, tuple[str,
 def _requests(db: Path) -> dict[str, dict[tuple[str, str, str], dict]]:
     """deployment -> (prompt hash, kind, continuation) -> result."""
     table: dict = {}
-    with sqlite3.connect(db) as conn:
-        keys = [key for (key,) in conn.execute("SELECT key FROM requests")]
     store = open_store(f"sqlite:///{db}")
     try:  # the store makes rows whole: fields left out as empty, and the result's fields kept in columns
-        rows = store.request_rows(keys)
+        rows = store.request_rows()
     finally:
         store.close()
     for row in rows.values():
