@@ -64,11 +64,10 @@ def instance_data(inst: InstanceView, main_metric: str, lower: bool, limit: int 
     item: dict[str, Any] = {"id": inst.instance_id, "state": "error" if inst.error else badge}
     if inst.error:
         item["badge"] = badge  # otherwise the badge's colour is the state's
+        item["error"] = _text(inst.error, 5000)
     if main is not None:
         item["main"] = main if math.isfinite(main) else None  # JSON has no NaN
         item["mainText"] = fmt_stat(main_metric, main)
-    if inst.error:
-        item["error"] = _text(inst.error, 5000)
     if inst.fewshot_dropped:
         item["fewshotDropped"] = inst.fewshot_dropped
     # The shown prompt (what follows its shared head) mostly holds the input word for word: then the card shows the

@@ -103,13 +103,17 @@
     return f;
   }
 
+  function headLink(d) {
+    var a = el("a", null, d.head);
+    a.href = "heads.html#" + d.head;
+    return a;
+  }
+
   function promptHint(d, after) {
     var hint = el("span", "hint", " " + fmtInt(d.promptChars) + " characters");
     if (d.head) {
       hint.appendChild(document.createTextNode(after ? ", after the shared head " : ""));
-      var a = el("a", null, d.head);
-      a.href = "heads.html#" + d.head;
-      hint.appendChild(a);
+      hint.appendChild(headLink(d));
       hint.appendChild(document.createTextNode(" (" + fmtInt(d.headChars) + ")"));
     }
     return hint;
@@ -182,9 +186,8 @@
       sum.appendChild(promptHint(d, false));
       det.appendChild(sum);
       if (d.head) {
-        var p = el("p", "hint", "shared head "), a = el("a", null, d.head);
-        a.href = "heads.html#" + d.head;
-        p.appendChild(a);
+        var p = el("p", "hint", "shared head ");
+        p.appendChild(headLink(d));
         p.appendChild(document.createTextNode(" (" + fmtInt(d.headChars) + " characters), then:"));
         det.appendChild(p);
       }
