@@ -17,12 +17,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
 
 from conftest import run_cli
 from stub_server import prompt_key
 
-from harness.store import schema
 from harness.store.store import Store
 
 SUITE = """\
@@ -55,8 +53,8 @@ def _stored_prompts(db: str) -> dict[str, bool]:
     """stub prompt key -> ok, for every stored request."""
     store = Store(db)
     try:
-        with store.engine.connect() as conn:
-            keys = [k for (k,) in conn.execute(select(schema.requests.c.key))]
+        with store.db.connect() as conn:
+            keys = [k for (k,) in conn.rows("SELECT key FROM requests")]
         rows = store.request_rows(keys)
     finally:
         store.close()
@@ -70,8 +68,8 @@ def _outcome(db: str) -> dict[str, Any]:
         (run,) = store.runs("crash")
         instances = {r["instance_id"]: (r["prediction"], r["stats"].get("exact_match")) for r in store.iter_instances(run["run_id"])}
         score = next(s["mean"] for s in store.run_stats(run["run_id"]) if s["metric"] == "exact_match")
-        with store.engine.connect() as conn:
-            rows = conn.execute(select(schema.requests.c.key, schema.requests.c.ok)).all()
+        with store.db.connect() as conn:
+            rows = conn.rows("SELECT key, ok FROM requests")
     finally:
         store.close()
     return {"instances": instances, "score": score, "requests": len(rows), "failed": sum(1 for _, ok in rows if not ok)}
@@ -81,8 +79,8 @@ def _check_integrity(db: str) -> None:
     if db.startswith("sqlite"):
         store = Store(db)
         try:
-            with store.engine.connect() as conn:
-                assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+            with store.db.connect() as conn:
+                assert conn.rows("PRAGMA integrity_check") == [("ok",)]
         finally:
             store.close()
 

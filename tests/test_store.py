@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -94,9 +96,9 @@ def test_prompts_stored_once_and_restored_exactly(store: Store) -> None:
              Result(ok=True, logprob=-1.0)) for i in range(4)]
     store.save_results(rows)
     store.save_results(rows[:1])  # idempotent
-    with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT count(*) FROM texts").scalar() == 1
-        size = conn.exec_driver_sql("SELECT length(body) FROM texts").scalar()
+    with store.db.connect() as conn:
+        assert conn.rows("SELECT count(*) FROM texts") == [(1,)]
+        ((size,),) = conn.rows("SELECT length(body) FROM texts")
     assert size < len(prompt) / 5  # compressed
     restored = store.request_rows(["k2"])["k2"]
     assert restored["request"] == rows[2][3]
@@ -129,13 +131,12 @@ def test_readers_see_the_old_run_or_the_new_one(db_url: str) -> None:
     writer = threading.Thread(target=rewrite)
     writer.start()
     seen = set()
-    with store.engine.connect() as conn:
-        while not done.is_set():
+    while not done.is_set():
+        with store.db.connect() as conn:  # a fresh read transaction each time, so it sees later commits
             # One statement, one snapshot: a run half deleted or half written would show as another count.
-            seen.add(conn.exec_driver_sql(
+            seen.add(conn.rows(
                 "SELECT (SELECT count(*) FROM instances WHERE run_id = 'r1'), (SELECT max(count) FROM run_stats "
-                "WHERE run_id = 'r1'), (SELECT max(instances) FROM runs WHERE run_id = 'r1')").one())
-            conn.rollback()  # the next read starts a fresh transaction, so it sees later commits
+                "WHERE run_id = 'r1'), (SELECT max(instances) FROM runs WHERE run_id = 'r1')")[0])
     writer.join()
     store.close()
     assert seen <= {(300, 300, 300), (1200, 1200, 1200)} and seen, seen
@@ -153,8 +154,8 @@ def test_iter_instances_in_position_order_across_batches(store: Store) -> None:
     assert [r["position"] for r in rows] == [i * 3 for i in range(50)]
     assert [r["instance_id"] for r in rows] == [f"i{i}" for i in range(50)]
     assert all(r["stats"] == {"exact_match": float(i % 2)} and r["prompt"] == f"prompt {i % 4}" for i, r in enumerate(rows))
-    with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT count(*) FROM texts").scalar() == 5  # 4 prompts + r2's "p"
+    with store.db.connect() as conn:
+        assert conn.rows("SELECT count(*) FROM texts") == [(5,)]  # 4 prompts + r2's "p"
 
 
 def test_long_names_and_nul_characters(store: Store) -> None:
@@ -222,9 +223,8 @@ def test_input_found_in_the_prompt_is_stored_once(store: Store) -> None:
     instances[1].update(input="not in it", prompt="another prompt")
     instances[2].update(input="", prompt="p")
     store.save_run(run, instances, run_stats)
-    with store.engine.connect() as conn:
-        stored = conn.exec_driver_sql(
-            "SELECT input, input_start, input_end FROM instances WHERE run_id = 'dedup' ORDER BY position").all()
+    with store.db.connect() as conn:
+        stored = conn.rows("SELECT input, input_start, input_end FROM instances WHERE run_id = 'dedup' ORDER BY position")
     assert [tuple(r) for r in stored] == [("", 25, 37), ("not in it", None, None), ("", None, None)]
     assert [r["input"] for r in store.iter_instances("dedup")] == ["What is 2+2?", "not in it", ""]
 
@@ -243,16 +243,16 @@ def test_a_version_2_store_is_migrated_in_place(store: Store) -> None:
     payload = json.dumps(["dep", "model", request.to_json()], sort_keys=True, ensure_ascii=False).encode()
     long_key = hashlib.sha256(payload).hexdigest()
     assert long_key.startswith(key) and len(key) == 32
-    with store.engine.begin() as conn:  # make it what version 2 wrote
+    with store.db.connect(write=True) as conn:  # make it what version 2 wrote
         for table, columns in (("texts", ("hash", "head")), ("requests", ("key", "prompt_hash")),
                                ("instances", ("prompt_hash",))):
             for column in columns:  # any 32 digits make a v2-shaped value: what matters is they are cut back off
-                conn.exec_driver_sql(f"UPDATE {table} SET {column} = {column} || '{'0' * 32}' WHERE {column} IS NOT NULL")
-        conn.exec_driver_sql(f"UPDATE requests SET key = '{long_key}'")
-        conn.exec_driver_sql(f"""UPDATE instances SET request_keys = '["{long_key}"]', input = 'Question?'""")
+                conn.execute(f"UPDATE {table} SET {column} = {column} || '{'0' * 32}' WHERE {column} IS NOT NULL")
+        conn.execute(f"UPDATE requests SET key = '{long_key}'")
+        conn.execute(f"""UPDATE instances SET request_keys = '["{long_key}"]', input = 'Question?'""")
         for column in ("input_start", "input_end"):
-            conn.exec_driver_sql(f"ALTER TABLE instances DROP COLUMN {column}")
-        conn.exec_driver_sql("UPDATE harness_meta SET value = '2' WHERE key = 'schema_version'")
+            conn.execute(f"ALTER TABLE instances DROP COLUMN {column}")
+        conn.execute("UPDATE harness_meta SET value = '2' WHERE key = 'schema_version'")
     store.close()
 
     migrated = open_store(store.url)
@@ -262,8 +262,32 @@ def test_a_version_2_store_is_migrated_in_place(store: Store) -> None:
         rows = list(migrated.iter_instances("old"))
         assert [json.loads(r["request_keys"]) for r in rows][0] == [key] and rows[0]["input"] == "Question?"
         assert rows[0]["prompt"] == request.prompt and len(rows) == 2
-        with migrated.engine.connect() as conn:
-            assert conn.exec_driver_sql("SELECT value FROM harness_meta WHERE key = 'schema_version'").scalar() == "3"
+        with migrated.db.connect() as conn:
+            assert conn.rows("SELECT value FROM harness_meta WHERE key = 'schema_version'") == [("3",)]
         migrated.save_run(*_run("new", 2))  # and it takes version 3's rows
     finally:
         migrated.close()
+
+
+def test_layout_is_what_schema_generates() -> None:
+    """harness/store/layout.py (what a SQLite store is created from, without SQLAlchemy) is schema.py's tables."""
+    from harness.store import layout, schema
+
+    assert Path(layout.__file__).read_text(encoding="utf-8") == schema.layout_module(), \
+        "harness/store/layout.py is stale: run `python -m harness.store.schema`"
+
+
+def test_a_sqlite_store_never_imports_sqlalchemy(tmp_path: Path) -> None:
+    """SQLite is every command's default: opening, writing and reading it must not pay SQLAlchemy's ~0.3 s import."""
+    code = (
+        "import sys\n"
+        "from harness.clients.request import Request, Result\n"
+        "from harness.store.store import open_store\n"
+        f"store = open_store({sqlite_url(tmp_path)!r})\n"
+        "store.save_results([('k', 'dep', 'm', Request(kind='generate', prompt='p').to_json(), Result(ok=True))])\n"
+        "assert store.completed(['k']) and store.claim(['x'], 'me') == {'x'}\n"
+        "store.runs(); store.suites(); store.close()\n"
+        "print('sqlalchemy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

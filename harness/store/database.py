@@ -1,0 +1,249 @@
+"""The connections the store's SQL runs on: the standard library's sqlite3 for SQLite, SQLAlchemy for the rest.
+
+SQLite is every command's default, and importing SQLAlchemy took ~0.3 s of each (a tenth of a 1,000-request run),
+so a SQLite store opens and runs with sqlite3 alone. PostgreSQL (and any other SQLAlchemy URL) goes through an
+SQLAlchemy engine: its URL handling, drivers and connection pool. The store writes one SQL text for both, with `?`
+placeholders (`%s` is substituted for the drivers that want it), and the same transaction rules hold on both:
+writers take turns (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL), readers never wait (WAL, MVCC).
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.errors import HarnessError
+from harness.store import layout
+
+_PG_WRITE_LOCK = 0x484152_4E455353  # "HARNESS": the PostgreSQL advisory lock that writers take in turn
+
+
+class Conn(Protocol):
+    """One connection, inside one transaction."""
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    def batches(self, sql: str, params: Sequence[Any], size: int) -> Iterator[list[tuple[Any, ...]]]: ...
+
+
+class Database(Protocol):
+    url: str
+    shown_url: str  # for messages: no password
+    dialect: str
+
+    def connect(self, write: bool = False) -> Any: ...  # a context manager of a Conn
+    def create_tables(self, conn: Conn) -> None: ...
+    def close(self) -> None: ...
+
+
+class _SqliteConn:
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.raw.execute(sql, params).fetchall()
+
+    def dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self.raw.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.raw.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.raw.executemany(sql, rows)
+
+    def batches(self, sql: str, params: Sequence[Any], size: int) -> Iterator[list[tuple[Any, ...]]]:
+        cursor = self.raw.execute(sql, params)
+        while batch := cursor.fetchmany(size):
+            yield batch
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a `sqlite:///PATH` URL (what SQLAlchemy accepts too); None for any other URL."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("sqlite", "sqlite+pysqlite"):
+        return None
+    if not rest.startswith("/") or rest in ("/", "/:memory:"):
+        raise HarnessError(f"bad database URL {url!r}: a SQLite store is a file, sqlite:///PATH (an in-memory one "
+                           "would be gone when the command ends)", field="--db")
+    if "?" in rest:
+        raise HarnessError(f"bad database URL {url!r}: a SQLite URL takes no options here", field="--db")
+    return rest[1:]
+
+
+class SqliteDatabase:
+    """A SQLite file through sqlite3, with a small pool of connections: the store is used from several threads (the
+    executor's writer, the event loop's helpers), and a connection is set up once rather than per statement."""
+
+    dialect = "sqlite"
+
+    def __init__(self, url: str, path: str) -> None:
+        self.url = url
+        self.shown_url = url
+        self.path = path
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except (OSError, ValueError) as exc:
+            raise HarnessError(f"cannot create the database's folder for {url!r}: {exc}", field="--db") from None
+        self._idle: list[sqlite3.Connection] = []
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _new(self) -> sqlite3.Connection:
+        # isolation_level=None: the store begins its transactions itself; sqlite3's implicit ones defeat BEGIN
+        # IMMEDIATE. check_same_thread=False: a pooled connection serves one thread at a time, not always the same.
+        raw = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        # First: what follows may wait for a lock. Switching a new database to WAL takes it whole, and a process
+        # that opens the store while another creates its tables must wait its turn rather than fail "database is
+        # locked" after a short timeout.
+        raw.execute("PRAGMA busy_timeout=60000")
+        raw.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
+        raw.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; a crash loses no committed txn in WAL
+        # Checkpoint (copy the WAL into the database, with an fsync) every ~40 MB rather than every 4 MB: a commit
+        # that triggers one took ~20 ms of a 10,000-request run's writes. Closing the store checkpoints anyway.
+        raw.execute("PRAGMA wal_autocheckpoint=10000")
+        with self._lock:
+            self._all.append(raw)
+        return raw
+
+    @contextmanager
+    def connect(self, write: bool = False) -> Iterator[Conn]:
+        """A transaction: a writer takes the write lock up front (a deferred transaction that reads and then writes
+        can fail at once with "database is locked" when another process writes in between; an immediate one waits
+        its turn); a reader stays deferred, so it never waits for a writer."""
+        with self._lock:
+            raw = self._idle.pop() if self._idle else None
+        if raw is None:
+            raw = self._new()
+        try:
+            raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            yield _SqliteConn(raw)
+            raw.execute("COMMIT" if write else "ROLLBACK")  # a reader has nothing to commit
+        except BaseException:
+            with self._lock:  # not reused: closing rolls back whatever it was doing
+                self._all.remove(raw)
+            raw.close()
+            raise
+        with self._lock:
+            self._idle.append(raw)
+
+    def create_tables(self, conn: Conn) -> None:
+        for statement in layout.SQLITE_DDL:
+            conn.execute(statement)
+
+    def close(self) -> None:
+        """Close every connection; the last one checkpoints the WAL into the database file and removes it."""
+        with self._lock:
+            connections, self._all, self._idle = self._all, [], []
+        for raw in connections:
+            raw.close()
+
+
+@functools.lru_cache(maxsize=256)
+def _pyformat(sql: str) -> str:
+    """The store's `?` placeholders as `%s`, for drivers such as psycopg; outside quoted literals only, and `%`
+    doubled everywhere, since the driver reads `%` as the start of a placeholder even inside a literal."""
+    parts = sql.replace("%", "%%").split("'")
+    parts[::2] = [part.replace("?", "%s") for part in parts[::2]]  # even parts lie outside '...'
+    return "'".join(parts)
+
+
+class _EngineConn:
+    def __init__(self, conn: Any, qmark: bool) -> None:
+        self.conn = conn
+        self.qmark = qmark
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.qmark else _pyformat(sql)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        result = self.conn.exec_driver_sql(self._sql(sql), tuple(params))
+        return [tuple(r) for r in result.all()] if result.returns_rows else []  # none for a DELETE
+
+    def dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return [dict(r._mapping) for r in self.conn.exec_driver_sql(self._sql(sql), tuple(params)).all()]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.exec_driver_sql(self._sql(sql), tuple(params))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.conn.exec_driver_sql(self._sql(sql), [tuple(r) for r in rows])
+
+    def batches(self, sql: str, params: Sequence[Any], size: int) -> Iterator[list[tuple[Any, ...]]]:
+        # A server-side cursor on PostgreSQL: a 100k-instance run is not read into memory at once.
+        result = self.conn.exec_driver_sql(self._sql(sql), tuple(params), execution_options={"stream_results": True})
+        while batch := result.fetchmany(size):
+            yield [tuple(r) for r in batch]
+
+
+class EngineDatabase:
+    """Any other database SQLAlchemy knows, PostgreSQL above all, through an engine and its pool."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine, event
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        self.url = url
+        try:
+            self.engine = create_engine(url)
+        except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+            raise HarnessError(f"bad database URL {url!r}: {exc}", field="--db") from None
+        except ImportError as exc:
+            raise HarnessError(f"database driver for {url!r} is not installed: {exc}", field="--db") from None
+        self.shown_url = repr(self.engine.url)  # with *** for the password
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            raise HarnessError(f"bad database URL {url!r}: a SQLite store is sqlite:///PATH", field="--db")
+        self._qmark = self.engine.dialect.paramstyle == "qmark"
+        if self.dialect == "postgresql":
+            @event.listens_for(self.engine, "do_connect")
+            def _on_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+                # An unreachable server is a one-line error in seconds, not a hang for the OS's TCP timeout
+                # (minutes). A connect_timeout in the URL's query wins.
+                cparams.setdefault("connect_timeout", 5)
+
+    @contextmanager
+    def connect(self, write: bool = False) -> Iterator[Conn]:
+        with self.engine.connect() as conn, conn.begin():
+            if write and self.dialect == "postgresql":
+                # Released at commit or rollback. Without it, under READ COMMITTED, two save_run of one run both
+                # DELETE then INSERT it (a duplicate key error), and upserts of overlapping keys in different orders
+                # can deadlock; with it PostgreSQL behaves as SQLite does, which the store's methods assume.
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})")
+            yield _EngineConn(conn, self._qmark)
+
+    def create_tables(self, conn: Conn) -> None:
+        from harness.store import schema
+
+        assert isinstance(conn, _EngineConn)
+        schema.metadata.create_all(conn.conn)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(url: str) -> SqliteDatabase | EngineDatabase:
+    path = sqlite_path(url)
+    return SqliteDatabase(url, path) if path is not None else EngineDatabase(url)
+
+
+def database_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean the database itself failed (unreachable, unreadable, locked past the timeout)."""
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+    import sys
+
+    if "sqlalchemy" in sys.modules:  # only an EngineDatabase raises these, and it has imported SQLAlchemy
+        from sqlalchemy.exc import SQLAlchemyError
+
+        errors += (SQLAlchemyError,)
+    return errors
