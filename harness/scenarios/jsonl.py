@@ -242,8 +242,9 @@ class JsonlScenario(Scenario):
         sequences = []
         for file in self.data_files:
             path = data_root() / self.name / file
-            rows = [(n, row) for n, row in load(f"{self.name}/{file}").get(name, ())
-                    if self.keep_row(as_dict(row, path, n) if self.filters_rows else row)]
+            group = load(f"{self.name}/{file}").get(name, ())  # MMLU's 14k rows: asked only if filters_rows
+            rows = ([(n, row) for n, row in group if self.keep_row(as_dict(row, path, n))] if self.filters_rows
+                    else list(group))
             if rows:
                 sequences.append(LazyInstances(rows, path, self.transform))
         if len(sequences) == 1:
