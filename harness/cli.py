@@ -127,6 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted; run the same command again to continue (stored results are kept)", file=sys.stderr)
         return 130
+    store.checkpoint_in_background()  # the rest only reads
     report = build_report(store, suite.name, names)
     print(format_table(report))
     requested = sum(r.stats.requested for r in outcome.runs)

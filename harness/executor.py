@@ -92,19 +92,23 @@ async def execute(
     *,
     progress: tqdm | None = None,
     while_waiting: Callable[[], None] | None = None,
+    on_answer: Callable[[str, Result], None] | None = None,
 ) -> tuple[dict[str, Result], ExecutionStats]:
-    """Answer every request (key -> Request), from the store where possible; return key -> Result."""
+    """Answer every request (key -> Request), from the store where possible; return key -> Result. `on_answer` is
+    told of each answer this process receives as it arrives, on the event loop (the runner scores instances then,
+    while other requests are in flight)."""
     start = time.perf_counter()
     previous_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(previous_interval, SWITCH_INTERVAL_S))
     try:
-        return await _execute(client, store, requests, progress, while_waiting, start)
+        return await _execute(client, store, requests, progress, while_waiting, on_answer, start)
     finally:
         sys.setswitchinterval(previous_interval)
 
 
 async def _execute(client: Client, store: Store, requests: dict[str, Request], progress: tqdm | None,
-                   while_waiting: Callable[[], None] | None, start: float) -> tuple[dict[str, Result], ExecutionStats]:
+                   while_waiting: Callable[[], None] | None, on_answer: Callable[[str, Result], None] | None,
+                   start: float) -> tuple[dict[str, Result], ExecutionStats]:
     stats = ExecutionStats(requested=len(requests))
     results = await asyncio.to_thread(store.completed, requests.keys())
     stats.cached = len(results)
@@ -129,6 +133,8 @@ async def _execute(client: Client, store: Store, requests: dict[str, Request], p
                     results[key] = answer
                     writer.add(key, requests[key], answer)
                     stats.failed += not answer.ok
+                    if on_answer is not None:
+                        on_answer(key, answer)
                 stats.sent += len(batch)
                 if progress is not None:
                     progress.update(len(batch))

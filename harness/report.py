@@ -46,7 +46,7 @@ class InstanceView:
 
     instance_id: str
     input: str
-    references: list[dict[str, Any]]  # {"output": str, "correct": bool}
+    references: list[tuple[str, bool]]  # (output, correct); as read from the store, [output, 0 or 1]
     prompt: str  # the prompt exactly as sent (for chat: the messages rendered as "role: content" lines)
     outputs: list[str]  # the model's completions; for multiple_choice_separate, one line per choice with its logprob
     prediction: str  # what the metrics scored (the chosen letter/choice or the completion)

@@ -14,7 +14,7 @@ import orjson
 from harness.metrics.registry import corpus_metric_registry, lower_is_better, metric_registry
 from harness.metrics.stats import bootstrap_ci, bootstrap_corpus_ci
 from harness.report import Aspect, InstanceView, Leaderboard, LeaderboardColumn, Report, RunInfo, Score
-from harness.scenarios.base import scenario_registry
+from harness.scenarios.base import scenario_class
 from harness.store.store import Store
 from harness.win_rate import mean_win_rates
 
@@ -38,9 +38,13 @@ def _score(row: dict[str, Any]) -> Score:
     return Score(row["metric"], row["mean"], row["ci_low"], row["ci_high"], row["count"], bool(row["lower_is_better"]))
 
 
-def _references(text: str) -> list[dict[str, Any]]:
-    """Stored references as [output, correct] pairs (or, from stores written before, {"output", "correct"} dicts)."""
-    return [r if isinstance(r, dict) else {"output": r[0], "correct": bool(r[1])} for r in orjson.loads(text)]
+def _references(text: str) -> list[Any]:
+    """Stored references: [output, correct] pairs, used as they are (stores written before held {"output",
+    "correct"} dicts)."""
+    refs = orjson.loads(text)
+    if refs and isinstance(refs[0], dict):
+        return [(r.get("output", ""), bool(r.get("correct"))) for r in refs]
+    return refs
 
 
 def _instances(store: Store, run_id: str) -> Iterator[InstanceView]:
@@ -68,13 +72,12 @@ def build_report(store: Store, suite: str, models: list[str] | None = None) -> R
         ))
     model_order = list(dict.fromkeys(models or [r.model for r in runs]))
     model_order = [m for m in model_order if any(r.model == m for r in runs)]
-    scenarios = scenario_registry()
     by_cell: dict[tuple[str, str], list[RunInfo]] = defaultdict(list)
     columns: dict[str, LeaderboardColumn] = {}
     for run in runs:
         by_cell[(run.model, run.group)].append(run)
         if run.group not in columns:
-            scenario = scenarios.get(run.scenario.split(":")[0])
+            scenario = scenario_class(run.scenario.split(":")[0])
             description = scenario.description if scenario else ""
             columns[run.group] = LeaderboardColumn(run.group, run.main_metric, lower_is_better(run.main_metric), description)
     cells = {cell: _cell(store, group_runs) for cell, group_runs in by_cell.items()}

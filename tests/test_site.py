@@ -40,7 +40,7 @@ def _instances(run_id: str, n: int) -> Iterator[InstanceView]:
         yield InstanceView(
             instance_id=f"id{i}",
             input=(f"Question {i} {EVIL} " + "lorem ipsum dolor sit amet " * (90 if long else 2)),
-            references=[{"output": f"answer {i}", "correct": True}, {"output": f"wrong {EVIL}", "correct": False}],
+            references=[(f"answer {i}", True), (f"wrong {EVIL}", False)],
             prompt=f"Instructions\n\n  indented line {EVIL}\nQuestion {i}\nAnswer:" + " context" * (300 if long else 5),
             outputs=[f" answer {i}" if correct else f" {EVIL}"],
             prediction=f"answer {i}" if correct else EVIL,
@@ -268,7 +268,7 @@ def test_large_runs_are_streamed_not_held(tmp_path: Path) -> None:
 
     def many() -> Iterator[InstanceView]:
         for i in range(3000):
-            refs = [{"output": "a", "correct": True}]
+            refs = [("a", True)]
             yield InstanceView(f"s{i}", text, refs, text, ["a"], "a", {"exact_match": 1.0})
 
     report.instances = {r.run_id: many for r in report.runs[:1]}

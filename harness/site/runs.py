@@ -79,12 +79,11 @@ def instance_data(inst: InstanceView, main_metric: str, lower: bool, limit: int 
     if inst.prompt_head:
         item["head"] = head_anchor(inst.prompt_head)
         item["headChars"] = inst.prompt_head_chars
-    item["refs"] = [[_text(r.get("output", ""), min(limit, 10_000)), int(bool(r.get("correct")))]
-                    for r in inst.references[:LIST_ITEMS]]
+    item["refs"] = [[_text(output, min(limit, 10_000)), int(bool(correct))] for output, correct in inst.references[:LIST_ITEMS]]
     if len(inst.references) > LIST_ITEMS:
         item["refsMore"] = len(inst.references) - LIST_ITEMS
     # A multiple-choice prediction is one of the references: point at it rather than repeat its text.
-    picked = next((i for i, r in enumerate(inst.references[:LIST_ITEMS]) if r.get("output") == inst.prediction), None)
+    picked = next((i for i, (output, _) in enumerate(inst.references[:LIST_ITEMS]) if output == inst.prediction), None)
     if picked is not None and inst.prediction and len(inst.prediction) <= limit:
         item["predictionRef"] = picked
     else:

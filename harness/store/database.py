@@ -40,6 +40,7 @@ class Database(Protocol):
 
     def connect(self, write: bool = False) -> Any: ...  # a context manager of a Conn
     def create_tables(self, conn: Conn) -> None: ...
+    def checkpoint_in_background(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -97,6 +98,7 @@ class SqliteDatabase:
         self._idle: list[sqlite3.Connection] = []
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._checkpoint: threading.Thread | None = None
 
     def _new(self) -> sqlite3.Connection:
         # isolation_level=None: the store begins its transactions itself; sqlite3's implicit ones defeat BEGIN
@@ -140,8 +142,27 @@ class SqliteDatabase:
         for statement in layout.SQLITE_DDL:
             conn.execute(statement)
 
+    def checkpoint_in_background(self) -> None:
+        """Start copying the WAL into the database file (with its fsync) in a thread, for when what follows only
+        reads (the site): readers go on meanwhile, and close() then has nothing left to copy (~0.04 s of a
+        1,000-request run). PASSIVE: it never waits for a reader, nor blocks a writer."""
+        def work() -> None:
+            raw = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            try:
+                raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                pass  # only an early start of what closing does anyway
+            finally:
+                raw.close()
+
+        self._checkpoint = threading.Thread(target=work, name="harness-checkpoint", daemon=True)
+        self._checkpoint.start()
+
     def close(self) -> None:
         """Close every connection; the last one checkpoints the WAL into the database file and removes it."""
+        if self._checkpoint is not None:
+            self._checkpoint.join()
+            self._checkpoint = None
         with self._lock:
             connections, self._all, self._idle = self._all, [], []
         for raw in connections:
@@ -227,6 +248,9 @@ class EngineDatabase:
 
         assert isinstance(conn, _EngineConn)
         schema.metadata.create_all(conn.conn)
+
+    def checkpoint_in_background(self) -> None:
+        pass  # a server database has no file of ours to write
 
     def close(self) -> None:
         self.engine.dispose()

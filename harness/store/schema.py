@@ -107,7 +107,7 @@ instances = Table(
     Column("input", FreeText, nullable=False),
     Column("input_start", Integer),
     Column("input_end", Integer),
-    Column("references", Text, nullable=False),  # JSON [{"output", "correct"}]
+    Column("references", Text, nullable=False),  # JSON [[output, 1 if correct else 0], ...]
     Column("prompt_hash", String(64), nullable=False),  # the prompt as sent, in `texts`
     Column("request_keys", Text, nullable=False),  # JSON list
     Column("prediction", FreeText),

@@ -124,6 +124,11 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def checkpoint_in_background(self) -> None:
+        """Write what the store holds into its file now, beside what follows, for a command that only reads from
+        here on (see SqliteDatabase.checkpoint_in_background)."""
+        self.db.checkpoint_in_background()
+
     def _read(self) -> Any:
         """A read transaction (a context manager of a Conn): it sees one snapshot and never waits for a writer."""
         return self.db.connect()
