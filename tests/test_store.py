@@ -291,3 +291,28 @@ def test_a_sqlite_store_never_imports_sqlalchemy(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_request_keys_are_the_hash_of_what_json_dumps_writes() -> None:
+    """Stores hold results under Request.key: its fast writer must give json.dumps's text byte for byte, whatever the
+    strings hold (quotes, control characters, U+2028, astral characters) and whatever the numbers are."""
+    import hashlib
+
+    from harness.clients.request import DIGEST_HEX
+
+    rng = random.Random(7)
+    alphabet = [chr(i) for i in range(0x80)] + ["é", "\u2028", "\U0001F600", "中", '"', "\\"]
+
+    def text() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+
+    requests = [Request(kind=rng.choice(["generate", "logprob"]), prompt=text(), continuation=text(),
+                        messages=tuple((text(), text()) for _ in range(rng.randint(0, 2))),
+                        max_tokens=rng.randint(0, 500), temperature=rng.choice([0.0, 0.7, 1e-05, 2.5e-7, 1]),
+                        stop=tuple(text() for _ in range(rng.randint(0, 3))), n=rng.randint(1, 4),
+                        seed=rng.randint(-5, 10**12), num_choices=rng.randint(0, 10)) for _ in range(500)]
+    requests += [Request(kind="generate", temperature=float("nan")), Request(kind="generate", max_tokens=True)]
+    for request in requests:
+        deployment, model = text(), text()
+        expected = json.dumps([deployment, model, request.to_json()], sort_keys=True, ensure_ascii=False)
+        assert request.key(deployment, model) == hashlib.sha256(expected.encode()).hexdigest()[:DIGEST_HEX]

