@@ -7,6 +7,7 @@ import argparse
 import gc
 import os
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -115,6 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         suite = replace(suite, run_specs=tuple(
             replace(s, max_instances=min(s.max_instances or args.max_instances, args.max_instances)) for s in suite.run_specs))
     suite = _check_data(suite, args.offline)
+    _read_data_ahead(suite)
     _check_methods(suite, chosen)
     store = _store(args)
 
@@ -210,6 +212,20 @@ def _check_data(suite: Any, offline: bool) -> Any:
     print(f"harness: --offline: skipping {len(missing)} entries whose data is not downloaded ({names}); "
           f"`harness prefetch {suite.path}` fetches it", file=sys.stderr)
     return replace(suite, run_specs=kept)
+
+
+def _read_data_ahead(suite: Any) -> None:
+    """Start on the suite's data (checking and decompressing it: ~0.05 s for MMLU, all of it outside the GIL) in a
+    thread, while the rest of the harness is imported and the store opened."""
+    from harness.scenarios.base import make_scenario
+
+    scenarios = [make_scenario(spec.scenario, spec.scenario_args) for spec in suite.run_specs]
+
+    def read() -> None:
+        for scenario in scenarios:
+            scenario.read_ahead()
+
+    threading.Thread(target=read, name="harness-read-ahead", daemon=True).start()
 
 
 def _check_methods(suite: Any, deployments: list[Any]) -> None:

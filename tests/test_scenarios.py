@@ -141,6 +141,30 @@ def test_checksum_mismatch_names_file(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "sha256 mismatch" in str(err.value) and str(target) in str(err.value)
 
 
+def test_read_ahead_in_a_thread_gives_what_load_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`harness run` checks and decompresses the data in a thread while it starts up: the run, asking at the same
+    time, waits for it and reads the same rows; a corrupted file read ahead is still reported by the run."""
+    import threading
+
+    root = copy_data(tmp_path, monkeypatch)  # a fresh file version: nothing of it cached yet
+    expected = [i.id for i in make_scenario("arc_challenge").split("test")]
+    target = root / "arc_challenge" / "test.jsonl.gz"
+    rows = gzip.decompress(target.read_bytes()).decode().splitlines()
+    rewrite(target, rows[::-1])  # another file version, with its checksum: read ahead, then loaded
+    record_checksum(root, "arc_challenge/test.jsonl.gz")
+    scenario = make_scenario("arc_challenge")
+    thread = threading.Thread(target=scenario.read_ahead)
+    thread.start()
+    reversed_ids = [i.id for i in scenario.split("test")]
+    thread.join()
+    assert reversed_ids == expected[::-1]
+
+    rewrite(target, rows[:-1])  # corrupted: read ahead quietly, reported when loaded
+    make_scenario("arc_challenge").read_ahead()
+    with pytest.raises(HarnessError, match="sha256 mismatch"):
+        make_scenario("arc_challenge").split("test")
+
+
 def test_missing_checksum_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = copy_data(tmp_path, monkeypatch)
     checksums = json.loads((root / "checksums.json").read_text())

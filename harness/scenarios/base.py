@@ -77,6 +77,11 @@ class Scenario(ABC):
         known. With it, rerunning a finished run skips loading and scoring it again (see runner.run_fingerprint)."""
         return None
 
+    def read_ahead(self) -> None:
+        """Start on this parameterisation's data, in a background thread, before it is needed: only work that
+        releases the GIL (reading, checking, decompressing), so the thread runs beside the rest of startup. Optional:
+        split() does whatever has not been done."""
+
     def remote_files(self) -> tuple[Any, ...]:
         """The pinned `download.RemoteFile`s this parameterisation reads (data_shipped == "download"), for
         `harness prefetch`; empty for shipped data."""
