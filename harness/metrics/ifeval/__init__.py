@@ -15,8 +15,6 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
-from harness.metrics.ifeval import checkers_format  # noqa: F401  (registers the format checkers)
-from harness.metrics.ifeval.checkers import CHECKERS
 from harness.metrics.registry import register_corpus_metric, register_metric
 
 if TYPE_CHECKING:
@@ -39,6 +37,10 @@ def loose_variants(response: str) -> list[str]:
 
 def follows(instruction_id: str, kwargs: dict[str, Any], response: str) -> bool:
     """Whether `response` follows one instruction. A blank response follows nothing."""
+    # Imported here: every run registers this metric, and the checkers compile ~40 regexes (~10 ms).
+    from harness.metrics.ifeval import checkers_format  # noqa: F401  (registers the format checkers)
+    from harness.metrics.ifeval.checkers import CHECKERS
+
     if instruction_id not in CHECKERS:
         raise HarnessError(f"unknown IFEval instruction {instruction_id!r}", field="instruction_id_list")
     if not response.strip():
