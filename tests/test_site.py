@@ -327,3 +327,21 @@ def test_headless_browser_runs_the_page_scripts(site: Path, tmp_path: Path) -> N
     # a prediction that is one of the references is stored as its index and drawn as its text
     assert '<div class="text code pred">answer 1</div>' in dom and '"predictionRef":0' in (site / run_href(BIG_RUN)).read_text()
     assert "few-shot dropped" in dom and '<dt class="main">exact_match</dt><dd class="main">1.000</dd>' in dom
+
+
+def test_compiled_templates_are_cached_and_a_broken_cache_is_ignored(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Templates compile once per machine (in $HARNESS_CACHE/templates); a damaged cache file is compiled afresh."""
+    from harness.site.build import make_env
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
+    first = make_env(web_dir() / "templates").get_template("heads.html")
+    cached = sorted((tmp_path / "templates").iterdir())
+    assert cached
+    for path in cached:
+        path.write_bytes(path.read_bytes()[:20])  # as if a killed process had left it half written
+    again = make_env(web_dir() / "templates").get_template("heads.html")
+    run = RunInfo(run_id="r", model="m", scenario="s", group="g", method="generation", main_metric="exact_match",
+                  adapter_spec={}, scores={}, instances=0, failed_requests=0, truncated_instances=0)
+    kwargs = dict(root="../../", run=run, heads=[("h1", "text <b>", "8", 2)], suite="s", created_at="now")
+    assert again.render(**kwargs) == first.render(**kwargs) and "text &lt;b&gt;" in first.render(**kwargs)
