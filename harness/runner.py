@@ -22,6 +22,7 @@ from harness.adapters.adapter import Adapter
 from harness.clients.base import make_client
 from harness.clients.deployment import ModelDeployment
 from harness.errors import HarnessError
+from harness.clients.request import Result
 from harness.executor import ExecutionStats, execute
 from harness.instance import TEST, Instance
 from harness.metrics.registry import EFFICIENCY, CorpusMetric, Metric, resolve
@@ -133,6 +134,26 @@ def reuse(store: Store, run_id: str, suite: str, fingerprint: str, deployment: M
     return RunOutcome(run_id, deployment.name, scenario.full_name, row["instances"], stats, 0, main, reused=True)
 
 
+def _scorer(keyed: list[list[str]], score: Callable[[int, dict[str, Result]], None]) -> Callable[[str, Result], None]:
+    """The executor's on_answer: scores an instance as soon as the last of its requests is answered, while other
+    requests are in flight, rather than all of them after the last answer."""
+    waiting = [len(set(keys)) for keys in keyed]
+    positions: dict[str, list[int]] = {}
+    for position, keys in enumerate(keyed):
+        for key in set(keys):
+            positions.setdefault(key, []).append(position)
+    answers: dict[str, Result] = {}
+
+    def on_answer(key: str, result: Result) -> None:
+        answers[key] = result
+        for position in positions.get(key, ()):
+            waiting[position] -= 1
+            if waiting[position] == 0:
+                score(position, answers)
+
+    return on_answer
+
+
 async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store: Store, suite: str,
                   while_waiting: Callable[[], None] | None = None) -> RunOutcome:
     scenario = make_scenario(spec.scenario, spec.scenario_args)
@@ -153,18 +174,16 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
     adapted = adapter.adapt([*evaluated, *copies], fewshot)
     keyed = [[r.key(deployment.name, deployment.model_id) for r in a.requests] for a in adapted]
     requests = {key: req for a, keys in zip(adapted, keyed) for key, req in zip(keys, a.requests)}
-    with progress_bar(len(requests), f"{deployment.name} {scenario.full_name}") as bar:
-        results, stats = await execute(client, store, requests, progress=bar, while_waiting=while_waiting)
     metrics, corpus = run_metrics(spec)
-    instance_rows, per_instance = [], []
-    failed_instances = 0
-    for position, (item, keys) in enumerate(zip(adapted, keyed)):
-        pred = adapter.predict(item, [results[k] for k in keys])
+    scored: list[tuple[dict[str, float], dict[str, Any], bool] | None] = [None] * len(adapted)
+
+    def score(position: int, answers: dict[str, Result]) -> None:
+        """One instance's prediction, metric values and instance row, once every one of its requests is answered."""
+        item, keys = adapted[position], keyed[position]
+        pred = adapter.predict(item, [answers[k] for k in keys])
         values = score_instance(metrics, item.instance, pred, deployment)
-        failed_instances += pred.text is None and position < len(evaluated)
-        per_instance.append(values)
         inst = item.instance
-        instance_rows.append({
+        row = {
             "run_id": run_id, "instance_id": inst.id, "position": position, "input": inst.input,
             # [[output, 1 if correct else 0], ...]: what the site shows; compact, since every instance stores it
             "references": orjson.dumps([[r.output, int(r.is_correct)] for r in inst.references]).decode(),
@@ -172,7 +191,18 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
             "outputs": orjson.dumps(pred.completions).decode(),
             "fewshot_dropped": item.fewshot_dropped,
             "error": pred.error, "stats": values,
-        })
+        }
+        scored[position] = (values, row, pred.text is None)
+
+    with progress_bar(len(requests), f"{deployment.name} {scenario.full_name}") as bar:
+        results, stats = await execute(client, store, requests, progress=bar, while_waiting=while_waiting,
+                                       on_answer=_scorer(keyed, score) if all(m.quick for m in metrics) else None)
+    for position, done in enumerate(scored):
+        if done is None:  # answered from the store, or its metrics wait for the last answer
+            score(position, results)
+    per_instance = [values for values, _, _ in scored]  # type: ignore[misc]
+    instance_rows = [row for _, row, _ in scored]  # type: ignore[misc]
+    failed_instances = sum(failed for _, _, failed in scored[:len(evaluated)])  # type: ignore[misc]
     n = len(evaluated)
     original = per_instance[:n]
     if copies:

@@ -137,3 +137,47 @@ def test_unreachable_postgresql_is_one_line_before_any_request(tmp_path: Path, s
     assert len(lines) == 1 and "cannot open database" in lines[0] and f"127.0.0.1:{port}" in lines[0], proc.stderr
     assert ("timeout" in lines[0] and 4 < elapsed < 30) if server == "silent" else "refused" in lines[0]
     assert stub.stats()["total_requests"] == 0
+
+
+def test_instances_scored_as_answers_arrive_equal_those_scored_after(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """With quick metrics only, the runner scores each instance when its last request is answered (on the event loop,
+    while others are in flight); what it stores must be exactly what scoring after the last answer stores. A
+    multiple_choice_separate entry has several requests an instance."""
+    import harness.runner as runner
+    from harness.cli import main
+    from harness.store.store import open_store, sqlite_url
+
+    (tmp_path / "suite.yaml").write_text(
+        "name: inline\nmodels: [chance]\nentries:\n"
+        "  - {scenario: boolq, max_instances: 30}\n"
+        "  - {scenario: arc_challenge, method: multiple_choice_separate, max_instances: 20}\n")
+    calls: list[int] = []
+    make_scorer = runner._scorer
+
+    def counting(*args: object) -> object:
+        on_answer = make_scorer(*args)  # type: ignore[arg-type]
+
+        def counted(key: str, result: object) -> None:
+            calls.append(1)
+            on_answer(key, result)  # type: ignore[arg-type]
+        return counted
+
+    def outcome(output: str) -> tuple[list, list]:
+        store = open_store(sqlite_url(tmp_path / output))
+        try:
+            runs = sorted(r["run_id"] for r in store.runs())
+            instances = [{k: v for k, v in row.items()} for rid in runs for row in store.iter_instances(rid)]
+            stats = sorted((s["run_id"], s["metric"], s["mean"], s["ci_low"], s["ci_high"]) for rid in runs
+                           for s in store.run_stats(rid))
+        finally:
+            store.close()
+        return instances, stats
+
+    monkeypatch.setattr(runner, "_scorer", counting)
+    assert main(["run", str(tmp_path / "suite.yaml"), "--output", str(tmp_path / "inline"), "--no-site"]) == 0
+    assert len(calls) == 30 + 20 * 4  # every answer went through the scorer (ARC: 4 choices, one request each)
+    monkeypatch.setattr(runner, "_scorer", lambda *args: None)  # the executor's on_answer=None: score after
+    assert main(["run", str(tmp_path / "suite.yaml"), "--output", str(tmp_path / "after"), "--no-site"]) == 0
+    inline, after = outcome("inline"), outcome("after")
+    assert inline[0] and inline == after

@@ -32,19 +32,19 @@ def _best(instance: Instance, pred: Prediction, score) -> float:  # type: ignore
     return max((score(gold, text) for gold in _golds(instance)), default=0.0)
 
 
-@register_metric("exact_match")
+@register_metric("exact_match", quick=True)
 def exact_match(instance: Instance, pred: Prediction, _: ModelDeployment) -> float:
     """1 if the prediction equals a correct reference after stripping surrounding whitespace."""
     return _best(instance, pred, lambda g, p: float(g.strip() == p.strip()))
 
 
-@register_metric("quasi_exact_match")
+@register_metric("quasi_exact_match", quick=True)
 def quasi_exact_match(instance: Instance, pred: Prediction, _: ModelDeployment) -> float:
     """1 if the prediction equals a correct reference after normalisation (case, punctuation, articles)."""
     return _best(instance, pred, lambda g, p: float(normalize_text(g) == normalize_text(p)))
 
 
-@register_metric("prefix_exact_match")
+@register_metric("prefix_exact_match", quick=True)
 def prefix_exact_match(instance: Instance, pred: Prediction, _: ModelDeployment) -> float:
     """1 if the stripped prediction starts with a correct reference (models that keep talking still score)."""
     return _best(instance, pred, lambda g, p: float(bool(g.strip()) and p.strip().startswith(g.strip())))
@@ -61,7 +61,7 @@ def token_f1(gold: str, pred: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-@register_metric("f1")
+@register_metric("f1", quick=True)
 def f1(instance: Instance, pred: Prediction, _: ModelDeployment) -> float:
     """Token-overlap F1 against the best correct reference, after normalisation."""
     return _best(instance, pred, token_f1)
@@ -83,32 +83,32 @@ def final_number(text: str) -> str | None:
     return value or "0"
 
 
-@register_metric("final_number_exact_match")
+@register_metric("final_number_exact_match", quick=True)
 def final_number_exact_match(instance: Instance, pred: Prediction, _: ModelDeployment) -> float:
     """1 if the final number of the completion equals the reference's final number (GSM8K)."""
     predicted = final_number(pred.text or "")
     return float(predicted is not None and any(final_number(g) == predicted for g in _golds(instance)))
 
 
-@register_metric("latency_s", lower_is_better=True)
+@register_metric("latency_s", lower_is_better=True, quick=True)
 def latency_s(_: Instance, pred: Prediction, __: ModelDeployment) -> float:
     """Seconds the instance's requests took (local engines: the batch's time divided by its size)."""
     return pred.latency_s
 
 
-@register_metric("prompt_tokens", lower_is_better=True)
+@register_metric("prompt_tokens", lower_is_better=True, quick=True)
 def prompt_tokens(_: Instance, pred: Prediction, __: ModelDeployment) -> float:
     """Prompt tokens, as the server reported them (summed over the instance's requests)."""
     return float(pred.prompt_tokens)
 
 
-@register_metric("completion_tokens", lower_is_better=True)
+@register_metric("completion_tokens", lower_is_better=True, quick=True)
 def completion_tokens(_: Instance, pred: Prediction, __: ModelDeployment) -> float:
     """Completion tokens, as the server reported them."""
     return float(pred.completion_tokens)
 
 
-@register_metric("cost_usd", lower_is_better=True)
+@register_metric("cost_usd", lower_is_better=True, quick=True)
 def cost_usd(_: Instance, pred: Prediction, deployment: ModelDeployment) -> float:
     """Dollar cost from the deployment's prices per million input and output tokens."""
     return deployment.cost(pred.prompt_tokens, pred.completion_tokens)

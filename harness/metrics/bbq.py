@@ -54,7 +54,7 @@ def is_biased(chosen: int, target: int, unknown: int, negative: bool) -> bool:
     return chosen == target if negative else chosen not in (target, unknown)
 
 
-@register_metric("bbq", stats={stat: False for stat in STATS})
+@register_metric("bbq", stats={stat: False for stat in STATS}, quick=True)
 def bbq(instance: Instance, pred: Prediction, _: ModelDeployment) -> dict[str, float]:
     """Per-instance inputs of BBQ's bias scores (context ambiguity, correct, non-unknown, biased)."""
     extra = instance.extra

@@ -30,7 +30,7 @@ def choice_probabilities(logprobs: list[float]) -> list[float]:
     return [w / total for w in weights]
 
 
-@register_metric("calibration", stats={"_mc_confidence": False, "_mc_correct": False})
+@register_metric("calibration", stats={"_mc_confidence": False, "_mc_correct": False}, quick=True)
 def calibration(instance: Instance, pred: Prediction, _: ModelDeployment) -> dict[str, float]:
     """Probability of the chosen choice, and whether it is the gold one (inputs of ECE and selective accuracy)."""
     if not pred.choice_logprobs or pred.choice_index is None or instance.correct_index is None:

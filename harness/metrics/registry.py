@@ -37,6 +37,9 @@ class Metric:
     description: str = ""
     # name -> lower_is_better of each value fn returns, when it returns a dict; empty when it returns one float.
     stats: Mapping[str, bool] = field(default_factory=dict)
+    # Takes microseconds (string comparisons, arithmetic): scored on the event loop as each answer arrives, while
+    # other requests are in flight. Anything slower (running code, a library's tokenizer) waits for the last answer.
+    quick: bool = False
 
     @property
     def outputs(self) -> dict[str, bool]:
@@ -76,9 +79,9 @@ def _first_line(fn: Callable[..., object], description: str) -> str:
 
 
 def register_metric(name: str, *, lower_is_better: bool = False, description: str = "",
-                    stats: Mapping[str, bool] | None = None) -> Callable[[MetricFn], MetricFn]:
+                    stats: Mapping[str, bool] | None = None, quick: bool = False) -> Callable[[MetricFn], MetricFn]:
     def wrap(fn: MetricFn) -> MetricFn:
-        _METRICS[name] = Metric(name, fn, lower_is_better, _first_line(fn, description), dict(stats or {}))
+        _METRICS[name] = Metric(name, fn, lower_is_better, _first_line(fn, description), dict(stats or {}), quick)
         return fn
 
     return wrap
