@@ -223,7 +223,10 @@ def _read_data_ahead(suite: Any) -> None:
 
     def read() -> None:
         for scenario in scenarios:
-            scenario.read_ahead()
+            try:
+                scenario.read_ahead()
+            except Exception:  # noqa: BLE001  (a head start only: the run reads the data itself, and reports what fails)
+                pass
 
     threading.Thread(target=read, name="harness-read-ahead", daemon=True).start()
 
