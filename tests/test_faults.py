@@ -339,3 +339,41 @@ def test_answers_with_nan_or_infinity_are_read_as_the_stdlib_reads_them() -> Non
     assert values[0] is None and values[1] == -math.inf and math.isnan(values[2])
     with pytest.raises(ValueError):
         _loads(b"<html>502 Bad Gateway</html>")
+
+
+def test_an_answer_that_never_comes_times_out_and_the_others_are_unaffected() -> None:
+    """The HTTP client's timeouts (one sweeping timer for all requests in flight): a request whose answer never comes
+    fails with TimeoutError soon after timeout_s, its connection is dropped, and requests answered meanwhile, on the
+    same pool, are not held up by it."""
+    from harness.clients.http import HttpPool
+
+    async def scenario() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                await reader.readexactly(length)
+                if b"/hang" in head.split(b"\r\n")[0]:
+                    await asyncio.sleep(3600)  # never answers
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = HttpPool(f"http://127.0.0.1:{port}/v1", timeout_s=0.4)
+        try:
+            start = time.monotonic()
+            hung = [asyncio.create_task(pool.post("/hang", b"{}")) for _ in range(3)]
+            answered = [await pool.post("/ok", b"{}") for _ in range(5)]  # one after another, while 3 hang
+            assert [r.body for r in answered] == [b"ok"] * 5 and time.monotonic() - start < 0.3
+            for task in hung:
+                with pytest.raises(TimeoutError):
+                    await task
+            assert 0.4 <= time.monotonic() - start < 0.4 * 1.25 + 0.3
+            assert (await pool.post("/ok", b"{}")).body == b"ok"  # the pool goes on, on a connection that works
+        finally:
+            await pool.close()
+            server.close()
+
+    asyncio.run(scenario())
