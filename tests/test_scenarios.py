@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -217,6 +218,31 @@ def test_make_samples_check_passes() -> None:
                          text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 problems" in out.stdout
+
+
+def test_split_index_is_current_and_only_trusted_for_its_checksum(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """scenarios/splits.json records where each shipped file's splits are, with the file's checksum; it is exactly
+    what reading every row gives, and a file whose checksum changed is read row by row again."""
+    from harness.scenarios.jsonl import SPLIT_INDEX, split_layout, split_rows
+
+    root = data_root()
+    checksums = json.loads((root / "checksums.json").read_text())
+    index = json.loads((root / SPLIT_INDEX).read_text())
+    shipped = sorted(rel for rel in checksums if rel.endswith(".jsonl.gz"))
+    assert sorted(index) == shipped, "scenarios/splits.json is stale: run python scenarios/make_samples.py --index"
+    for rel in shipped:
+        assert index[rel] == {"sha256": checksums[rel], "splits": split_layout(split_rows(root / rel))}, rel
+
+    copy = copy_data(tmp_path, monkeypatch)
+    target = copy / "boolq" / "test.jsonl.gz"
+    rows = gzip.decompress(target.read_bytes()).decode().splitlines()
+    moved = re.sub(r'"split": ?"test"', '"split":"train"', rows[0], count=1)
+    assert moved != rows[0]
+    rewrite(target, [moved, *rows[1:]])
+    record_checksum(copy, "boolq/test.jsonl.gz")  # the index still has the old checksum
+    scenario = make_scenario("boolq")
+    assert len(scenario.split("test")) == len(rows) - 1 and scenario.split("train")
 
 
 def test_checksums_cover_every_shipped_file() -> None:
