@@ -21,8 +21,8 @@ import harness
 from harness.adapters.adapter import Adapter
 from harness.clients.base import make_client
 from harness.clients.deployment import ModelDeployment
-from harness.errors import HarnessError
 from harness.clients.request import Result
+from harness.errors import HarnessError
 from harness.executor import ExecutionStats, execute
 from harness.instance import TEST, Instance
 from harness.metrics.registry import EFFICIENCY, CorpusMetric, Metric, resolve

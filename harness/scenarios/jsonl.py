@@ -249,10 +249,11 @@ def split_layout(groups: dict[str, list[tuple[int, Row]]]) -> dict[str, list[lis
 def _from_layout(lines: list[bytes], layout: dict[str, list[list[int]]]) -> dict[str, list[tuple[int, Row]]] | None:
     """split_rows's groups from a recorded layout; None when it does not cover exactly these lines."""
     try:
-        if sum(last - first + 1 for runs in layout.values() for first, last in runs) != len(lines):
+        if not set(layout) <= set(SPLITS) or sum(last - first + 1 for runs in layout.values()
+                                                 for first, last in runs) != len(lines):
             return None
         return {split: [pair for first, last in runs for pair in zip(range(first, last + 1), lines[first - 1:last])]
-                for split, runs in layout.items() if split in SPLITS}
+                for split, runs in layout.items()}
     except (TypeError, ValueError):  # a hand-edited index: read the file row by row instead
         return None
 
