@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -118,25 +119,32 @@ class SqliteDatabase:
         return raw
 
     @contextmanager
-    def connect(self, write: bool = False) -> Iterator[Conn]:
-        """A transaction: a writer takes the write lock up front (a deferred transaction that reads and then writes
-        can fail at once with "database is locked" when another process writes in between; an immediate one waits
-        its turn); a reader stays deferred, so it never waits for a writer."""
+    def _pooled(self) -> Iterator[sqlite3.Connection]:
+        """A connection of the pool, back in it afterwards; one that saw an error is closed instead (closing rolls
+        back whatever it was doing)."""
         with self._lock:
             raw = self._idle.pop() if self._idle else None
         if raw is None:
             raw = self._new()
         try:
-            raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            yield _SqliteConn(raw)
-            raw.execute("COMMIT" if write else "ROLLBACK")  # a reader has nothing to commit
+            yield raw
         except BaseException:
-            with self._lock:  # not reused: closing rolls back whatever it was doing
+            with self._lock:
                 self._all.remove(raw)
             raw.close()
             raise
         with self._lock:
             self._idle.append(raw)
+
+    @contextmanager
+    def connect(self, write: bool = False) -> Iterator[Conn]:
+        """A transaction: a writer takes the write lock up front (a deferred transaction that reads and then writes
+        can fail at once with "database is locked" when another process writes in between; an immediate one waits
+        its turn); a reader stays deferred, so it never waits for a writer."""
+        with self._pooled() as raw:
+            raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            yield _SqliteConn(raw)
+            raw.execute("COMMIT" if write else "ROLLBACK")  # a reader has nothing to commit
 
     def create_tables(self, conn: Conn) -> None:
         for statement in layout.SQLITE_DDL:
@@ -147,13 +155,11 @@ class SqliteDatabase:
         reads (the site): readers go on meanwhile, and close() then has nothing left to copy (~0.04 s of a
         1,000-request run). PASSIVE: it never waits for a reader, nor blocks a writer."""
         def work() -> None:
-            raw = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
             try:
-                raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                with self._pooled() as raw:  # outside a transaction: a checkpoint cannot run inside one
+                    raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
             except sqlite3.Error:
                 pass  # only an early start of what closing does anyway
-            finally:
-                raw.close()
 
         self._checkpoint = threading.Thread(target=work, name="harness-checkpoint", daemon=True)
         self._checkpoint.start()
@@ -256,7 +262,7 @@ class EngineDatabase:
         self.engine.dispose()
 
 
-def open_database(url: str) -> SqliteDatabase | EngineDatabase:
+def open_database(url: str) -> Database:
     path = sqlite_path(url)
     return SqliteDatabase(url, path) if path is not None else EngineDatabase(url)
 
@@ -264,8 +270,6 @@ def open_database(url: str) -> SqliteDatabase | EngineDatabase:
 def database_errors() -> tuple[type[BaseException], ...]:
     """The exceptions that mean the database itself failed (unreachable, unreadable, locked past the timeout)."""
     errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
-    import sys
-
     if "sqlalchemy" in sys.modules:  # only an EngineDatabase raises these, and it has imported SQLAlchemy
         from sqlalchemy.exc import SQLAlchemyError
 

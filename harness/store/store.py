@@ -18,7 +18,7 @@ from harness.clients.request import Request, Result
 from harness.clients.request import digest as content_digest
 from harness.errors import HarnessError
 from harness.store import layout
-from harness.store.database import Conn, database_errors, open_database
+from harness.store.database import Conn, Database, database_errors, open_database
 from harness.store.heads import shared_heads
 
 _CHUNK = 500  # keys per IN (...) query: under SQLite's variable limit, few round trips
@@ -86,7 +86,7 @@ def _result(result: str, ok: int, latency_s: float | None, prompt_tokens: int | 
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.db = open_database(url)
+        self.db: Database = open_database(url)
         self.dialect = self.db.dialect
         try:
             # In a write transaction: processes that start at once create the tables one after another. Otherwise
