@@ -41,6 +41,23 @@ def test_registered_with_metadata() -> None:
         assert cls.data_shipped in ("full", "sample")
 
 
+def test_built_in_table_names_each_scenario_its_module() -> None:
+    """Built-in modules are imported when their scenario is asked for, found through BUILT_IN: it must name every
+    scenario a module here registers, and that module. In a fresh process, so nothing is imported beforehand."""
+    code = """
+import pkgutil, importlib, harness.scenarios as pkg
+from harness.scenarios import BUILT_IN, base
+from harness.scenarios.base import make_scenario
+assert make_scenario("mmlu").name == "mmlu"
+assert "harness.scenarios.arc" not in __import__("sys").modules, "asking for mmlu imported the other scenarios"
+for info in pkgutil.iter_modules(pkg.__path__):
+    importlib.import_module("harness.scenarios." + info.name)
+found = {name: cls.__module__.removeprefix("harness.scenarios.") for name, cls in base._REGISTRY.items()}
+assert found == BUILT_IN, (found, BUILT_IN)
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_counts(name: str) -> None:
     test, train = COUNTS[name]

@@ -118,6 +118,10 @@ def _load_plugins() -> None:
     _PLUGINS_LOADED = True
     from importlib.metadata import entry_points
 
+    from harness.scenarios import import_built_in
+
+    import_built_in()  # first: a plugin that takes a built-in scenario's name is the one reported
+
     for entry in entry_points(group="harness.scenarios"):
         try:
             entry.load()
@@ -126,8 +130,9 @@ def _load_plugins() -> None:
 
 
 def scenario_registry() -> dict[str, type[Scenario]]:
-    import harness.scenarios  # noqa: F401  (registers the built-in scenarios)
+    from harness.scenarios import import_built_in
 
+    import_built_in()
     _load_plugins()
     return dict(_REGISTRY)
 
@@ -136,10 +141,13 @@ def scenario_class(name: str) -> type[Scenario] | None:
     """The scenario registered under `name`. Plugins are looked for only when it is not a built-in one (a plugin
     cannot replace a built-in scenario anyway): finding entry points reads every installed package's metadata,
     ~0.08 s of every command in an environment with torch and transformers."""
-    import harness.scenarios  # noqa: F401  (registers the built-in scenarios)
+    from harness.scenarios import BUILT_IN, import_built_in
 
     if name not in _REGISTRY:
-        _load_plugins()
+        if name in BUILT_IN:
+            import_built_in(name)
+        else:
+            _load_plugins()
     return _REGISTRY.get(name)
 
 

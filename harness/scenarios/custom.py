@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from harness.errors import HarnessError
 from harness.instance import SPLITS, TEST, TRAIN, Instance
-from harness.scenarios import base
+from harness.scenarios import BUILT_IN, base, import_built_in
 from harness.scenarios.custom_rows import ANSWER_FORMATS, FieldMap, RowError, read_instances, to_instance
 from harness.yaml_lines import LineDict, check_keys, load_yaml
 
@@ -229,6 +229,8 @@ def load_custom_scenario(path: Path) -> type[CustomScenario]:
     """Define the scenario of a YAML file and register it under its name (again when the same file is loaded
     again: it may have changed). A name another scenario has is an error naming the YAML's `name` line."""
     cls = define_custom_scenario(path)
+    if cls.name in BUILT_IN:  # registered once its module is imported: import it, to find the clash now
+        import_built_in(cls.name)
     taken = base._REGISTRY.get(cls.name)
     if taken is not None:
         if not (issubclass(taken, CustomScenario) and taken.yaml_path == cls.yaml_path):
