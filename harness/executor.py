@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,10 @@ STALLED_POLLS = 2  # ... and after how many looks without progress to send them 
 # Python's default 5 ms GIL switch interval, each answer could wait up to 5 ms for the loop to get the GIL back;
 # at concurrency 4 and 50 ms a request that added ~6% to the run.
 SWITCH_INTERVAL_S = 0.0005
+
+
+def _nothing() -> None:
+    pass
 
 
 def start_in_background(work: Callable[[], None]) -> None:
@@ -88,95 +92,123 @@ class _Writer:
 async def execute(
     client: Client,
     store: Store,
-    requests: dict[str, Request],
+    requests: dict[str, Request] | AsyncIterator[dict[str, Request]],
     *,
     progress: tqdm | None = None,
     while_waiting: Callable[[], None] | None = None,
     on_answer: Callable[[str, Result], None] | None = None,
 ) -> tuple[dict[str, Result], ExecutionStats]:
-    """Answer every request (key -> Request), from the store where possible; return key -> Result. `on_answer` is
-    told of each answer this process receives as it arrives, on the event loop (the runner scores instances then,
-    while other requests are in flight)."""
+    """Answer every request (key -> Request), from the store where possible; return key -> Result. `requests` may
+    come in chunks (an async iterator of dicts): the first ones are sent while the caller is still building the
+    rest. A key already seen in an earlier chunk is not sent again. `on_answer` is told of each answer this process
+    receives as it arrives, on the event loop (the runner scores instances then, while other requests are in
+    flight)."""
     start = time.perf_counter()
     previous_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(previous_interval, SWITCH_INTERVAL_S))
     try:
-        return await _execute(client, store, requests, progress, while_waiting, on_answer, start)
+        feed = _single(requests) if isinstance(requests, dict) else requests
+        return await _execute(client, store, feed, progress, while_waiting, on_answer, start)
     finally:
         sys.setswitchinterval(previous_interval)
 
 
-async def _execute(client: Client, store: Store, requests: dict[str, Request], progress: tqdm | None,
+async def _single(requests: dict[str, Request]) -> AsyncIterator[dict[str, Request]]:
+    yield requests
+
+
+async def _execute(client: Client, store: Store, feed: AsyncIterator[dict[str, Request]], progress: tqdm | None,
                    while_waiting: Callable[[], None] | None, on_answer: Callable[[str, Result], None] | None,
                    start: float) -> tuple[dict[str, Result], ExecutionStats]:
-    stats = ExecutionStats(requested=len(requests))
-    results = await asyncio.to_thread(store.completed, requests.keys())
-    stats.cached = len(results)
-    missing = [key for key in requests if key not in results]
-    if progress is not None:
-        progress.total = len(requests)
-        progress.update(stats.cached)
-    if missing:
-        if client.batch_size > 1:
-            # A local engine computes a prompt shared by several requests (a question's choices) once when they sit
-            # in one batch, and similar lengths waste less padding: sort by prompt length, then the prompt itself.
-            missing.sort(key=lambda k: (len(requests[k].prompt), requests[k].prompt, requests[k].continuation))
-        writer = _Writer(store, client.deployment)
-        writer_task = asyncio.create_task(writer.run())
-        n_workers = max(1, min(client.concurrency, math.ceil(len(missing) / client.batch_size)))
-        queue: asyncio.Queue[list[str] | None] = asyncio.Queue(maxsize=2 * n_workers)
+    stats = ExecutionStats()
+    requests: dict[str, Request] = {}
+    results: dict[str, Result] = {}
+    n_workers = max(1, client.concurrency)
+    if client.batch_size > 1:
+        # A local engine computes a prompt shared by several requests (a question's choices) once when they sit
+        # in one batch, and similar lengths waste less padding: it gets every request at once, sorted (below).
+        whole: dict[str, Request] = {}
+        async for chunk in feed:
+            for key, request in chunk.items():
+                whole.setdefault(key, request)
+        feed = _single(whole)
+        n_workers = max(1, min(client.concurrency, math.ceil(len(whole) / client.batch_size)))
+    writer = _Writer(store, client.deployment)
+    writer_task = asyncio.create_task(writer.run())
+    queue: asyncio.Queue[list[str] | None] = asyncio.Queue(maxsize=2 * n_workers)
 
-        async def worker() -> None:
-            while (batch := await queue.get()) is not None:
-                answers = await client.process([requests[k] for k in batch])
-                for key, answer in zip(batch, answers):
-                    results[key] = answer
-                    writer.add(key, requests[key], answer)
-                    stats.failed += not answer.ok
-                    if on_answer is not None:
-                        on_answer(key, answer)
-                stats.sent += len(batch)
-                if progress is not None:
-                    progress.update(len(batch))
-                queue.task_done()
+    async def worker() -> None:
+        while (batch := await queue.get()) is not None:
+            answers = await client.process([requests[k] for k in batch])
+            for key, answer in zip(batch, answers):
+                results[key] = answer
+                writer.add(key, requests[key], answer)
+                stats.failed += not answer.ok
+                if on_answer is not None:
+                    on_answer(key, answer)
+            stats.sent += len(batch)
+            if progress is not None:
+                progress.update(len(batch))
+            queue.task_done()
 
-        async def produce() -> None:
-            try:
-                await _produce(queue, store, missing, client.batch_size, results, stats, progress)
-            finally:
-                for _ in range(n_workers):
-                    await queue.put(None)
-
-        tasks = [asyncio.create_task(produce()), *(asyncio.create_task(worker()) for _ in range(n_workers))]
-        if while_waiting is not None:
-            await asyncio.sleep(0)  # let the workers send their first requests before the background work starts
+    def first_sent() -> None:
+        if while_waiting is not None:  # what later steps need, loaded while the first requests are in flight
             start_in_background(while_waiting)
+
+    async def produce() -> None:
         try:
-            await asyncio.gather(*tasks)
+            await _produce(queue, store, feed, requests, client.batch_size, results, stats, progress, first_sent)
         finally:
-            for task in tasks:
-                task.cancel()
-            await writer.finish(writer_task)
+            for _ in range(n_workers):
+                await queue.put(None)
+
+    tasks = [asyncio.create_task(produce()), *(asyncio.create_task(worker()) for _ in range(n_workers))]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await writer.finish(writer_task)
     stats.wall_s = time.perf_counter() - start
     return results, stats
 
 
-async def _produce(queue: asyncio.Queue[list[str] | None], store: Store, keys: list[str], batch_size: int,
-                   results: dict[str, Result], stats: ExecutionStats, progress: tqdm | None) -> None:
-    """Queue the batches this process should send. Several processes may share the store: each claims requests a
-    chunk at a time and sends only those it holds. The ones another process holds wait until this process's own are
-    answered; then those the store has answers for are taken from it, and, once the others stop making progress
-    (their owner may have been killed), the rest are sent here."""
+async def _produce(queue: asyncio.Queue[list[str] | None], store: Store, feed: AsyncIterator[dict[str, Request]],
+                   requests: dict[str, Request], batch_size: int, results: dict[str, Result], stats: ExecutionStats,
+                   progress: tqdm | None, first_sent: Callable[[], None]) -> None:
+    """Queue the batches this process should send, chunk by chunk as the feed gives them: what the store has
+    answered is taken from it. Several processes may share the store: each claims requests a piece at a time and
+    sends only those it holds. The ones another process holds wait until this process's own are answered; then
+    those the store has answers for are taken from it, and, once the others stop making progress (their owner may
+    have been killed), the rest are sent here."""
     owner = os.urandom(16).hex()  # 128 random bits, as uuid4 (whose module imports `platform`, ~6 ms)
     deferred: list[str] = []
     size = min(CLAIM_CHUNK_MAX, max(CLAIM_CHUNK_MIN, queue.maxsize * batch_size))
-    for i in range(0, len(keys), size):
-        chunk = keys[i : i + size]
-        mine = await asyncio.to_thread(store.claim, chunk, owner)
-        deferred += [k for k in chunk if k not in mine]
-        own = [k for k in chunk if k in mine]
-        for j in range(0, len(own), batch_size):
-            await queue.put(own[j : j + batch_size])
+    async for chunk in feed:
+        new = [key for key in chunk if key not in requests]
+        for key in new:
+            requests[key] = chunk[key]
+        stats.requested += len(new)
+        cached = await asyncio.to_thread(store.completed, new) if new else {}
+        results.update(cached)
+        stats.cached += len(cached)
+        if progress is not None:
+            progress.total = stats.requested
+            progress.update(len(cached))
+        missing = [key for key in new if key not in cached]
+        if batch_size > 1:  # by prompt length, then the prompt itself (see _execute)
+            missing.sort(key=lambda k: (len(requests[k].prompt), requests[k].prompt, requests[k].continuation))
+        for i in range(0, len(missing), size):
+            piece = missing[i : i + size]
+            mine = await asyncio.to_thread(store.claim, piece, owner)
+            deferred += [k for k in piece if k not in mine]
+            own = [k for k in piece if k in mine]
+            for j in range(0, len(own), batch_size):
+                await queue.put(own[j : j + batch_size])
+            if own and first_sent is not _nothing:
+                await asyncio.sleep(0)  # let the workers send the first requests before the background work starts
+                first_sent()
+                first_sent = _nothing
     stalled = 0
     while deferred:
         await queue.join()  # this process's own requests first

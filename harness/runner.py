@@ -10,7 +10,7 @@ import hashlib
 import json
 import random
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 
 import harness
-from harness.adapters.adapter import Adapter
+from harness.adapters.adapter import AdaptedInstance, Adapter
 from harness.clients.base import make_client
 from harness.clients.deployment import ModelDeployment
-from harness.clients.request import Result
+from harness.clients.request import Request, Result
 from harness.errors import HarnessError
 from harness.executor import ExecutionStats, execute
 from harness.instance import TEST, Instance
@@ -134,24 +134,36 @@ def reuse(store: Store, run_id: str, suite: str, fingerprint: str, deployment: M
     return RunOutcome(run_id, deployment.name, scenario.full_name, row["instances"], stats, 0, main, reused=True)
 
 
-def _scorer(keyed: list[list[str]], score: Callable[[int, dict[str, Result]], None]) -> Callable[[str, Result], None]:
+class _InlineScorer:
     """The executor's on_answer: scores an instance as soon as the last of its requests is answered, while other
-    requests are in flight, rather than all of them after the last answer."""
-    waiting = [len(set(keys)) for keys in keyed]
-    positions: dict[str, list[int]] = {}
-    for position, keys in enumerate(keyed):
-        for key in set(keys):
-            positions.setdefault(key, []).append(position)
-    answers: dict[str, Result] = {}
+    requests are in flight, rather than all of them after the last answer. Instances are added as they are adapted,
+    each before any of its requests is sent (one answered already, for another instance, counts as answered)."""
 
-    def on_answer(key: str, result: Result) -> None:
-        answers[key] = result
-        for position in positions.get(key, ()):
-            waiting[position] -= 1
-            if waiting[position] == 0:
-                score(position, answers)
+    def __init__(self, score: Callable[[int, dict[str, Result]], None]) -> None:
+        self.score = score
+        self.waiting: list[int] = []  # by position: requests still unanswered
+        self.positions: dict[str, list[int]] = {}  # key -> positions of the instances waiting for it
+        self.answers: dict[str, Result] = {}
 
-    return on_answer
+    def add(self, keys: list[str]) -> None:
+        position = len(self.waiting)
+        unanswered = [key for key in dict.fromkeys(keys) if key not in self.answers]
+        self.waiting.append(len(unanswered))
+        for key in unanswered:
+            self.positions.setdefault(key, []).append(position)
+        if not unanswered:
+            self.score(position, self.answers)
+
+    def __call__(self, key: str, result: Result) -> None:
+        self.answers[key] = result
+        for position in self.positions.pop(key, ()):
+            self.waiting[position] -= 1
+            if self.waiting[position] == 0:
+                self.score(position, self.answers)
+
+
+_scorer = _InlineScorer  # what the runner builds its on_answer with (a test wraps it)
+FIRST_CHUNK_MAX, CHUNK = 64, 128  # instances adapted before the first requests go out; then a chunk at a time
 
 
 async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store: Store, suite: str,
@@ -171,11 +183,12 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
         instructions_for=scenario.instructions_for_instance,
     )
     copies, categories = perturbed_copies(evaluated, spec)
-    adapted = adapter.adapt([*evaluated, *copies], fewshot)
-    keyed = [[r.key(deployment.name, deployment.model_id) for r in a.requests] for a in adapted]
-    requests = {key: req for a, keys in zip(adapted, keyed) for key, req in zip(keys, a.requests)}
+    items = [*evaluated, *copies]
     metrics, corpus = run_metrics(spec)
-    scored: list[tuple[dict[str, float], dict[str, Any], bool] | None] = [None] * len(adapted)
+    adapted: list[AdaptedInstance] = []
+    keyed: list[list[str]] = []
+    requests: dict[str, Request] = {}
+    scored: list[tuple[dict[str, float], dict[str, Any], bool] | None] = [None] * len(items)
 
     def score(position: int, answers: dict[str, Result]) -> None:
         """One instance's prediction, metric values and instance row, once every one of its requests is answered."""
@@ -194,9 +207,29 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
         }
         scored[position] = (values, row, pred.text is None)
 
-    with progress_bar(len(requests), f"{deployment.name} {scenario.full_name}") as bar:
-        results, stats = await execute(client, store, requests, progress=bar, while_waiting=while_waiting,
-                                       on_answer=_scorer(keyed, score) if all(m.quick for m in metrics) else None)
+    inline = _scorer(score) if all(m.quick for m in metrics) else None
+
+    async def feed() -> AsyncIterator[dict[str, Request]]:
+        """The requests a chunk of instances at a time: the first go out while the rest are still being prompted."""
+        pool = adapter.fewshot_pool(fewshot)
+        start, size = 0, max(1, min(FIRST_CHUNK_MAX, client.concurrency * client.batch_size))
+        while start < len(items):
+            chunk: dict[str, Request] = {}
+            for inst in items[start : start + size]:
+                item = adapter.adapt_one(inst, pool)
+                keys = [r.key(deployment.name, deployment.model_id) for r in item.requests]
+                adapted.append(item)
+                keyed.append(keys)
+                chunk.update(zip(keys, item.requests))
+                if inline is not None:
+                    inline.add(keys)
+            requests.update(chunk)
+            yield chunk
+            start, size = start + size, CHUNK
+
+    with progress_bar(len(items), f"{deployment.name} {scenario.full_name}") as bar:
+        results, stats = await execute(client, store, feed(), progress=bar, while_waiting=while_waiting,
+                                       on_answer=inline)
     for position, done in enumerate(scored):
         if done is None:  # answered from the store, or its metrics wait for the last answer
             score(position, results)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.clients.request import Result
 from harness.errors import HarnessError
 from harness.run_spec import load_suite
 
@@ -153,15 +154,11 @@ def test_instances_scored_as_answers_arrive_equal_those_scored_after(tmp_path: P
         "  - {scenario: boolq, max_instances: 30}\n"
         "  - {scenario: arc_challenge, method: multiple_choice_separate, max_instances: 20}\n")
     calls: list[int] = []
-    make_scorer = runner._scorer
 
-    def counting(*args: object) -> object:
-        on_answer = make_scorer(*args)  # type: ignore[arg-type]
-
-        def counted(key: str, result: object) -> None:
+    class Counting(runner._InlineScorer):
+        def __call__(self, key: str, result: Result) -> None:
             calls.append(1)
-            on_answer(key, result)  # type: ignore[arg-type]
-        return counted
+            super().__call__(key, result)
 
     def outcome(output: str) -> tuple[list, list]:
         store = open_store(sqlite_url(tmp_path / output))
@@ -174,7 +171,7 @@ def test_instances_scored_as_answers_arrive_equal_those_scored_after(tmp_path: P
             store.close()
         return instances, stats
 
-    monkeypatch.setattr(runner, "_scorer", counting)
+    monkeypatch.setattr(runner, "_scorer", Counting)
     assert main(["run", str(tmp_path / "suite.yaml"), "--output", str(tmp_path / "inline"), "--no-site"]) == 0
     assert len(calls) == 30 + 20 * 4  # every answer went through the scorer (ARC: 4 choices, one request each)
     monkeypatch.setattr(runner, "_scorer", lambda *args: None)  # the executor's on_answer=None: score after

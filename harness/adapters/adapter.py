@@ -64,10 +64,15 @@ class Adapter:
             )
 
     def adapt(self, evaluated: Sequence[Instance], candidates: Sequence[Instance]) -> list[AdaptedInstance]:
-        pool = FewShotPool(candidates, self.spec, self.group_of)
-        return [self._adapt_one(inst, pool) for inst in evaluated]
+        pool = self.fewshot_pool(candidates)
+        return [self.adapt_one(inst, pool) for inst in evaluated]
 
-    def _adapt_one(self, inst: Instance, pool: FewShotPool) -> AdaptedInstance:
+    def fewshot_pool(self, candidates: Sequence[Instance]) -> FewShotPool:
+        """Where each instance's few-shot examples come from. Instances adapted one by one with the same pool get
+        what adapt() gives them all at once."""
+        return FewShotPool(candidates, self.spec, self.group_of)
+
+    def adapt_one(self, inst: Instance, pool: FewShotPool) -> AdaptedInstance:
         spec = self.spec
         instructions = spec.instructions or self.instructions_for(inst)
         examples = pool.examples_for(inst)
