@@ -93,10 +93,13 @@ def _build_site(store: Any, suite: str, output: str, models: list[str] | None = 
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.clients.deployment import load_deployments
     from harness.run_spec import load_suite
 
     suite = load_suite(args.suite)
+    _read_data_ahead(suite)  # first: the reading and decompressing overlap the imports below
+
+    from harness.clients.deployment import load_deployments
+
     deployments = load_deployments(args.models_file)
     names = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else list(suite.models)
     if not names:
@@ -116,12 +119,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         suite = replace(suite, run_specs=tuple(
             replace(s, max_instances=min(s.max_instances or args.max_instances, args.max_instances)) for s in suite.run_specs))
     suite = _check_data(suite, args.offline)
-    _read_data_ahead(suite)
     _check_methods(suite, chosen)
     store = _store(args)
 
     from harness.runner import run_suite_sync
-    from harness.summary import build_report, format_table
 
     start = time.perf_counter()
     try:
@@ -130,6 +131,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("harness: interrupted; run the same command again to continue (stored results are kept)", file=sys.stderr)
         return 130
     store.checkpoint_in_background()  # the rest only reads
+    from harness.summary import build_report, format_table  # imported by the warm-up while requests were in flight
+
     report = build_report(store, suite.name, names)
     print(format_table(report))
     requested = sum(r.stats.requested for r in outcome.runs)
@@ -171,6 +174,7 @@ def _build_site_if_changed(store: Any, report: Any, site_dir: Path, models: list
 
 def _warm_up() -> None:
     """What scoring, the summary and the site need, loaded while the first requests are in flight."""
+    import harness.summary  # noqa: F401
     from harness.metrics.stats import bootstrap_ci
     from harness.site.build import site_env
 
@@ -216,15 +220,15 @@ def _check_data(suite: Any, offline: bool) -> Any:
 
 def _read_data_ahead(suite: Any) -> None:
     """Start on the suite's data (checking and decompressing it: ~0.05 s for MMLU, all of it outside the GIL) in a
-    thread, while the rest of the harness is imported and the store opened."""
-    from harness.scenarios.base import make_scenario
-
-    scenarios = [make_scenario(spec.scenario, spec.scenario_args) for spec in suite.run_specs]
+    thread, while the rest of the harness is imported and the store opened. Entries that cannot run (data not
+    downloaded, an unknown scenario) are reported by the checks that follow, not here."""
 
     def read() -> None:
-        for scenario in scenarios:
+        for spec in suite.run_specs:
             try:
-                scenario.read_ahead()
+                from harness.scenarios.base import make_scenario
+
+                make_scenario(spec.scenario, spec.scenario_args).read_ahead()
             except Exception:  # noqa: BLE001  (a head start only: the run reads the data itself, and reports what fails)
                 pass
 
