@@ -10,10 +10,10 @@ import hashlib
 import json
 import random
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import orjson
 
@@ -57,14 +57,34 @@ class SuiteOutcome:
         return sum(r.stats.failed for r in self.runs)
 
 
-def select_instances(scenario: Scenario, max_instances: int | None, seed: int = 0) -> list[Instance]:
+class _Sample(Sequence[Instance]):
+    """The instances of `pool` at `indices`, each read from the pool when first asked for: a shipped file's rows
+    become Instances as they are prompted, while the first requests are in flight."""
+
+    def __init__(self, pool: Sequence[Instance], indices: list[int]) -> None:
+        self.pool, self.indices = pool, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @overload
+    def __getitem__(self, index: int) -> Instance: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Instance]: ...
+    def __getitem__(self, index: int | slice) -> Instance | list[Instance]:
+        if isinstance(index, slice):
+            return [self.pool[i] for i in self.indices[index]]
+        return self.pool[self.indices[index]]
+
+
+def select_instances(scenario: Scenario, max_instances: int | None, seed: int = 0) -> Sequence[Instance]:
     """The test split, or a seeded random sample of it kept in the scenario's order."""
     pool = scenario.split(TEST)
     if not pool:
         raise HarnessError(f"scenario {scenario.full_name} has no test instances", field="scenario")
     if max_instances is not None and max_instances < len(pool):
-        return [pool[i] for i in sorted(random.Random(seed).sample(range(len(pool)), max_instances))]
-    return list(pool)
+        return _Sample(pool, sorted(random.Random(seed).sample(range(len(pool)), max_instances)))
+    return pool
 
 
 @contextlib.contextmanager
@@ -85,7 +105,7 @@ def run_metrics(spec: RunSpec) -> tuple[list[Metric], list[CorpusMetric]]:
     return resolve([*spec.metrics, *EFFICIENCY])
 
 
-def perturbed_copies(evaluated: list[Instance], spec: RunSpec) -> tuple[list[Instance], dict[str, str]]:
+def perturbed_copies(evaluated: Sequence[Instance], spec: RunSpec) -> tuple[list[Instance], dict[str, str]]:
     """Each evaluated instance once per perturbation (input rewritten, seeded by the instance's id), perturbation
     by perturbation; and each perturbation's category. The originals are always evaluated too."""
     if not spec.perturbations:
@@ -183,7 +203,7 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
         instructions_for=scenario.instructions_for_instance,
     )
     copies, categories = perturbed_copies(evaluated, spec)
-    items = [*evaluated, *copies]
+    items = [*evaluated, *copies] if copies else evaluated
     metrics, corpus = run_metrics(spec)
     adapted: list[AdaptedInstance] = []
     keyed: list[list[str]] = []
