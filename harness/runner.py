@@ -155,15 +155,23 @@ def reuse(store: Store, run_id: str, suite: str, fingerprint: str, deployment: M
 
 
 class _InlineScorer:
-    """The executor's on_answer: scores an instance as soon as the last of its requests is answered, while other
-    requests are in flight, rather than all of them after the last answer. Instances are added as they are adapted,
-    each before any of its requests is sent (one answered already, for another instance, counts as answered)."""
+    """The executor's on_answer: scores an instance once the last of its requests is answered, while other requests
+    are in flight, rather than all of them after the last answer. Instances are added as they are adapted, each
+    before any of its requests is sent (one answered already, for another instance, counts as answered).
+
+    Answers are scored a millisecond after they arrive, a few at a time: the worker that got one sends its next
+    request first. At low concurrency the answers come back together, and scoring each before the next request
+    went out kept that request ~0.15 ms longer (the time from an answer to the next request on its connection,
+    0.5 ms at concurrency 4, went to 0.35 ms)."""
 
     def __init__(self, score: Callable[[int, dict[str, Result]], None]) -> None:
         self.score = score
         self.waiting: list[int] = []  # by position: requests still unanswered
         self.positions: dict[str, list[int]] = {}  # key -> positions of the instances waiting for it
         self.answers: dict[str, Result] = {}
+        self.arrived: list[tuple[str, Result]] = []  # not scored yet
+        self.timer: asyncio.TimerHandle | None = None
+        self.error: Exception | None = None
 
     def add(self, keys: list[str]) -> None:
         position = len(self.waiting)
@@ -175,15 +183,35 @@ class _InlineScorer:
             self.score(position, self.answers)
 
     def __call__(self, key: str, result: Result) -> None:
-        self.answers[key] = result
-        for position in self.positions.pop(key, ()):
-            self.waiting[position] -= 1
-            if self.waiting[position] == 0:
-                self.score(position, self.answers)
+        self.arrived.append((key, result))
+        if self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(SCORE_DELAY_S, self._score_arrived)
+
+    def _score_arrived(self) -> None:
+        self.timer = None
+        arrived, self.arrived = self.arrived, []
+        try:
+            for key, result in arrived:
+                self.answers[key] = result
+                for position in self.positions.pop(key, ()):
+                    self.waiting[position] -= 1
+                    if self.waiting[position] == 0:
+                        self.score(position, self.answers)
+        except Exception as exc:  # raised by close(), in the run (the event loop would only log it)
+            self.error = self.error or exc
+
+    def close(self) -> None:
+        """Score what has arrived and is not scored yet; raise what scoring raised."""
+        if self.timer is not None:
+            self.timer.cancel()
+        self._score_arrived()
+        if self.error is not None:
+            raise self.error
 
 
 _scorer = _InlineScorer  # what the runner builds its on_answer with (a test wraps it)
 FIRST_CHUNK_MAX, CHUNK = 64, 128  # instances adapted before the first requests go out; then a chunk at a time
+SCORE_DELAY_S = 0.001  # answers are scored this long after they arrive (see _InlineScorer)
 
 
 async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store: Store, suite: str,
@@ -250,6 +278,8 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
     with progress_bar(len(items), f"{deployment.name} {scenario.full_name}") as bar:
         results, stats = await execute(client, store, feed(), progress=bar, while_waiting=while_waiting,
                                        on_answer=inline)
+    if inline is not None:
+        inline.close()
     for position, done in enumerate(scored):
         if done is None:  # answered from the store, or its metrics wait for the last answer
             score(position, results)

@@ -178,3 +178,38 @@ def test_instances_scored_as_answers_arrive_equal_those_scored_after(tmp_path: P
     assert main(["run", str(tmp_path / "suite.yaml"), "--output", str(tmp_path / "after"), "--no-site"]) == 0
     inline, after = outcome("inline"), outcome("after")
     assert inline[0] and inline == after
+
+
+def test_inline_scorer_scores_each_instance_once_its_answers_are_all_in() -> None:
+    """Instances added as they are adapted; answers scored a moment after they arrive, in batches; a key shared by
+    two instances, or answered before its second instance was added, still completes both; close() scores what is
+    left and raises what scoring raised."""
+    import asyncio
+
+    import harness.runner as runner
+
+    scored: list[int] = []
+
+    def score(position: int, answers: dict[str, Result]) -> None:
+        if position == 3:
+            raise ValueError("metric failed")
+        scored.append(position)
+
+    async def main() -> runner._InlineScorer:
+        inline = runner._InlineScorer(score)
+        inline.add(["a", "b"])
+        inline.add(["b"])
+        inline("a", Result(ok=True))
+        inline("b", Result(ok=True))
+        assert scored == []  # not while the answers arrive
+        await asyncio.sleep(0.01)
+        assert sorted(scored) == [0, 1]
+        inline.add(["b", "b"])  # answered before it was added: scored now
+        assert sorted(scored) == [0, 1, 2]
+        inline.add(["c"])
+        inline("c", Result(ok=True))
+        return inline
+
+    inline = asyncio.run(main())
+    with pytest.raises(ValueError, match="metric failed"):
+        inline.close()
