@@ -210,7 +210,9 @@ class _InlineScorer:
 
 
 _scorer = _InlineScorer  # what the runner builds its on_answer with (a test wraps it)
-FIRST_CHUNK_MAX, CHUNK = 64, 128  # instances adapted before the first requests go out; then a chunk at a time
+# Instances adapted before the first requests go out (at most); then chunks twice as large each time, up to the last
+# size (each chunk's stored answers and claims are one lookup and one write transaction).
+FIRST_CHUNK_MAX, CHUNK_MAX = 64, 1024
 SCORE_DELAY_S = 0.001  # answers are scored this long after they arrive (see _InlineScorer)
 
 
@@ -273,7 +275,7 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
                     inline.add(keys)
             requests.update(chunk)
             yield chunk
-            start, size = start + size, CHUNK
+            start, size = start + size, min(CHUNK_MAX, 2 * size)
 
     with progress_bar(len(items), f"{deployment.name} {scenario.full_name}") as bar:
         results, stats = await execute(client, store, feed(), progress=bar, while_waiting=while_waiting,
