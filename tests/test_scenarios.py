@@ -182,6 +182,14 @@ def test_read_ahead_in_a_thread_gives_what_load_gives(tmp_path: Path, monkeypatc
     with pytest.raises(HarnessError, match="sha256 mismatch"):
         make_scenario("arc_challenge").split("test")
 
+    # A row the grouping by split rejects, in a file whose checksum is right: reported when loaded, with its line.
+    rewrite(target, [rows[0].replace('"split":"test"', '"split":"dev"'), *rows[1:]])
+    record_checksum(root, "arc_challenge/test.jsonl.gz")
+    make_scenario("arc_challenge").read_ahead()
+    with pytest.raises(HarnessError, match="not one of") as caught:
+        make_scenario("arc_challenge").split("test")
+    assert caught.value.line == 1
+
 
 def test_missing_checksum_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = copy_data(tmp_path, monkeypatch)
