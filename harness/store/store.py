@@ -285,9 +285,11 @@ class Store:
             for table in ("run_stats", "instances", "runs"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             conn.executemany(_insert("runs"), [_values("runs", {**run, "updated_at": now()})])
-            conn.executemany(_insert("instances"), [
-                tuple(self._free_text(v) if c in _FREE_TEXT else v for c, v in zip(_INSTANCE_COLUMNS, _values("instances", row)))
-                for row in instance_rows])
+            values = [_values("instances", row) for row in instance_rows]
+            if self.dialect == "postgresql":  # text with NUL: see _free_text
+                values = [tuple(self._free_text(v) if c in _FREE_TEXT else v for c, v in zip(_INSTANCE_COLUMNS, row))
+                          for row in values]
+            conn.executemany(_insert("instances"), values)
             conn.executemany(_insert("run_stats"), [_values("run_stats", row) for row in run_stats])
 
     def runs(self, suite: str | None = None) -> list[dict[str, Any]]:
@@ -342,7 +344,7 @@ class Store:
 def _values(table: str, row: dict[str, Any]) -> tuple[Any, ...]:
     """A row's values in the table's column order, the schema's defaults for those it leaves out."""
     defaults = layout.DEFAULTS[table]
-    return tuple(row[c] if c in row else defaults.get(c) for c in layout.COLUMNS[table])
+    return tuple([row[c] if c in row else defaults.get(c) for c in layout.COLUMNS[table]])
 
 
 def open_store(url: str) -> Store:
