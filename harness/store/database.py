@@ -10,9 +10,11 @@ writers take turns (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL), 
 from __future__ import annotations
 
 import functools
+import random
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,6 +84,25 @@ def sqlite_path(url: str) -> str | None:
     return rest[1:]
 
 
+BUSY_TIMEOUT_S = 60.0
+
+
+def _switch_to_wal(raw: sqlite3.Connection, timeout_s: float) -> None:
+    """PRAGMA journal_mode=WAL, waiting its turn. Switching a new database needs it whole, and SQLite answers
+    "database is locked" at once, without its busy handler, when another connection is switching it or creating
+    the tables (6 processes opening a new store at once: ~1 open in 70 failed). So: again, after a short jittered
+    pause, until the busy timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            raw.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.002, 0.02))
+
+
 class SqliteDatabase:
     """A SQLite file through sqlite3, with a small pool of connections: the store is used from several threads (the
     executor's writer, the event loop's helpers), and a connection is set up once rather than per statement."""
@@ -104,12 +125,12 @@ class SqliteDatabase:
     def _new(self) -> sqlite3.Connection:
         # isolation_level=None: the store begins its transactions itself; sqlite3's implicit ones defeat BEGIN
         # IMMEDIATE. check_same_thread=False: a pooled connection serves one thread at a time, not always the same.
-        raw = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        raw = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         # First: what follows may wait for a lock. Switching a new database to WAL takes it whole, and a process
         # that opens the store while another creates its tables must wait its turn rather than fail "database is
         # locked" after a short timeout.
-        raw.execute("PRAGMA busy_timeout=60000")
-        raw.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
+        raw.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        _switch_to_wal(raw, BUSY_TIMEOUT_S)  # readers never block the writer, nor it them
         raw.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; a crash loses no committed txn in WAL
         # Checkpoint (copy the WAL into the database, with an fsync) every ~40 MB rather than every 4 MB: a commit
         # that triggers one took ~20 ms of a 10,000-request run's writes. Closing the store checkpoints anyway.
