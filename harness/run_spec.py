@@ -163,10 +163,11 @@ def _perturbations(entry: LineDict, path: Path) -> tuple[str, ...]:
 def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     data = load_yaml(path)
-    from harness.scenarios.custom import is_scenario_file, scenario_file_suite
+    if isinstance(data, dict) and "entries" not in data:  # a suite lists entries; a scenario file does not
+        from harness.scenarios.custom import is_scenario_file, scenario_file_suite
 
-    if is_scenario_file(data):  # `harness run my_scenario.yaml`: a suite of that one scenario
-        data = scenario_file_suite(data, path)
+        if is_scenario_file(data):  # `harness run my_scenario.yaml`: a suite of that one scenario
+            data = scenario_file_suite(data, path)
     data = check_keys(data, SUITE_KEYS, {"entries"}, path, "suite")
     models = data.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
