@@ -209,7 +209,6 @@ class _InlineScorer:
             raise self.error
 
 
-_scorer = _InlineScorer  # what the runner builds its on_answer with (a test wraps it)
 # Instances adapted before the first requests go out (at most); then chunks twice as large each time, up to the last
 # size (each chunk's stored answers and claims are one lookup and one write transaction).
 FIRST_CHUNK_MAX, CHUNK_MAX = 64, 1024
@@ -257,7 +256,7 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
         }
         scored[position] = (values, row, pred.text is None)
 
-    inline = _scorer(score) if all(m.quick for m in metrics) else None
+    inline = _InlineScorer(score) if all(m.quick for m in metrics) else None
 
     async def feed() -> AsyncIterator[dict[str, Request]]:
         """The requests a chunk of instances at a time: the first go out while the rest are still being prompted."""

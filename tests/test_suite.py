@@ -171,10 +171,10 @@ def test_instances_scored_as_answers_arrive_equal_those_scored_after(tmp_path: P
             store.close()
         return instances, stats
 
-    monkeypatch.setattr(runner, "_scorer", Counting)
+    monkeypatch.setattr(runner, "_InlineScorer", Counting)
     assert main(["run", str(tmp_path / "suite.yaml"), "--output", str(tmp_path / "inline"), "--no-site"]) == 0
     assert len(calls) == 30 + 20 * 4  # every answer went through the scorer (ARC: 4 choices, one request each)
-    monkeypatch.setattr(runner, "_scorer", lambda *args: None)  # the executor's on_answer=None: score after
+    monkeypatch.setattr(runner, "_InlineScorer", lambda *args: None)  # the executor's on_answer=None: score after
     assert main(["run", str(tmp_path / "suite.yaml"), "--output", str(tmp_path / "after"), "--no-site"]) == 0
     inline, after = outcome("inline"), outcome("after")
     assert inline[0] and inline == after
