@@ -39,10 +39,6 @@ STALLED_POLLS = 2  # ... and after how many looks without progress to send them 
 SWITCH_INTERVAL_S = 0.0005
 
 
-def _nothing() -> None:
-    pass
-
-
 def start_in_background(work: Callable[[], None]) -> None:
     """Run CPU work (imports, template compilation) in a thread while the loop mostly waits on the network."""
     threading.Thread(target=work, name="harness-warm-up", daemon=True).start()
@@ -183,6 +179,7 @@ async def _produce(queue: asyncio.Queue[list[str] | None], store: Store, feed: A
     have been killed), the rest are sent here."""
     owner = os.urandom(16).hex()  # 128 random bits, as uuid4 (whose module imports `platform`, ~6 ms)
     deferred: list[str] = []
+    started = False
     size = min(CLAIM_CHUNK_MAX, max(CLAIM_CHUNK_MIN, queue.maxsize * batch_size))
     async for chunk in feed:
         new = [key for key in chunk if key not in requests]
@@ -205,10 +202,10 @@ async def _produce(queue: asyncio.Queue[list[str] | None], store: Store, feed: A
             own = [k for k in piece if k in mine]
             for j in range(0, len(own), batch_size):
                 await queue.put(own[j : j + batch_size])
-            if own and first_sent is not _nothing:
+            if own and not started:
+                started = True
                 await asyncio.sleep(0)  # let the workers send the first requests before the background work starts
                 first_sent()
-                first_sent = _nothing
     stalled = 0
     while deferred:
         await queue.join()  # this process's own requests first
