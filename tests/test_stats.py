@@ -102,23 +102,3 @@ def test_large_input_bounded_memory() -> None:
     mean, low, high = bootstrap_ci(values, resamples=200)
     assert low < mean < high
     assert high - low < 0.01
-
-
-def test_index_draws_reused_for_the_same_instances_and_seed_give_the_same_intervals() -> None:
-    """A run's continuous stats share their resampling indices (same n, resamples and seed): the second stat's
-    interval, drawn from the kept indices, equals the one drawn afresh; another n or seed draws anew."""
-    import random
-
-    from harness.metrics import stats
-
-    rng = random.Random(3)
-    first = [rng.random() * 5 for _ in range(3000)]
-    second = [rng.expovariate(1.0) for _ in range(3000)]
-    stats._index_cache = None
-    fresh = stats.bootstrap_ci(second, seed=4)
-    stats._index_cache = None
-    stats.bootstrap_ci(first, seed=4)  # draws and keeps the indices
-    assert stats._index_cache is not None and stats._index_cache[0] == (3000, 1000, 4)
-    assert stats.bootstrap_ci(second, seed=4) == fresh  # from the kept indices
-    assert stats.bootstrap_ci(second[:2999], seed=4) != fresh
-    assert stats._index_cache[0] == (2999, 1000, 4)

@@ -76,8 +76,8 @@ def bootstrap_ci(
 
     rng = np.random.default_rng(seed)
     boot_means = _bootstrap_means_by_counts(data, resamples, rng)
-    if boot_means is None:  # the counts did not draw: rng is as seeded, and the indices depend on (n, resamples, seed)
-        boot_means = _bootstrap_means_by_indices(data, resamples, rng, (n, resamples, seed))
+    if boot_means is None:
+        boot_means = _bootstrap_means_by_indices(data, resamples, rng)
 
     alpha = 1.0 - confidence
     low, high = np.quantile(boot_means, [alpha / 2.0, 1.0 - alpha / 2.0])
@@ -98,38 +98,20 @@ def _bootstrap_means_by_counts(data: np.ndarray, resamples: int, rng: np.random.
     return (picks @ distinct) / n
 
 
-# The index matrices of the last (n, resamples, seed) drawn: a run's continuous stats (latency, token counts) are
-# resampled over the same instances with the same seed, so they draw the same indices (~0.05 s each at 10,000
-# instances). Kept up to this many indices (48 MB of int32).
-_MAX_CACHED_INDICES = 12_000_000
-_index_cache: tuple[tuple[int, int, int], list[np.ndarray]] | None = None
-
-
-def _bootstrap_means_by_indices(data: np.ndarray, resamples: int, rng: np.random.Generator,
-                                key: tuple[int, int, int] | None = None) -> np.ndarray:
-    """Bootstrap means by drawing instance indices with replacement, in bounded-memory chunks. `key` says what the
-    draws depend on when rng is freshly seeded: draws already made for it are used again."""
+def _bootstrap_means_by_indices(data: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap means by drawing instance indices with replacement, in bounded-memory chunks."""
     import numpy as np
-
-    global _index_cache
     n = data.size
     # int32 indices: half the memory traffic of int64 and faster to generate; n never
     # approaches 2**31 instances.
     index_dtype = np.int32 if n < 2**31 - 1 else np.int64
     chunk = max(1, min(resamples, _MAX_CHUNK_ELEMENTS // n))
-    cached = _index_cache[1] if key is not None and _index_cache is not None and _index_cache[0] == key else None
-    keep = key is not None and cached is None and n * resamples <= _MAX_CACHED_INDICES
-    drawn: list[np.ndarray] = []
     boot_means = np.empty(resamples, dtype=np.float64)
-    for number, start in enumerate(range(0, resamples, chunk)):
+    for start in range(0, resamples, chunk):
         rows = min(chunk, resamples - start)
-        idx = cached[number] if cached is not None else rng.integers(0, n, size=(rows, n), dtype=index_dtype)
-        if keep:
-            drawn.append(idx)
+        idx = rng.integers(0, n, size=(rows, n), dtype=index_dtype)
         # data[idx] gathers a (rows, n) matrix; summing along axis 1 is one pass over it.
         boot_means[start : start + rows] = data[idx].sum(axis=1) / n
-    if keep:
-        _index_cache = (key, drawn)  # type: ignore[assignment]
     return boot_means
 
 
