@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 CORRECT = "correct"
 
@@ -47,3 +49,27 @@ class Instance:
             if ref.is_correct:
                 return i
         return None
+
+
+class LazySequence(Sequence[Instance]):
+    """Instances made when first asked for (by `_get`), so a run that uses 1,000 of a file's 14k rows builds 1,000;
+    a slice is a list."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def _get(self, index: int) -> Instance:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> Instance: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Instance]: ...
+    def __getitem__(self, index: int | slice) -> Instance | list[Instance]:
+        if isinstance(index, slice):
+            return [self._get(i) for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._get(index)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import orjson
 
@@ -24,7 +24,7 @@ from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
 from harness.executor import ExecutionStats, execute
-from harness.instance import TEST, Instance
+from harness.instance import TEST, Instance, LazySequence
 from harness.metrics.registry import EFFICIENCY, CorpusMetric, Metric, resolve
 from harness.run_spec import RunSpec, Suite
 from harness.scenarios.base import Scenario, make_scenario
@@ -57,7 +57,7 @@ class SuiteOutcome:
         return sum(r.stats.failed for r in self.runs)
 
 
-class _Sample(Sequence[Instance]):
+class _Sample(LazySequence):
     """The instances of `pool` at `indices`, each read from the pool when first asked for: a shipped file's rows
     become Instances as they are prompted, while the first requests are in flight."""
 
@@ -67,13 +67,7 @@ class _Sample(Sequence[Instance]):
     def __len__(self) -> int:
         return len(self.indices)
 
-    @overload
-    def __getitem__(self, index: int) -> Instance: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Instance]: ...
-    def __getitem__(self, index: int | slice) -> Instance | list[Instance]:
-        if isinstance(index, slice):
-            return [self.pool[i] for i in self.indices[index]]
+    def _get(self, index: int) -> Instance:
         return self.pool[self.indices[index]]
 
 

@@ -16,12 +16,12 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, overload
+from typing import Any, ClassVar
 
 import orjson
 
 from harness.errors import HarnessError
-from harness.instance import CORRECT, SPLITS, Instance, Reference
+from harness.instance import CORRECT, SPLITS, Instance, LazySequence, Reference
 from harness.scenarios.base import Scenario, data_root
 
 CHECKSUMS = "checksums.json"
@@ -168,7 +168,7 @@ def as_dict(row: Row, path: Path, number: int) -> dict[str, Any]:
     return _decode(row, path, number) if isinstance(row, bytes) else row
 
 
-class LazyInstances(Sequence[Instance]):
+class LazyInstances(LazySequence):
     """Rows of one split, decoded but turned into Instances (and validated) only when read: an evaluation of 1,000
     of MMLU's 14k rows builds 1,000 Instances, not 14k."""
 
@@ -182,15 +182,7 @@ class LazyInstances(Sequence[Instance]):
     def __len__(self) -> int:
         return len(self._rows)
 
-    @overload
-    def __getitem__(self, index: int) -> Instance: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Instance]: ...
-    def __getitem__(self, index: int | slice) -> Instance | list[Instance]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self._rows)
+    def _get(self, index: int) -> Instance:
         inst = self._parsed.get(index)
         if inst is None:
             line, row = self._rows[index]
