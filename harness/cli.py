@@ -219,9 +219,9 @@ def _check_data(suite: Any, offline: bool) -> Any:
 
 
 def _read_data_ahead(suite: Any) -> None:
-    """Start on the suite's data (checking and decompressing it: ~0.05 s for MMLU, all of it outside the GIL) in a
-    thread, while the rest of the harness is imported and the store opened. Entries that cannot run (data not
-    downloaded, an unknown scenario) are reported by the checks that follow, not here."""
+    """Start on the suite's data in a thread (checking and decompressing it, ~0.05 s for MMLU outside the GIL, and
+    grouping its rows by split), while the rest of the harness is imported and the store opened. Entries that cannot
+    run (data not downloaded, an unknown scenario) are reported by the checks that follow, not here."""
 
     def read() -> None:
         for spec in suite.run_specs:

@@ -88,23 +88,21 @@ class _Writer:
 async def execute(
     client: Client,
     store: Store,
-    requests: dict[str, Request] | AsyncIterator[dict[str, Request]],
+    requests: AsyncIterator[dict[str, Request]],
     *,
     progress: tqdm | None = None,
     while_waiting: Callable[[], None] | None = None,
     on_answer: Callable[[str, Result], None] | None = None,
 ) -> tuple[dict[str, Result], ExecutionStats]:
-    """Answer every request (key -> Request), from the store where possible; return key -> Result. `requests` may
-    come in chunks (an async iterator of dicts): the first ones are sent while the caller is still building the
-    rest. A key already seen in an earlier chunk is not sent again. `on_answer` is told of each answer this process
-    receives as it arrives, on the event loop (the runner scores instances then, while other requests are in
-    flight)."""
+    """Answer every request, from the store where possible; return key -> Result. The requests (key -> Request)
+    come in chunks: the first ones are sent while the caller is still building the rest. A key already seen in an
+    earlier chunk is not sent again. `on_answer` is told of each answer this process receives as it arrives, on the
+    event loop (the runner scores instances then, while other requests are in flight)."""
     start = time.perf_counter()
     previous_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(previous_interval, SWITCH_INTERVAL_S))
     try:
-        feed = _single(requests) if isinstance(requests, dict) else requests
-        return await _execute(client, store, feed, progress, while_waiting, on_answer, start)
+        return await _execute(client, store, requests, progress, while_waiting, on_answer, start)
     finally:
         sys.setswitchinterval(previous_interval)
 

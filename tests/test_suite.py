@@ -213,3 +213,42 @@ def test_inline_scorer_scores_each_instance_once_its_answers_are_all_in() -> Non
     inline = asyncio.run(main())
     with pytest.raises(ValueError, match="metric failed"):
         inline.close()
+
+
+def test_executor_sends_the_first_requests_before_the_last_chunk_is_built(tmp_path: Path) -> None:
+    """The runner hands the executor its requests a chunk at a time: the first requests must go out before the
+    rest are built, a key repeated in a later chunk is sent once, and what the store already answered is not sent."""
+    import asyncio
+
+    from harness.clients.deployment import ModelDeployment
+    from harness.clients.request import Request
+    from harness.executor import execute
+    from harness.store.store import open_store, sqlite_url
+
+    events: list[str] = []
+
+    class Client:
+        deployment = ModelDeployment("fake", "chance")
+        concurrency, batch_size = 2, 1
+
+        async def process(self, batch: list[Request]) -> list[Result]:
+            events.append("send " + batch[0].prompt)
+            await asyncio.sleep(0.002)
+            return [Result(ok=True, texts=[" A"])]
+
+    store = open_store(sqlite_url(tmp_path))
+    stored = Request(kind="generate", prompt="p-stored")
+    store.save_results([(stored.key("fake", ""), "fake", "", stored.to_json(), Result(ok=True, texts=[" B"]))])
+
+    async def feed():  # type: ignore[no-untyped-def]
+        for chunk in (["p0", "p1"], ["p2", "p0", "p-stored"], ["p3"]):
+            events.append("chunk " + ",".join(chunk))
+            yield {Request(kind="generate", prompt=p).key("fake", ""): Request(kind="generate", prompt=p) for p in chunk}
+            await asyncio.sleep(0.01)  # the caller builds the next chunk
+
+    results, stats = asyncio.run(execute(Client(), store, feed()))  # type: ignore[arg-type]
+    store.close()
+    assert events.index("send p0") < events.index("chunk p3")
+    assert sorted(e for e in events if e.startswith("send")) == ["send p0", "send p1", "send p2", "send p3"]
+    assert (stats.requested, stats.cached, stats.sent) == (5, 1, 4) and len(results) == 5
+    assert results[stored.key("fake", "")].texts == [" B"]

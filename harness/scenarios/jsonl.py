@@ -298,7 +298,7 @@ def load(relpath: str) -> dict[str, list[tuple[int, Row]]]:
         key = _key(path)
         unpacking = _unpacking.get(key)
     if unpacking is not None:
-        unpacking.wait()  # read_ahead is decompressing it
+        unpacking.wait()  # read_ahead is reading it
     with _lock:
         if key not in _loaded:
             _loaded[key] = split_rows(path, data, None, _indexed_layout(relpath))
