@@ -190,15 +190,13 @@ class LazyInstances(LazySequence):
         return inst
 
 
-def split_rows(path: Path, data: bytes | None = None, text: bytes | None = None,
+def split_rows(path: Path, data: bytes | None = None,
                layout: dict[str, list[list[int]]] | None = None) -> dict[str, list[tuple[int, Row]]]:
     """One gz JSONL file's rows grouped by split, as (line, row), in file order; a row stays undecoded bytes until it
     is used. Only what grouping needs is checked here (the split, unique ids); the rest when a row becomes an
     Instance. `layout` (from the split index, for a file whose checksum it was recorded with) says where each
     split's rows are, so they are not looked at one by one."""
-    if text is None:
-        text = _decompress(path.read_bytes() if data is None else data, path)
-    lines = _lines(text)
+    lines = _lines(_decompress(path.read_bytes() if data is None else data, path))
     if layout is not None:
         indexed = _from_layout(lines, layout)
         if indexed is not None:
@@ -301,7 +299,7 @@ def load(relpath: str) -> dict[str, list[tuple[int, Row]]]:
         unpacking.wait()  # read_ahead is reading it
     with _lock:
         if key not in _loaded:
-            _loaded[key] = split_rows(path, data, None, _indexed_layout(relpath))
+            _loaded[key] = split_rows(path, data, _indexed_layout(relpath))
         return _loaded[key]
 
 
@@ -317,7 +315,7 @@ def read_ahead(relpath: str) -> None:
                 return
             done = _unpacking[key] = threading.Event()
         try:
-            groups = split_rows(path, data, None, _indexed_layout(relpath))
+            groups = split_rows(path, data, _indexed_layout(relpath))
             with _lock:
                 _loaded.setdefault(key, groups)
         finally:
