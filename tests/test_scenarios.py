@@ -367,3 +367,38 @@ def test_scenario_plugin_from_another_package(tmp_path, monkeypatch) -> None:
                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "capitals" in proc.stdout and "1 requests: 1 sent" in proc.stdout
+
+
+def test_unpacked_copy_is_reused_and_a_damaged_one_never_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shipped gz files are decompressed once per machine into $HARNESS_CACHE/unpacked; the next process reads the
+    copy (no gunzip), and a copy that was changed or cut short is unpacked again rather than read."""
+    import harness.scenarios.jsonl as jsonl
+    from harness.scenarios import unpacked
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    root = copy_data(tmp_path, monkeypatch)
+    rel = "arc_challenge/test.jsonl.gz"
+    expected = [i.id for i in make_scenario("arc_challenge").split("test")]
+    (copy,) = (tmp_path / "cache" / "unpacked").glob(json.loads((root / "checksums.json").read_text())[rel] + "-*")
+    assert copy.read_bytes() == gzip.decompress((root / rel).read_bytes())
+
+    def fresh_process() -> list[str]:  # what a new process has: nothing of the file verified or loaded yet
+        for cache in (jsonl._verified, jsonl._loaded):
+            cache.clear()
+        return [i.id for i in make_scenario("arc_challenge").split("test")]
+
+    gunzips = []
+    real = unpacked.decompress
+    monkeypatch.setattr(unpacked, "decompress", lambda *a: gunzips.append(1) or real(*a))
+    assert fresh_process() == expected and not gunzips  # read from the copy
+
+    good = copy.read_bytes()
+    for damaged in (good.replace(b'"split"', b'"sp1it"', 1), good[: len(good) // 2]):
+        copy.write_bytes(damaged)
+        assert fresh_process() == expected
+        assert len(gunzips) == 1 and copy.read_bytes() == good  # unpacked again, and the copy replaced
+        gunzips.clear()
+
+    (tmp_path / "a-file").write_text("")  # a cache that can be neither read nor written: decompressed each time
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "a-file" / "cache"))
+    assert fresh_process() == expected and gunzips  # (this file, and any other the scenario reads)

@@ -9,7 +9,6 @@ plus scenario-specific fields (subject, rationale, passage, ...), kept in `Insta
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import re
@@ -22,6 +21,7 @@ import orjson
 
 from harness.errors import HarnessError
 from harness.instance import CORRECT, SPLITS, Instance, LazySequence, Reference
+from harness.scenarios import unpacked
 from harness.scenarios.base import Scenario, data_root
 
 CHECKSUMS = "checksums.json"
@@ -132,17 +132,14 @@ def parse_row(row: Any, path: Path, line: int) -> Instance:
     return Instance(row["id"], row["input"], refs, row["split"], extra)
 
 
-def _decompress(data: bytes, path: Path) -> bytes:
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
-        raise HarnessError(f"cannot read gzipped JSONL: {e}", path=str(path)) from e
-
-
 def _lines(text: bytes) -> list[bytes]:
     """The rows of decompressed JSONL, undecoded. JSON strings cannot hold a raw newline, so newlines are exactly
-    the row boundaries (not splitlines(): it would also split at U+2028 inside a string)."""
-    return text.removesuffix(b"\n").split(b"\n") if text else []
+    the row boundaries (not splitlines(): it would also split at U+2028 inside a string). The final newline's empty
+    "line" is dropped after splitting: removesuffix() first would copy the whole text (~9 ms for MMLU)."""
+    lines = text.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return lines
 
 
 def _decode(line: bytes, path: Path, number: int) -> dict[str, Any]:
@@ -190,13 +187,18 @@ class LazyInstances(LazySequence):
         return inst
 
 
-def split_rows(path: Path, data: bytes | None = None,
-               layout: dict[str, list[list[int]]] | None = None) -> dict[str, list[tuple[int, Row]]]:
+def split_rows(path: Path, data: bytes | None = None, layout: dict[str, list[list[int]]] | None = None,
+               sha256: str | None = None) -> dict[str, list[tuple[int, Row]]]:
     """One gz JSONL file's rows grouped by split, as (line, row), in file order; a row stays undecoded bytes until it
     is used. Only what grouping needs is checked here (the split, unique ids); the rest when a row becomes an
     Instance. `layout` (from the split index, for a file whose checksum it was recorded with) says where each
-    split's rows are, so they are not looked at one by one."""
-    lines = _lines(_decompress(path.read_bytes() if data is None else data, path))
+    split's rows are, so they are not looked at one by one. `sha256`, the checked digest of a shipped file, lets its
+    unpacked copy be read from the cache (see harness.scenarios.unpacked)."""
+    if sha256 is not None:
+        text = unpacked.unpack(path, data, sha256)
+    else:
+        text = unpacked.decompress(path.read_bytes() if data is None else data, path)
+    lines = _lines(text)
     if layout is not None:
         indexed = _from_layout(lines, layout)
         if indexed is not None:
@@ -299,7 +301,7 @@ def load(relpath: str) -> dict[str, list[tuple[int, Row]]]:
         unpacking.wait()  # read_ahead is reading it
     with _lock:
         if key not in _loaded:
-            _loaded[key] = split_rows(path, data, _indexed_layout(relpath))
+            _loaded[key] = split_rows(path, data, _indexed_layout(relpath), expected_checksums(data_root())[relpath])
         return _loaded[key]
 
 
@@ -315,7 +317,7 @@ def read_ahead(relpath: str) -> None:
                 return
             done = _unpacking[key] = threading.Event()
         try:
-            groups = split_rows(path, data, _indexed_layout(relpath))
+            groups = split_rows(path, data, _indexed_layout(relpath), expected_checksums(data_root())[relpath])
             with _lock:
                 _loaded.setdefault(key, groups)
         finally:
