@@ -134,6 +134,7 @@ def copy_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     dest = tmp_path / "data"
     shutil.copytree(data_root(), dest, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     monkeypatch.setenv("HARNESS_DATA_DIR", str(dest))
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))  # the edited files' unpacked copies go with the test
     return dest
 
 
@@ -375,8 +376,7 @@ def test_unpacked_copy_is_reused_and_a_damaged_one_never_read(tmp_path: Path, mo
     import harness.scenarios.jsonl as jsonl
     from harness.scenarios import unpacked
 
-    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
-    root = copy_data(tmp_path, monkeypatch)
+    root = copy_data(tmp_path, monkeypatch)  # and HARNESS_CACHE=tmp_path/cache
     rel = "arc_challenge/test.jsonl.gz"
     expected = [i.id for i in make_scenario("arc_challenge").split("test")]
     (copy,) = (tmp_path / "cache" / "unpacked").glob(json.loads((root / "checksums.json").read_text())[rel] + "-*")
@@ -402,3 +402,27 @@ def test_unpacked_copy_is_reused_and_a_damaged_one_never_read(tmp_path: Path, mo
     (tmp_path / "a-file").write_text("")  # a cache that can be neither read nor written: decompressed each time
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "a-file" / "cache"))
     assert fresh_process() == expected and gunzips  # (this file, and any other the scenario reads)
+
+
+def test_unpacked_copies_past_the_cache_limit_go_least_recently_used_first(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from harness.scenarios import unpacked
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
+    monkeypatch.setattr(unpacked, "MAX_BYTES", 2500)
+    payloads = {name: (name * 1000).encode() for name in "abc"}  # 1,000 bytes each
+    sources: dict[str, tuple[Path, None, str]] = {}  # unpack()'s arguments: path, bytes if read, sha256
+    for name, payload in payloads.items():
+        source = tmp_path / f"{name}.gz"
+        source.write_bytes(gzip.compress(payload))
+        sources[name] = (source, None, hashlib.sha256(source.read_bytes()).hexdigest())
+    for name in "ab":
+        assert unpacked.unpack(*sources[name]) == payloads[name]
+        time.sleep(0.01)
+    assert unpacked.unpack(*sources["a"]) == payloads["a"]  # read from its copy: a is now used after b
+    time.sleep(0.01)
+    assert unpacked.unpack(*sources["c"]) == payloads["c"]  # 3,000 bytes: b goes
+    left = sorted(p.name.split("-")[0] for p in unpacked.cache_dir().glob("*.jsonl"))
+    assert left == sorted([sources["a"][2], sources["c"][2]])

@@ -5,6 +5,7 @@ first request waited for it. Reading and checking the unpacked copy takes ~0.008
 of the gz file it came from (checked against checksums.json before this is asked) and by its own sha256 and size,
 so a copy that was damaged or cut short is never read: it is unpacked again and replaced. Writing is atomic
 (a temporary file renamed into place), and a cache that cannot be written only means decompressing each time.
+Copies of data files that were edited since pile up: past MAX_BYTES the least recently used go.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import os
 from pathlib import Path
 
 from harness.errors import HarnessError
+
+MAX_BYTES = 256 * 2**20  # every shipped file unpacked is ~20 MB
 
 
 def cache_dir() -> Path:
@@ -44,6 +47,10 @@ def _cached(folder: Path, gz_sha256: str) -> bytes | None:
         except OSError:
             continue
         if str(len(data)) == size and hashlib.sha256(data).hexdigest() == sha256:
+            try:
+                os.utime(folder / name)  # used: the last to go when the cache is trimmed
+            except OSError:
+                pass
             return data
     return None
 
@@ -57,11 +64,24 @@ def _store(folder: Path, gz_sha256: str, data: bytes) -> None:
             stale.unlink(missing_ok=True)
         temporary.write_bytes(data)
         os.replace(temporary, final)
+        _trim(folder, final)
     except OSError:  # a read-only home, a full disk: the data is read all the same, decompressed each time
         try:
             temporary.unlink(missing_ok=True)
         except OSError:  # e.g. the folder could not be made
             pass
+
+
+def _trim(folder: Path, keep: Path) -> None:
+    """Remove the least recently used copies until the folder holds at most MAX_BYTES (never `keep`)."""
+    copies = sorted((e.stat().st_mtime_ns, e.stat().st_size, e.path) for e in os.scandir(folder) if e.name.endswith(".jsonl"))
+    total = sum(size for _, size, _ in copies)
+    for _, size, path in copies:
+        if total <= MAX_BYTES:
+            return
+        if path != str(keep):
+            Path(path).unlink(missing_ok=True)
+            total -= size
 
 
 def unpack(path: Path, gz: bytes | None, gz_sha256: str) -> bytes:
