@@ -252,3 +252,30 @@ def test_executor_sends_the_first_requests_before_the_last_chunk_is_built(tmp_pa
     assert sorted(e for e in events if e.startswith("send")) == ["send p0", "send p1", "send p2", "send p3"]
     assert (stats.requested, stats.cached, stats.sent) == (5, 1, 4) and len(results) == 5
     assert results[stored.key("fake", "")].texts == [" B"]
+
+
+def test_a_run_freezes_what_it_builds_for_the_gc_and_gives_it_back(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner freezes its long-lived objects chunk by chunk (the cyclic GC stops scanning them) and unfreezes them
+    when the run's requests are done, also when the run fails: nothing stays out of the GC's reach after a run."""
+    import gc
+
+    import harness.runner as runner
+    from harness.cli import main
+
+    (tmp_path / "suite.yaml").write_text("name: gc\nmodels: [chance]\nentries:\n  - {scenario: boolq, max_instances: 300}\n")
+    freezes: list[int] = []
+    real_freeze = gc.freeze
+    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(1) or real_freeze())
+    assert gc.get_freeze_count() == 0
+    assert main(["run", str(tmp_path / "suite.yaml"), "--output", str(tmp_path / "ok"), "--no-site"]) == 0
+    assert len(freezes) >= 2 and gc.get_freeze_count() == 0  # one per chunk: 300 instances come in several
+
+    async def failing(client, store, feed, **kwargs):  # type: ignore[no-untyped-def]
+        await anext(feed)  # a chunk built (and frozen), then the run fails
+        raise RuntimeError("the run failed")
+
+    monkeypatch.setattr(runner, "execute", failing)
+    with pytest.raises(RuntimeError, match="the run failed"):
+        main(["run", str(tmp_path / "suite.yaml"), "--output", str(tmp_path / "failed"), "--no-site"])
+    assert gc.get_freeze_count() == 0

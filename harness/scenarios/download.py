@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +113,8 @@ def fetch(remote: RemoteFile, cache_dir: Path | None = None, *, allow_unverified
         raise HarnessError(f"{remote.url} has no pinned sha256; fetch it with allow_unverified=True to record the "
                            "digest seen (trust on first use), then pin that digest in REMOTE_FILES")
     cache.mkdir(parents=True, exist_ok=True)
+    import tempfile  # here: every run imports this module for cache_root(), and tempfile (with shutil) took ~5 ms
+
     fd, tmp_name = tempfile.mkstemp(dir=cache, prefix=f".{remote.filename}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
