@@ -271,17 +271,21 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
             # What is alive now (the run's instances, prompts, requests, answers and rows so far) mostly lives until
             # the run ends: the cyclic GC need not look at it again at every collection of young objects (~10 ms
             # each at 10,000 requests, ~0.2 s in all). Frozen objects are still freed when no longer referenced;
-            # they are given back to the GC after the run.
-            gc.freeze()
+            # they are given back to the GC after the run. (Not where the process froze objects of its own: unfreezing
+            # would give those back too.)
+            if freezing:
+                gc.freeze()
             yield chunk
             start, size = start + size, min(CHUNK_MAX, 2 * size)
 
+    freezing = gc.get_freeze_count() == 0
     try:
         with progress_bar(len(items), f"{deployment.name} {scenario.full_name}") as bar:
             results, stats = await execute(client, store, feed(), progress=bar, while_waiting=while_waiting,
                                            on_answer=inline)
     finally:
-        gc.unfreeze()  # see feed()
+        if freezing:
+            gc.unfreeze()  # see feed()
     if inline is not None:
         inline.close()
     for position, done in enumerate(scored):

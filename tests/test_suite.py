@@ -271,6 +271,8 @@ def test_a_run_freezes_what_it_builds_for_the_gc_and_gives_it_back(tmp_path: Pat
     assert main(["run", str(tmp_path / "suite.yaml"), "--output", str(tmp_path / "ok"), "--no-site"]) == 0
     assert len(freezes) >= 2 and gc.get_freeze_count() == 0  # one per chunk: 300 instances come in several
 
+    real_execute = runner.execute
+
     async def failing(client, store, feed, **kwargs):  # type: ignore[no-untyped-def]
         await anext(feed)  # a chunk built (and frozen), then the run fails
         raise RuntimeError("the run failed")
@@ -279,3 +281,13 @@ def test_a_run_freezes_what_it_builds_for_the_gc_and_gives_it_back(tmp_path: Pat
     with pytest.raises(RuntimeError, match="the run failed"):
         main(["run", str(tmp_path / "suite.yaml"), "--output", str(tmp_path / "failed"), "--no-site"])
     assert gc.get_freeze_count() == 0
+
+    monkeypatch.setattr(runner, "execute", real_execute)  # and a process that froze objects of its own: they stay
+    real_freeze()  # frozen, all of them
+    try:
+        frozen = gc.get_freeze_count()
+        freezes.clear()
+        assert main(["run", str(tmp_path / "suite.yaml"), "--output", str(tmp_path / "theirs"), "--no-site"]) == 0
+        assert not freezes and gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
