@@ -102,3 +102,28 @@ def test_large_input_bounded_memory() -> None:
     mean, low, high = bootstrap_ci(values, resamples=200)
     assert low < mean < high
     assert high - low < 0.01
+
+
+def test_a_large_runs_intervals_computed_two_at_a_time_are_the_ones_computed_one_by_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """aggregate() bootstraps a large run's stats in two threads; every row must equal the sequential one exactly."""
+    import threading
+
+    import harness.metrics.stats as stats
+    import harness.scoring as scoring
+
+    rng = np.random.default_rng(5)
+    per_instance = [{"exact_match": float(rng.random() < 0.4), "latency_s": float(rng.exponential()),
+                     "prompt_tokens": float(rng.integers(50, 900))} for _ in range(2000)]
+    per_instance[7].pop("latency_s")  # a stat some instances lack
+    threads: set[str] = set()
+    real = stats.bootstrap_ci
+    monkeypatch.setattr(scoring, "bootstrap_ci",
+                        lambda *a, **k: threads.add(threading.current_thread().name) or real(*a, **k))
+    parallel = scoring.aggregate("r", per_instance, [], [], seed=3)
+    assert all(name.startswith("harness-bootstrap") for name in threads) and threads
+    threads.clear()
+    monkeypatch.setattr(scoring, "PARALLEL_FROM", 10**9)
+    sequential = scoring.aggregate("r", per_instance, [], [], seed=3)
+    assert threads == {threading.main_thread().name}
+    assert parallel == sequential and len(parallel) == 3 and parallel[1]["count"] == 1999
