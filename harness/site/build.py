@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 
 import harness
+from harness.cache import cache_folder
 from harness.report import Leaderboard, Report, RunInfo, Score
 from harness.site.format import ci_title, clip, fmt_num, fmt_pm, pretty, slug
 from harness.site.runs import PAGE_BYTES, PAGE_INSTANCES, write_run
@@ -58,7 +59,7 @@ class _TemplateCache(jinja2.FileSystemBytecodeCache):
 
 
 def _template_cache() -> jinja2.BytecodeCache | None:
-    folder = Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness").expanduser() / "templates"
+    folder = cache_folder("templates")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
