@@ -406,6 +406,9 @@ def test_unpacked_copy_is_reused_and_a_damaged_one_never_read(tmp_path: Path, mo
 
 def test_unpacked_copies_past_the_cache_limit_go_least_recently_used_first(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_BYTES the least recently used copies go (a read marks a copy used); so does a temporary file that a
+    killed writer left behind an hour ago."""
+    import os
     import time
 
     from harness.scenarios import unpacked
@@ -418,9 +421,14 @@ def test_unpacked_copies_past_the_cache_limit_go_least_recently_used_first(tmp_p
         source = tmp_path / f"{name}.gz"
         source.write_bytes(gzip.compress(payload))
         sources[name] = (source, None, hashlib.sha256(source.read_bytes()).hexdigest())
+    killed = unpacked.cache_dir() / ".left-by-a-killed-writer.tmp"
+    killed.parent.mkdir(parents=True)
+    killed.write_bytes(b"x" * 100)
+    os.utime(killed, (time.time() - 7200, time.time() - 7200))
     for name in "ab":
         assert unpacked.unpack(*sources[name]) == payloads[name]
         time.sleep(0.01)
+    assert not killed.exists()
     assert unpacked.unpack(*sources["a"]) == payloads["a"]  # read from its copy: a is now used after b
     time.sleep(0.01)
     assert unpacked.unpack(*sources["c"]) == payloads["c"]  # 3,000 bytes: b goes

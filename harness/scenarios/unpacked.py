@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import time
 from pathlib import Path
 
 from harness.cache import cache_folder
@@ -74,8 +75,13 @@ def _store(folder: Path, gz_sha256: str, data: bytes) -> None:
 
 
 def _trim(folder: Path, keep: Path) -> None:
-    """Remove the least recently used copies until the folder holds at most MAX_BYTES (never `keep`)."""
-    copies = sorted((e.stat().st_mtime_ns, e.stat().st_size, e.path) for e in os.scandir(folder) if e.name.endswith(".jsonl"))
+    """Remove the least recently used copies until the folder holds at most MAX_BYTES (never `keep`), and the
+    temporary files of writers that were killed (an hour old: no write takes that long)."""
+    entries = [(e.path, e.name, e.stat()) for e in os.scandir(folder)]
+    for path, name, st in entries:
+        if name.endswith(".tmp") and st.st_mtime < time.time() - 3600:
+            Path(path).unlink(missing_ok=True)
+    copies = sorted((st.st_mtime_ns, st.st_size, path) for path, name, st in entries if name.endswith(".jsonl"))
     total = sum(size for _, size, _ in copies)
     for _, size, path in copies:
         if total <= MAX_BYTES:
