@@ -96,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.run_spec import load_suite
 
     suite = load_suite(args.suite)
-    _read_data_ahead(suite)  # first: the reading and decompressing overlap the imports below
+    _read_data_ahead(suite)  # first: the reading and checking overlap the imports below
 
     from harness.clients.deployment import load_deployments
 
@@ -219,9 +219,10 @@ def _check_data(suite: Any, offline: bool) -> Any:
 
 
 def _read_data_ahead(suite: Any) -> None:
-    """Start on the suite's data in a thread (checking and decompressing it, ~0.05 s for MMLU outside the GIL, and
-    grouping its rows by split), while the rest of the harness is imported and the store opened. Entries that cannot
-    run (data not downloaded, an unknown scenario) are reported by the checks that follow, not here."""
+    """Start on the suite's data in a thread (checking it and reading its unpacked copy, mostly outside the GIL, and
+    grouping its rows by split; see jsonl.read_ahead), while the rest of the harness is imported and the store
+    opened. Entries that cannot run (data not downloaded, an unknown scenario) are reported by the checks that
+    follow, not here."""
 
     def read() -> None:
         for spec in suite.run_specs:
