@@ -15,7 +15,7 @@ import pytest
 
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
-from harness.store.store import Store, open_store, sqlite_url
+from harness.store.store import Store, open_store, sqlite_url, text_hash
 
 
 @pytest.fixture()
@@ -103,6 +103,42 @@ def test_prompts_stored_once_and_restored_exactly(store: Store) -> None:
     restored = store.request_rows(["k2"])["k2"]
     assert restored["request"] == rows[2][3]
     assert Request.from_json(restored["request"]).key("dep", "model") == Request(kind="logprob", prompt=prompt, continuation=" 2").key("dep", "model")
+
+
+def _prompt_rows(prompts: dict[str, str]) -> list[tuple]:
+    return [(key, "dep", "model", Request(kind="generate", prompt=p).to_json(), Result(ok=True, texts=["x"]))
+            for key, p in prompts.items()]
+
+
+def _stored_head(store: Store, prompt: str) -> str | None:
+    with store.db.connect() as conn:
+        ((head,),) = conn.rows("SELECT head FROM texts WHERE hash = ?", (text_hash(prompt),))
+    return head
+
+
+def test_a_head_found_in_one_batch_serves_the_next(store: Store) -> None:
+    head = "The following are questions about algebra.\n" + "Q: 1+1?\nA: 2\n" * 20
+    store.save_results(_prompt_rows({"a": head + "Q: 2+2?\nA:", "b": head + "Q: 3+3?\nA:"}))
+    # alone in its batch, this prompt has no neighbour to share a head with: the head is the one found before
+    store.save_results(_prompt_rows({"c": head + "Q: 4+4?\nA:"}))
+    assert _stored_head(store, head + "Q: 4+4?\nA:") == text_hash(head)
+    assert store.request_rows(["c"])["c"]["request"]["prompt"] == head + "Q: 4+4?\nA:"
+
+
+def test_a_head_that_was_stored_as_a_prompt_is_read_back_whole(db_url: str) -> None:
+    outer = "g" * 250 + "\n"
+    inner = outer + "line one\n"  # first a prompt stored with `outer` as its head ...
+    first = open_store(db_url)
+    first.save_results(_prompt_rows({"p": inner, "q": outer + "other line\n"}))
+    first.close()
+    second = open_store(db_url)  # ... then, in another process, the head of two new prompts
+    try:
+        second.save_results(_prompt_rows({"r": inner + "Q: r", "s": inner + "Q: s"}))
+        assert _stored_head(second, inner) == text_hash(outer) and _stored_head(second, inner + "Q: r") == text_hash(inner)
+        rows = second.request_rows(["p", "r", "s"])
+        assert [rows[k]["request"]["prompt"] for k in "prs"] == [inner, inner + "Q: r", inner + "Q: s"]
+    finally:
+        second.close()
 
 
 def test_failed_save_run_keeps_the_old_run(store: Store) -> None:
@@ -356,3 +392,15 @@ def test_a_new_sqlite_store_opened_by_many_at_once_never_reports_locked(tmp_path
         for w in workers:
             w.join()
     assert not errors, errors[:3]
+
+
+def test_common_prefix_length_matches_the_plain_definition() -> None:
+    from os.path import commonprefix
+
+    from harness.store.heads import _common_prefix_len
+
+    rng = random.Random(3)
+    for _ in range(3000):
+        a = "".join(rng.choice("ab\n") for _ in range(rng.randint(0, 40)))
+        b = a[:rng.randint(0, len(a))] + "".join(rng.choice("ab\n") for _ in range(rng.randint(0, 8)))
+        assert _common_prefix_len(a, b) == _common_prefix_len(b, a) == len(commonprefix([a, b]))

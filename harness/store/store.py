@@ -19,7 +19,7 @@ from harness.clients.request import digest as content_digest
 from harness.errors import HarnessError
 from harness.store import layout
 from harness.store.database import Conn, Database, database_errors, open_database
-from harness.store.heads import shared_heads
+from harness.store.heads import KnownHeads, shared_heads
 
 _CHUNK = 500  # keys per IN (...) query: under SQLite's variable limit, few round trips
 
@@ -98,6 +98,7 @@ class Store:
         self.url = url
         self.db: Database = open_database(url)
         self.dialect = self.db.dialect
+        self.known_heads = KnownHeads()
         try:
             # In a write transaction: processes that start at once create the tables one after another. Otherwise
             # two can both find a table missing and both CREATE it: "table already exists" on SQLite, a
@@ -165,17 +166,19 @@ class Store:
         new = {h: t for h, t in texts.items() if h not in existing}
         if not new:
             return
-        heads = shared_heads(new)
-        for head in set(heads.values()):
-            new.setdefault(text_hash(head), head)  # a head is a text of its own, stored whole
-        existing |= {h for (h,) in self._keyed(conn, _TEXTS_IN, new)}
+        heads = shared_heads(new, self.known_heads)
+        head_hashes = {head: self.known_heads.hash(head) for head in set(heads.values())}
+        for head, digest in head_hashes.items():
+            new.setdefault(digest, head)  # a head is a text of its own, stored whole (checked here every time)
+        head_digests = set(head_hashes.values())
+        existing |= {h for (h,) in self._keyed(conn, _TEXTS_IN, head_digests - existing)}
         rows = []
         for digest, text in new.items():
             if digest in existing:
                 continue
-            head = heads.get(digest, "")
+            head = "" if digest in head_digests else heads.get(digest, "")  # a head is stored whole
             body = text[len(head):]
-            rows.append((digest, text_hash(head) if head else None, compress(body.encode("utf-8"))))
+            rows.append((digest, head_hashes[head] if head else None, compress(body.encode("utf-8"))))
         if rows:
             conn.executemany("INSERT INTO texts (hash, head, body) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING", rows)
 
@@ -194,8 +197,10 @@ class Store:
 
     def texts(self, hashes: Iterable[str]) -> dict[str, str]:
         parts = self.text_parts(hashes)
-        heads = self.text_parts({head for head, _ in parts.values() if head})
-        return {h: (heads[head][1] if head else "") + body for h, (head, body) in parts.items()}
+        # A head is stored whole, except one that a batch had already stored as a prompt (with a head of its own).
+        wanted = {head for head, _ in parts.values() if head}
+        heads = self.texts(wanted) if wanted else {}
+        return {h: (heads[head] if head else "") + body for h, (head, body) in parts.items()}
 
     # --- requests -----------------------------------------------------------------------------------------
     def completed(self, keys: Iterable[str]) -> dict[str, Result]:
@@ -330,7 +335,7 @@ class Store:
                 rows = [dict(zip(_INSTANCE_COLUMNS, r)) for r in batch_rows]
                 parts = self.text_parts(r["prompt_hash"] for r in rows)
                 wanted = {head for head, _ in parts.values() if head and head not in heads}
-                heads.update((h, body) for h, (_, body) in self.text_parts(wanted).items())
+                heads.update(self.texts(wanted))
                 for row in rows:
                     head, rest = parts.get(row["prompt_hash"], (None, ""))
                     row["stats"] = orjson.loads(row["stats"])
