@@ -404,3 +404,61 @@ def test_common_prefix_length_matches_the_plain_definition() -> None:
         a = "".join(rng.choice("ab\n") for _ in range(rng.randint(0, 40)))
         b = a[:rng.randint(0, len(a))] + "".join(rng.choice("ab\n") for _ in range(rng.randint(0, 8)))
         assert _common_prefix_len(a, b) == _common_prefix_len(b, a) == len(commonprefix([a, b]))
+
+
+def _typed(rows: list[dict]) -> list[list[tuple]]:
+    return [sorted((k, type(v).__name__, repr(v)) for k, v in row.items()) for row in rows]
+
+
+def test_a_run_just_saved_is_served_exactly_as_the_store_reads_it_back(db_url: str) -> None:
+    head = "Instructions.\n" + "Q: an example?\nA: yes\n\n" * 12
+    run, instances, run_stats = _run("fresh", 6)
+    instances[0].update(input="What is 2+2?", prompt=head + "Q: What is 2+2?\nA:", stats={"exact_match": 1 / 3})
+    instances[1].update(input="elsewhere", prompt=head + "Q: other?\nA:", fewshot_dropped=2)
+    instances[2].update(input="in\x00", prediction="a\x00b", error="e\x00", prompt="short")
+    instances[3].update(prompt=head + "Q: third?\nA:", references='[["4",1],["5",0]]', outputs='["4"]')
+    instances.reverse()  # stored and served in position order, whatever order they come in
+    writer = open_store(db_url)
+    try:
+        writer.save_results(_prompt_rows({"a": head + "Q: What is 2+2?\nA:", "b": head + "Q: other?\nA:"}))
+        writer.save_run(run, instances, run_stats)
+        served = list(writer.iter_instances("fresh"))
+        assert "fresh" in writer.saved_runs  # served from what it wrote ...
+        reader = open_store(db_url)
+        try:
+            read_back = list(reader.iter_instances("fresh"))  # ... which is what another process reads back
+        finally:
+            reader.close()
+        assert [r["position"] for r in served] == list(range(6))
+        assert served[0]["prompt_head"] and served[0]["prompt_head_chars"] == len(head)
+        assert _typed(served) == _typed(read_back)
+        served[0]["stats"]["exact_match"] = 9.0  # a caller's change to a row stays its own
+        assert next(writer.iter_instances("fresh"))["stats"] == read_back[0]["stats"]
+    finally:
+        writer.close()
+
+
+def test_a_run_saved_since_by_another_process_is_read_back(db_url: str) -> None:
+    first, second = open_store(db_url), open_store(db_url)
+    try:
+        first.save_run(*_run("shared", 3))
+        run, instances, run_stats = _run("shared", 3)
+        instances[1]["prediction"] = "changed"
+        second.save_run(run, instances, run_stats)
+        assert [r["prediction"] for r in first.iter_instances("shared")] == ["x", "changed", "x"]
+        assert "shared" not in first.saved_runs
+    finally:
+        first.close()
+        second.close()
+
+
+def test_saved_runs_keep_at_most_their_row_limit_oldest_out_first() -> None:
+    from harness.store.saved_runs import SavedRuns
+
+    saved = SavedRuns(max_rows=10)
+    saved.put("a", ("a",), [{}] * 4)
+    saved.put("b", ("b",), [{}] * 4)
+    saved.put("c", ("c",), [{}] * 4)  # a goes
+    saved.put("huge", ("h",), [{}] * 11)  # past the limit: not kept, nothing else dropped for it
+    assert ["a" in saved, "b" in saved, "c" in saved, "huge" in saved] == [False, True, True, False]
+    assert saved.get("b", ("b",)) and saved.get("c", ("other",)) is None and "c" not in saved
