@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.clients.request import digest
+from harness.clients.request import digest as content_digest
 
 HEAD_MIN_CHARS = 200  # a shared head shorter than this is not worth a row of its own
 MAX_KNOWN_HEADS = 4096  # heads a store remembers between batches (MMLU has one per subject: 57)
@@ -25,7 +25,7 @@ def _common_prefix_len(a: str, b: str) -> int:
 class KnownHeads:
     """The heads earlier batches found, with their hashes. A later prompt of the same MMLU subject finds its head
     by one dict lookup on its first HEAD_MIN_CHARS characters and a startswith, instead of being sorted and
-    compared with the whole batch again (that took a quarter of a second of the writer's time over 10,000 prompts).
+    compared with the whole batch again.
     Which head a text is cut at only changes how it is stored, never what is read back."""
 
     def __init__(self) -> None:
@@ -39,10 +39,11 @@ class KnownHeads:
                 return head
         return None
 
-    def hash(self, head: str) -> str:
+    def hash_of(self, head: str) -> str:
+        """The head's hash; the head is known from here on."""
         found = self.hashes.get(head)
         if found is None:
-            found = digest(head.encode("utf-8"))
+            found = content_digest(head.encode("utf-8"))
             if len(self.hashes) < MAX_KNOWN_HEADS:
                 self.hashes[head] = found
                 heads = self._by_start.setdefault(head[:HEAD_MIN_CHARS], [])

@@ -9,7 +9,6 @@ shared store), its record differs (its stamp has microseconds) and the instances
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 MAX_ROWS = 20_000  # instances kept in all (a few KB each, their prompts mostly): a run past this is read back
@@ -18,7 +17,7 @@ MAX_ROWS = 20_000  # instances kept in all (a few KB each, their prompts mostly)
 class SavedRuns:
     def __init__(self, max_rows: int = MAX_ROWS) -> None:
         self.max_rows = max_rows
-        self._runs: OrderedDict[str, tuple[tuple[Any, ...], list[dict[str, Any]]]] = OrderedDict()
+        self._runs: dict[str, tuple[tuple[Any, ...], list[dict[str, Any]]]] = {}  # the oldest first
         self._rows = 0
 
     def put(self, run_id: str, record: tuple[Any, ...], rows: list[dict[str, Any]]) -> None:
@@ -27,7 +26,7 @@ class SavedRuns:
         if len(rows) > self.max_rows:
             return
         while self._runs and self._rows + len(rows) > self.max_rows:
-            self.drop(next(iter(self._runs)))  # the oldest first
+            self.drop(next(iter(self._runs)))
         self._runs[run_id] = (record, rows)
         self._rows += len(rows)
 

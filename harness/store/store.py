@@ -171,7 +171,7 @@ class Store:
         if not new:
             return
         heads = shared_heads(new, self.known_heads)
-        head_hashes = {head: self.known_heads.hash(head) for head in set(heads.values())}
+        head_hashes = {head: self.known_heads.hash_of(head) for head in set(heads.values())}
         for head, digest in head_hashes.items():
             new.setdefault(digest, head)  # a head is a text of its own, stored whole (checked here every time)
         head_digests = set(head_hashes.values())
