@@ -317,14 +317,8 @@ class Store:
         rows = []
         for row_values in sorted(values, key=lambda v: v[_POSITION]):
             row = dict(zip(_INSTANCE_COLUMNS, row_values))
-            row["stats"] = orjson.loads(row["stats"])
-            row["prompt"] = texts[row["prompt_hash"]]
-            if row["input_start"] is not None:
-                row["input"] = row["prompt"][row["input_start"]:row["input_end"]]
             head = heads[row["prompt_hash"]]
-            row["prompt_head"] = head
-            row["prompt_head_chars"] = head_chars[head] if head else 0
-            rows.append(row)
+            rows.append(_instance(row, texts[row["prompt_hash"]], head, head_chars[head] if head else 0))
         return rows
 
     def runs(self, suite: str | None = None) -> list[dict[str, Any]]:
@@ -376,13 +370,20 @@ class Store:
                 heads.update(self.texts(wanted))
                 for row in rows:
                     head, rest = parts.get(row["prompt_hash"], (None, ""))
-                    row["stats"] = orjson.loads(row["stats"])
-                    row["prompt"] = heads[head] + rest if head else rest
-                    if row["input_start"] is not None:
-                        row["input"] = row["prompt"][row["input_start"]:row["input_end"]]
-                    row["prompt_head"] = head  # the hash of its shared head, if it has one (see shared_heads)
-                    row["prompt_head_chars"] = len(row["prompt"]) - len(rest)
-                    yield row
+                    yield _instance(row, heads[head] + rest if head else rest, head, len(heads[head]) if head else 0)
+
+
+def _instance(row: dict[str, Any], prompt: str, head: str | None, head_chars: int) -> dict[str, Any]:
+    """A stored instance row as iter_instances gives it: its stats parsed, its prompt whole (`head_chars` of it the
+    shared head whose hash is `head`, if any: see shared_heads), its input cut from the prompt where it was found
+    there."""
+    row["stats"] = orjson.loads(row["stats"])
+    row["prompt"] = prompt
+    if row["input_start"] is not None:
+        row["input"] = prompt[row["input_start"]:row["input_end"]]
+    row["prompt_head"] = head
+    row["prompt_head_chars"] = head_chars
+    return row
 
 
 def _values(table: str, row: dict[str, Any]) -> tuple[Any, ...]:
