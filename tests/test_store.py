@@ -253,6 +253,35 @@ def test_concurrent_writers(db_url: str) -> None:
     store.close()
 
 
+def test_writers_of_one_process_take_turns_without_sqlite_polling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A claim queued behind a long result batch in the same process waits on the store's own lock, not on SQLite's
+    busy handler: with a busy timeout far shorter than the batch, the claim would fail "database is locked"."""
+    import harness.store.database as database
+
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_S", 0.05)
+    store = open_store(sqlite_url(tmp_path))
+    held, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def long_batch() -> None:
+        try:
+            with store._write() as conn:
+                conn.execute("INSERT INTO claims (key, owner, claimed_at) VALUES ('busy', 'x', 0)")
+                held.set()
+                release.wait(5)  # 0.3 s below: six times the busy timeout
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    writer = threading.Thread(target=long_batch)
+    writer.start()
+    assert held.wait(5)
+    threading.Timer(0.3, release.set).start()
+    assert store.claim(["k1", "k2"], "me") == {"k1", "k2"}  # waited its turn
+    writer.join()
+    assert not errors, errors
+    store.close()
+
+
 def test_input_found_in_the_prompt_is_stored_once(store: Store) -> None:
     run, instances, run_stats = _run("dedup", 3)
     instances[0].update(input="What is 2+2?", prompt="Q: What is 1+1?\nA: 2\n\nQ: What is 2+2?\nA:")

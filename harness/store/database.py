@@ -120,6 +120,7 @@ class SqliteDatabase:
         self._idle: list[sqlite3.Connection] = []
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._checkpoint: threading.Thread | None = None
 
     def _new(self) -> sqlite3.Connection:
@@ -162,10 +163,19 @@ class SqliteDatabase:
         """A transaction: a writer takes the write lock up front (a deferred transaction that reads and then writes
         can fail at once with "database is locked" when another process writes in between; an immediate one waits
         its turn); a reader stays deferred, so it never waits for a writer."""
-        with self._pooled() as raw:
-            raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        if not write:
+            with self._pooled() as raw:
+                raw.execute("BEGIN")
+                yield _SqliteConn(raw)
+                raw.execute("ROLLBACK")  # a reader has nothing to commit
+            return
+        # This process's writers (the executor's result writer, its claims, the run's save) take turns on a lock of
+        # their own first: SQLite's busy handler polls, sleeping up to 100 ms between tries, so a claim queued
+        # behind a result batch went on waiting well after the batch committed. Other processes still wait on it.
+        with self._write_lock, self._pooled() as raw:
+            raw.execute("BEGIN IMMEDIATE")
             yield _SqliteConn(raw)
-            raw.execute("COMMIT" if write else "ROLLBACK")  # a reader has nothing to commit
+            raw.execute("COMMIT")
 
     def create_tables(self, conn: Conn) -> None:
         for statement in layout.SQLITE_DDL:

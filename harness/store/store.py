@@ -165,17 +165,22 @@ class Store:
         return rows
 
     # --- texts --------------------------------------------------------------------------------------------
-    def _save_texts(self, conn: Conn, texts: dict[str, str]) -> None:
-        existing = {h for (h,) in self._keyed(conn, _TEXTS_IN, texts)}
-        new = {h: t for h, t in texts.items() if h not in existing}
-        if not new:
-            return
-        heads = shared_heads(new, self.known_heads)
-        head_hashes = {head: self.known_heads.hash_of(head) for head in set(heads.values())}
-        for head, digest in head_hashes.items():
-            new.setdefault(digest, head)  # a head is a text of its own, stored whole (checked here every time)
-        head_digests = set(head_hashes.values())
-        existing |= {h for (h,) in self._keyed(conn, _TEXTS_IN, head_digests - existing)}
+    def _text_rows(self, texts: dict[str, str]) -> list[tuple[str, str | None, bytes]]:
+        """The `texts` rows (hash, head, body) to insert for those of `texts` not stored yet, with their shared heads.
+        Done before the write transaction that inserts them (its heads and compression took most of a writer batch,
+        ~0.2 s for 1,000 prompts beside a busy event loop, and every other writer, the executor's claims among them,
+        waited that long). A text stored by another writer meanwhile is the same text: its insert does nothing."""
+        with self._read() as conn:
+            existing = {h for (h,) in self._keyed(conn, _TEXTS_IN, texts)}
+            new = {h: t for h, t in texts.items() if h not in existing}
+            if not new:
+                return []
+            heads = shared_heads(new, self.known_heads)
+            head_hashes = {head: self.known_heads.hash_of(head) for head in set(heads.values())}
+            for head, digest in head_hashes.items():
+                new.setdefault(digest, head)  # a head is a text of its own, stored whole (checked here every time)
+            head_digests = set(head_hashes.values())
+            existing |= {h for (h,) in self._keyed(conn, _TEXTS_IN, head_digests - existing)}
         rows = []
         for digest, text in new.items():
             if digest in existing:
@@ -183,6 +188,10 @@ class Store:
             head = "" if digest in head_digests else heads.get(digest, "")  # a head is stored whole
             body = text[len(head):]
             rows.append((digest, head_hashes[head] if head else None, compress(body.encode("utf-8"))))
+        return rows
+
+    @staticmethod
+    def _insert_texts(conn: Conn, rows: list[tuple[str, str | None, bytes]]) -> None:
         if rows:
             conn.executemany("INSERT INTO texts (hash, head, body) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING", rows)
 
@@ -252,8 +261,9 @@ class Store:
                 result.latency_s, result.prompt_tokens, result.completion_tokens, stamp,
             ))
         keys = [v[0] for v in values]
+        text_rows = self._text_rows(texts)
         with self._write() as conn:
-            self._save_texts(conn, texts)
+            self._insert_texts(conn, text_rows)
             conn.executemany(_UPSERT_REQUESTS, values)
             self._keyed(conn, "DELETE FROM claims WHERE key IN ({keys})", keys)  # answered: nobody needs to hold them
 
@@ -291,15 +301,16 @@ class Store:
             row["stats"] = orjson.dumps({k: float(f"{v:.6g}") for k, v in row["stats"].items()}).decode()
             texts[row["prompt_hash"]] = prompt
         record = _values("runs", {**run, "updated_at": now("microseconds")})
+        values = [_values("instances", row) for row in instance_rows]
+        if self.dialect == "postgresql":  # text with NUL: see _free_text
+            values = [tuple(self._free_text(v) if c in _FREE_TEXT else v for c, v in zip(_INSTANCE_COLUMNS, row))
+                      for row in values]
+        text_rows = self._text_rows(texts)
         with self._write() as conn:
-            self._save_texts(conn, texts)
+            self._insert_texts(conn, text_rows)
             for table in ("run_stats", "instances", "runs"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             conn.executemany(_insert("runs"), [record])
-            values = [_values("instances", row) for row in instance_rows]
-            if self.dialect == "postgresql":  # text with NUL: see _free_text
-                values = [tuple(self._free_text(v) if c in _FREE_TEXT else v for c, v in zip(_INSTANCE_COLUMNS, row))
-                          for row in values]
             conn.executemany(_insert("instances"), values)
             conn.executemany(_insert("run_stats"), [_values("run_stats", row) for row in run_stats])
             heads = dict(self._keyed(conn, "SELECT hash, head FROM texts WHERE hash IN ({keys})", texts))
