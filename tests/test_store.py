@@ -435,6 +435,32 @@ def test_common_prefix_length_matches_the_plain_definition() -> None:
         assert _common_prefix_len(a, b) == _common_prefix_len(b, a) == len(commonprefix([a, b]))
 
 
+def test_shared_heads_are_those_of_the_plain_definition() -> None:
+    """Each text's head: the longest prefix, ending at a line break and at least HEAD_MIN_CHARS long, that it shares
+    with another text of the batch (and goes on after). Checked against that definition, written out plainly, on
+    batches whose texts share heads just under, at and over the minimum, and none."""
+    from os.path import commonprefix
+
+    from harness.store.heads import HEAD_MIN_CHARS, shared_heads
+
+    def plain(texts: dict[str, str]) -> dict[str, str]:
+        heads = {}
+        for key, text in texts.items():
+            longest = max((len(commonprefix([text, other])) for k, other in texts.items() if k != key), default=0)
+            cut = text.rfind("\n", 0, longest) + 1
+            if HEAD_MIN_CHARS <= cut < len(text):
+                heads[key] = text[:cut]
+        return heads
+
+    rng = random.Random(5)
+    for _ in range(300):
+        texts = {}
+        for i in range(rng.randint(1, 30)):
+            base = rng.choice(["", "x" * rng.randint(HEAD_MIN_CHARS - 50, HEAD_MIN_CHARS + 60) + "\n", "line\n" * rng.randint(30, 60)])
+            texts[str(i)] = base + "".join(rng.choice("ab\n") for _ in range(rng.randint(0, 300)))
+        assert shared_heads(texts) == plain(texts)
+
+
 def _typed(rows: list[dict]) -> list[list[tuple]]:
     return [sorted((k, type(v).__name__, repr(v)) for k, v in row.items()) for row in rows]
 

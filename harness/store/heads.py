@@ -70,7 +70,9 @@ def shared_heads(texts: dict[str, str], known: KnownHeads | None = None) -> dict
     ordered = sorted(rest.items(), key=lambda item: item[1])
     shared = [0] * len(ordered)
     for i in range(1, len(ordered)):
-        n = _common_prefix_len(ordered[i - 1][1], ordered[i][1])
+        a, b = ordered[i - 1][1], ordered[i][1]
+        # Most neighbours (zero-shot prompts) part within HEAD_MIN_CHARS: one comparison says so, not a bisection.
+        n = _common_prefix_len(a, b) if a[:HEAD_MIN_CHARS] == b[:HEAD_MIN_CHARS] else 0
         shared[i - 1] = max(shared[i - 1], n)
         shared[i] = n
     for (digest, text), n in zip(ordered, shared):
