@@ -266,7 +266,7 @@ def test_writers_of_one_process_take_turns_without_sqlite_polling(tmp_path: Path
     def long_batch() -> None:
         try:
             with store._write() as conn:
-                conn.execute("INSERT INTO claims (key, owner, claimed_at) VALUES ('busy', 'x', 0)")
+                conn.execute("INSERT INTO claims (key, owner, claimed_at) VALUES ('busy', 'x', 0) ON CONFLICT (key) DO NOTHING")
                 held.set()
                 release.wait(5)  # 0.3 s below: six times the busy timeout
         except BaseException as exc:  # noqa: BLE001 - reported below
@@ -279,6 +279,19 @@ def test_writers_of_one_process_take_turns_without_sqlite_polling(tmp_path: Path
     assert store.claim(["k1", "k2"], "me") == {"k1", "k2"}  # waited its turn
     writer.join()
     assert not errors, errors
+
+    # A turn that never comes ends as SQLite's wait would: "database is locked", after the timeout.
+    monkeypatch.setattr(database, "WRITE_TURN_TIMEOUT_S", 0.05)
+    held.clear()
+    release.clear()
+    writer = threading.Thread(target=long_batch)
+    writer.start()
+    assert held.wait(5)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        store.claim(["k3"], "me")
+    release.set()
+    writer.join()
+    assert store.claim(["k3"], "me") == {"k3"}  # nothing was left half done
     store.close()
 
 

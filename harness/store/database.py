@@ -85,6 +85,7 @@ def sqlite_path(url: str) -> str | None:
 
 
 BUSY_TIMEOUT_S = 60.0
+WRITE_TURN_TIMEOUT_S = BUSY_TIMEOUT_S  # a writer's wait for another writer of the same process
 
 
 def _switch_to_wal(raw: sqlite3.Connection, timeout_s: float) -> None:
@@ -172,10 +173,16 @@ class SqliteDatabase:
         # This process's writers (the executor's result writer, its claims, the run's save) take turns on a lock of
         # their own first: SQLite's busy handler polls, sleeping up to 100 ms between tries, so a claim queued
         # behind a result batch went on waiting well after the batch committed. Other processes still wait on it.
-        with self._write_lock, self._pooled() as raw:
-            raw.execute("BEGIN IMMEDIATE")
-            yield _SqliteConn(raw)
-            raw.execute("COMMIT")
+        # As long as SQLite would wait for another process, then the same error.
+        if not self._write_lock.acquire(timeout=WRITE_TURN_TIMEOUT_S):
+            raise sqlite3.OperationalError("database is locked (by another writer of this process)")
+        try:
+            with self._pooled() as raw:
+                raw.execute("BEGIN IMMEDIATE")
+                yield _SqliteConn(raw)
+                raw.execute("COMMIT")
+        finally:
+            self._write_lock.release()
 
     def create_tables(self, conn: Conn) -> None:
         for statement in layout.SQLITE_DDL:
