@@ -401,7 +401,7 @@ def test_texts_compress_with_a_sized_window_to_what_zlib_reads() -> None:
     length round-trips through zlib.decompress, and no text comes out larger than zlib.compress makes it."""
     import zlib
 
-    from harness.store.store import compress
+    from harness.store.texts import compress
 
     rng = random.Random(0)
     words = ["Question:", "the", "answer", "is", "(A)", "which", "of", "these", "\n", "é", "数"]
@@ -439,7 +439,7 @@ def test_a_new_sqlite_store_opened_by_many_at_once_never_reports_locked(tmp_path
 def test_common_prefix_length_matches_the_plain_definition() -> None:
     from os.path import commonprefix
 
-    from harness.store.heads import _common_prefix_len
+    from harness.store.texts import _common_prefix_len
 
     rng = random.Random(3)
     for _ in range(3000):
@@ -454,7 +454,7 @@ def test_shared_heads_are_those_of_the_plain_definition() -> None:
     batches whose texts share heads just under, at and over the minimum, and none."""
     from os.path import commonprefix
 
-    from harness.store.heads import HEAD_MIN_CHARS, shared_heads
+    from harness.store.texts import HEAD_MIN_CHARS, shared_heads
 
     def plain(texts: dict[str, str]) -> dict[str, str]:
         heads = {}

@@ -19,7 +19,7 @@ from harness.clients.request import digest as content_digest
 from harness.errors import HarnessError
 from harness.store import layout
 from harness.store.database import Conn, Database, database_errors, open_database
-from harness.store.heads import KnownHeads, shared_heads
+from harness.store.texts import KnownHeads, compress, shared_heads
 from harness.store.saved_runs import SavedRuns
 
 _CHUNK = 500  # keys per IN (...) query: under SQLite's variable limit, few round trips
@@ -84,16 +84,6 @@ def _result(result: str, ok: int, latency_s: float | None, prompt_tokens: int | 
     data.update(ok=bool(ok), latency_s=latency_s or 0.0, prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens)
     return Result.from_json(data)
-
-
-def compress(data: bytes) -> bytes:
-    """zlib at level 6, with a window and hash table sized to `data`: zlib.compress sets up its whole 256 KB state
-    for each call, ~0.1 ms for a 400-byte prompt (a 10,000-request run stores 10,000), against ~0.02 ms sized. On
-    the prompts measured (11k, up to 40 KB) the output came out exactly as large; zlib.decompress reads any window
-    size."""
-    wbits = min(15, max(9, len(data).bit_length() + 1))
-    compressor = zlib.compressobj(6, zlib.DEFLATED, wbits, min(8, max(1, wbits - 7)))
-    return compressor.compress(data) + compressor.flush()
 
 
 class Store:
