@@ -8,6 +8,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import run_cli
 
 SUITE = """\
@@ -114,22 +116,27 @@ def test_chat_deployment(tmp_path: Path, stub_factory) -> None:
     assert proc.returncode == 2 and "log-probabilities" in proc.stderr
 
 
-def test_ctrl_c_keeps_stored_results_and_the_rerun_sends_only_the_rest(tmp_path: Path, stub_factory) -> None:
+@pytest.mark.parametrize(("concurrency", "latency"), [(4, "0.05"), (64, "0.5")], ids=["concurrency-4", "concurrency-64"])
+def test_ctrl_c_keeps_stored_results_and_the_rerun_sends_only_the_rest(tmp_path: Path, stub_factory, concurrency: int,
+                                                                       latency: str) -> None:
+    """Ctrl-C at a terminal signals the whole process group: at concurrency 64 the process that stores results
+    (harness.store.writer_process) too, which must still store what it was sent."""
+    import os
     import signal
     import subprocess
     import sys
     import time
 
-    stub = stub_factory("--latency", "0.05")
+    stub = stub_factory("--latency", latency)
     (tmp_path / "suite.yaml").write_text("entries:\n  - scenario: mmlu\n    method: multiple_choice_joint\n    max_instances: 400\n")
-    models = models_file(tmp_path, stub.base_url, max_concurrency=4)
+    models = models_file(tmp_path, stub.base_url, max_concurrency=concurrency)
     args = ["run", "suite.yaml", "--models", "local/stub", "--models-file", str(models), "--output", "out"]
     proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 60
-    while stub.stats()["total_requests"] < 40 and time.time() < deadline:
+    while stub.stats()["total_requests"] < max(40, concurrency + 20) and time.time() < deadline:
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert err.strip().splitlines()[-1].startswith("harness: interrupted; run the same command again")

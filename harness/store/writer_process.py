@@ -1,0 +1,109 @@
+"""Results stored by a process of their own, for runs whose answers come faster than one core can handle.
+
+At thousands of answers a second (W2: 10,000 requests at concurrency 256 against a 50 ms server) the harness is
+bound by one core: the event loop and the store's writer thread take turns on the GIL, and the writer (hashing,
+cutting shared heads, compressing, binding rows) held it ~0.6 s of W2's ~3.5 s of requests. In a child process it
+runs on the other core, and the loop only pickles each batch into a pipe (~0.1 s in all).
+
+The child is `python -m harness.store.writer_process`. Frames on its stdin: 8-byte length, then a pickle; the first
+is the store's URL (not on the command line, where `ps` would show a PostgreSQL password), each next one a batch of
+Store.save_results rows, stored in its own transaction as it arrives. At the end of its stdin it closes the store and
+writes "ok"; on any error it writes "error: <reason>" and exits 1. When the parent is killed, its pipe closes: the
+child still stores every whole batch it was sent, as the writer thread would have, and leaves.
+"""
+
+from __future__ import annotations
+
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+from typing import IO, Any
+
+from harness.errors import HarnessError
+
+_LENGTH = struct.Struct("<Q")
+
+
+def _frame(value: Any) -> bytes:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(data)) + data
+
+
+def _read_frame(stream: IO[bytes]) -> Any | None:
+    """The next frame's value; None at the end of the stream or at a frame cut short (its writer was killed)."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (length,) = _LENGTH.unpack(head)
+    data = stream.read(length)
+    return pickle.loads(data) if len(data) == length else None
+
+
+class WriterProcess:
+    """The parent's end: save_results() sends a batch (blocking while the pipe is full, so call it off the event
+    loop), close() waits until every batch is stored. Either raises HarnessError with the child's reason."""
+
+    def __init__(self, url: str) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "harness.store.writer_process"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._send(url)
+
+    def save_results(self, rows: list[tuple[Any, ...]]) -> None:
+        self._send(rows)
+
+    def _send(self, value: Any) -> None:
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(_frame(value))
+            self.process.stdin.flush()
+        except (BrokenPipeError, ValueError):  # the child has gone (ValueError: its pipe is closed already)
+            self._fail()
+
+    def close(self) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        try:
+            self.process.stdin.close()
+        except BrokenPipeError:  # what was buffered could not be sent: the child has gone
+            pass
+        said = self.process.stdout.read().decode("utf-8", "replace").strip()
+        if self.process.wait() != 0 or said != "ok":
+            self._fail(said)
+
+    def _fail(self, said: str | None = None) -> None:
+        if said is None:
+            assert self.process.stdout is not None
+            said = self.process.stdout.read().decode("utf-8", "replace").strip()
+        code = self.process.wait()
+        reason = said.removeprefix("error: ") or f"exit code {code}"
+        raise HarnessError(f"the process storing results failed: {reason}", field="--db")
+
+
+def main() -> int:
+    # Ctrl-C reaches the whole process group: the parent stops sending and closes the pipe, and what it sent is
+    # still stored here (a rerun then sends none of it again), as the writer thread stores what is pending.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stdin, stdout = sys.stdin.buffer, sys.stdout
+    try:
+        url = _read_frame(stdin)
+        if not isinstance(url, str):
+            return 0  # the parent went before it said where to write
+        from harness.store.store import open_store
+
+        store = open_store(url)
+        try:
+            while (rows := _read_frame(stdin)) is not None:
+                store.save_results(rows)
+        finally:
+            store.close()
+    except Exception as exc:  # noqa: BLE001 - any failure is the parent's to report, on one line
+        message = exc.one_line() if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
+        stdout.write("error: " + message.replace("\n", " ") + "\n")
+        return 1
+    stdout.write("ok\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
