@@ -14,13 +14,16 @@ child still stores every whole batch it was sent, as the writer thread would hav
 
 from __future__ import annotations
 
+import os
 import pickle
 import signal
 import struct
 import subprocess
 import sys
+from pathlib import Path
 from typing import IO, Any
 
+import harness
 from harness.errors import HarnessError
 
 _LENGTH = struct.Struct("<Q")
@@ -46,8 +49,12 @@ class WriterProcess:
     loop), close() waits until every batch is stored. Either raises HarnessError with the child's reason."""
 
     def __init__(self, url: str) -> None:
+        # The child imports this very harness, wherever it came from (an install, a checkout, PYTHONPATH).
+        package_root = str(Path(harness.__file__).resolve().parents[1])
+        path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
         self.process = subprocess.Popen([sys.executable, "-m", "harness.store.writer_process"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        env={**os.environ, "PYTHONPATH": path})
         self._send(url)
 
     def save_results(self, rows: list[tuple[Any, ...]]) -> None:
