@@ -12,6 +12,7 @@ import json
 import random
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -300,7 +301,10 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
         perturbed = {name: per_instance[n * (i + 1): n * (i + 2)] for i, name in enumerate(spec.perturbations)}
         for stats_of, extra in zip(original, worst_cases(original, perturbed, categories, shown_stats(metrics))):
             stats_of.update(extra)
-    run_stats = aggregate(run_id, original, corpus, metrics, spec.adapter_spec.seed)
+    with ThreadPoolExecutor(1, thread_name_prefix="harness-aggregate") as pool:
+        aggregating = pool.submit(aggregate, run_id, original, corpus, metrics, spec.adapter_spec.seed)
+        prepared = store.prepare_instances(instance_rows)  # meanwhile: numpy lets go of the GIL as it resamples
+        run_stats = aggregating.result()
     failed_requests = sum(1 for k in requests if not results[k].ok)
     store.save_run(
         {
@@ -312,7 +316,7 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
             "requests": len(requests), "fingerprint": fingerprint,
             "server": json.dumps(getattr(client, "server_info", {}) or {}, ensure_ascii=False),
         },
-        instance_rows, run_stats,
+        prepared, run_stats,
     )
     main = next((r["mean"] for r in run_stats if r["metric"] == spec.main_metric), None)
     return RunOutcome(run_id, deployment.name, scenario.full_name, n, stats, failed_instances, main)

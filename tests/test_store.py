@@ -478,7 +478,10 @@ def _typed(rows: list[dict]) -> list[list[tuple]]:
     return [sorted((k, type(v).__name__, repr(v)) for k, v in row.items()) for row in rows]
 
 
-def test_a_run_just_saved_is_served_exactly_as_the_store_reads_it_back(db_url: str) -> None:
+@pytest.mark.parametrize("prepared", [False, True], ids=["rows", "prepared"])
+def test_a_run_just_saved_is_served_exactly_as_the_store_reads_it_back(db_url: str, prepared: bool) -> None:
+    """Saved from its rows, or from what prepare_instances made of them beforehand (as the runner does, while the
+    run's intervals are computed): the same run either way."""
     head = "Instructions.\n" + "Q: an example?\nA: yes\n\n" * 12
     run, instances, run_stats = _run("fresh", 6)
     instances[0].update(input="What is 2+2?", prompt=head + "Q: What is 2+2?\nA:", stats={"exact_match": 1 / 3})
@@ -489,7 +492,9 @@ def test_a_run_just_saved_is_served_exactly_as_the_store_reads_it_back(db_url: s
     writer = open_store(db_url)
     try:
         writer.save_results(_prompt_rows({"a": head + "Q: What is 2+2?\nA:", "b": head + "Q: other?\nA:"}))
-        writer.save_run(run, instances, run_stats)
+        given = json.dumps(instances)
+        writer.save_run(run, writer.prepare_instances(instances) if prepared else instances, run_stats)
+        assert json.dumps(instances) == given  # the caller's rows are left as they were
         served = list(writer.iter_instances("fresh"))
         assert "fresh" in writer.saved_runs  # served from what it wrote ...
         reader = open_store(db_url)

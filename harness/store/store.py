@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 import zlib
-from contextlib import contextmanager
+from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +19,8 @@ from harness.clients.request import digest as content_digest
 from harness.errors import HarnessError
 from harness.store import layout
 from harness.store.database import Conn, Database, database_errors, open_database
+from harness.store.request_rows import (IN_COLUMNS, RESULT_PARTS, RESULTS_IN, UPSERT_REQUESTS, compact_json,
+                                        stored_result)
 from harness.store.texts import KnownHeads, compress, shared_heads
 from harness.store.saved_runs import SavedRuns
 
@@ -27,15 +29,6 @@ _CHUNK = 500  # keys per IN (...) query: under SQLite's variable limit, few roun
 
 def text_hash(text: str) -> str:
     return content_digest(text.encode("utf-8"))
-
-
-_RESULT_COLUMNS = ("ok", "result", "error", "latency_s", "prompt_tokens", "completion_tokens", "updated_at")
-# A success replaces a stored failure; nothing replaces a stored success.
-_UPSERT_REQUESTS = (
-    "INSERT INTO requests (key, deployment, model, request, prompt_hash, ok, result, error, latency_s, prompt_tokens, "
-    "completion_tokens, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _RESULT_COLUMNS) + " WHERE requests.ok = 0"
-)
 
 
 def _column_list(table: str) -> str:
@@ -64,26 +57,13 @@ def sqlite_url(output_dir: Path) -> str:
     return f"sqlite:///{output_dir / 'harness.db'}"
 
 
-def _compact_json(data: dict[str, Any]) -> str:
-    """JSON of a Request or Result without the fields that hold their default nothing (None, "", []): the
-    dataclasses restore them on reading, and a request row is half the size (a 1,000-request run: ~0.2 MB less)."""
-    return orjson.dumps({k: v for k, v in data.items() if v is not None and v != "" and v != []}).decode()
+@dataclass
+class PreparedInstances:
+    """A run's instance rows as save_run writes them, and the texts they need (see Store.prepare_instances)."""
 
-
-# Result fields that have columns of their own are left out of the result's JSON (~100 bytes a request) and put
-# back on reading. `error` stays in the JSON too: there it is exact, where PostgreSQL's column replaces NUL.
-_IN_COLUMNS: dict[str, None] = {"ok": None, "latency_s": None, "prompt_tokens": None, "completion_tokens": None}
-_RESULT_PARTS = ("result", *_IN_COLUMNS)  # _result's arguments, in order
-_RESULTS_IN = f"SELECT key, {', '.join(_RESULT_PARTS)} FROM requests WHERE key IN ({{keys}})"
-
-
-def _result(result: str, ok: int, latency_s: float | None, prompt_tokens: int | None,
-            completion_tokens: int | None) -> Result:
-    """A stored Result made whole: its JSON (rows from before hold every field there), then the columns."""
-    data = orjson.loads(result)
-    data.update(ok=bool(ok), latency_s=latency_s or 0.0, prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens)
-    return Result.from_json(data)
+    values: list[tuple[Any, ...]]
+    texts: dict[str, str]  # hash -> prompt
+    text_rows: list[tuple[str, str | None, bytes]]  # the texts not stored yet
 
 
 class Store:
@@ -209,14 +189,14 @@ class Store:
     def completed(self, keys: Iterable[str]) -> dict[str, Result]:
         """The stored successful results among `keys`."""
         with self._read() as conn:
-            rows = self._keyed(conn, _RESULTS_IN + " AND ok = 1", keys)
-        return {key: _result(*parts) for key, *parts in rows}
+            rows = self._keyed(conn, RESULTS_IN + " AND ok = 1", keys)
+        return {key: stored_result(*parts) for key, *parts in rows}
 
     def results(self, keys: Iterable[str]) -> dict[str, Result]:
         """Stored results among `keys`, failed ones included."""
         with self._read() as conn:
-            rows = self._keyed(conn, _RESULTS_IN, keys)
-        return {key: _result(*parts) for key, *parts in rows}
+            rows = self._keyed(conn, RESULTS_IN, keys)
+        return {key: stored_result(*parts) for key, *parts in rows}
 
     def request_rows(self, keys: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """Stored request rows (those of `keys`, or every one), each with its Request JSON made whole again (prompt
@@ -230,7 +210,7 @@ class Store:
         for row in rows.values():
             request = Request.from_json({**json.loads(row["request"]), "prompt": prompts[row["prompt_hash"]]})
             row["request"] = request.to_json()
-            row["result"] = _result(*(row[c] for c in _RESULT_PARTS)).to_json()
+            row["result"] = stored_result(*(row[c] for c in RESULT_PARTS)).to_json()
         return rows
 
     def save_results(self, rows: Sequence[tuple[str, str, str, dict[str, Any], Result]]) -> None:
@@ -246,15 +226,15 @@ class Store:
             digest = text_hash(prompt)
             texts[digest] = prompt
             values.append((
-                key, deployment, model, _compact_json({**request, "prompt": None}), digest,
-                int(result.ok), _compact_json({**result.to_json(), **_IN_COLUMNS}), self._free_text(result.error),
+                key, deployment, model, compact_json({**request, "prompt": None}), digest,
+                int(result.ok), compact_json({**result.to_json(), **IN_COLUMNS}), self._free_text(result.error),
                 result.latency_s, result.prompt_tokens, result.completion_tokens, stamp,
             ))
         keys = [v[0] for v in values]
         text_rows = self._text_rows(texts)
         with self._write() as conn:
             self._insert_texts(conn, text_rows)
-            conn.executemany(_UPSERT_REQUESTS, values)
+            conn.executemany(UPSERT_REQUESTS, values)
             self._keyed(conn, "DELETE FROM claims WHERE key IN ({keys})", keys)  # answered: nobody needs to hold them
 
     def claim(self, keys: Sequence[str], owner: str) -> set[str]:
@@ -272,30 +252,38 @@ class Store:
         return mine - done
 
     # --- runs ---------------------------------------------------------------------------------------------
-    def save_run(self, run: dict[str, Any], instance_rows: list[dict[str, Any]], run_stats: list[dict[str, Any]]) -> None:
-        """Replace a run's record, instances and stats in one transaction: readers see the old run or the new one.
-        Each instance row carries its prompt text under "prompt" (stored once, in `texts`) and its metric values
-        under "stats" (a dict)."""
-        run_id = run["run_id"]
+    def prepare_instances(self, instance_rows: list[dict[str, Any]]) -> PreparedInstances:
+        """What save_run does to a run's instance rows before its transaction; the runner does it while the run's
+        intervals are computed (numpy lets go of the GIL). Each row carries its prompt text under "prompt" (stored
+        once, in `texts`) and its metric values under "stats" (a dict)."""
         texts: dict[str, str] = {}
-        instance_rows = [dict(row) for row in instance_rows]
-        for row in instance_rows:
+        rows = [dict(row) for row in instance_rows]
+        for row in rows:
             prompt = row.pop("prompt")
             row["prompt_hash"] = text_hash(prompt)
             start = prompt.find(row["input"]) if row["input"] else -1
             row["input_start"], row["input_end"] = (start, start + len(row["input"])) if start >= 0 else (None, None)
             if start >= 0:
                 row["input"] = ""  # the prompt has it
-            # 6 significant digits: the run's aggregates are computed before this, and latencies to the femtosecond
-            # only cost bytes
+            # 6 significant digits: the run's aggregates are computed from the values unrounded, and latencies to
+            # the femtosecond only cost bytes
             row["stats"] = orjson.dumps({k: float(f"{v:.6g}") for k, v in row["stats"].items()}).decode()
             texts[row["prompt_hash"]] = prompt
-        record = _values("runs", {**run, "updated_at": now("microseconds")})
-        values = [_values("instances", row) for row in instance_rows]
+        values = [_values("instances", row) for row in rows]
         if self.dialect == "postgresql":  # text with NUL: see _free_text
             values = [tuple(self._free_text(v) if c in _FREE_TEXT else v for c, v in zip(_INSTANCE_COLUMNS, row))
                       for row in values]
-        text_rows = self._text_rows(texts)
+        return PreparedInstances(values, texts, self._text_rows(texts))
+
+    def save_run(self, run: dict[str, Any], instance_rows: list[dict[str, Any]] | PreparedInstances,
+                 run_stats: list[dict[str, Any]]) -> None:
+        """Replace a run's record, instances and stats in one transaction: readers see the old run or the new one.
+        The instance rows as prepare_instances takes them, or what it returned."""
+        run_id = run["run_id"]
+        prepared = (instance_rows if isinstance(instance_rows, PreparedInstances)
+                    else self.prepare_instances(instance_rows))
+        values, texts, text_rows = prepared.values, prepared.texts, prepared.text_rows
+        record = _values("runs", {**run, "updated_at": now("microseconds")})
         with self._write() as conn:
             self._insert_texts(conn, text_rows)
             for table in ("run_stats", "instances", "runs"):
