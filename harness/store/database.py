@@ -164,25 +164,20 @@ class SqliteDatabase:
         """A transaction: a writer takes the write lock up front (a deferred transaction that reads and then writes
         can fail at once with "database is locked" when another process writes in between; an immediate one waits
         its turn); a reader stays deferred, so it never waits for a writer."""
-        if not write:
-            with self._pooled() as raw:
-                raw.execute("BEGIN")
-                yield _SqliteConn(raw)
-                raw.execute("ROLLBACK")  # a reader has nothing to commit
-            return
         # This process's writers (the executor's result writer, its claims, the run's save) take turns on a lock of
         # their own first: SQLite's busy handler polls, sleeping up to 100 ms between tries, so a claim queued
         # behind a result batch went on waiting well after the batch committed. Other processes still wait on it.
         # As long as SQLite would wait for another process, then the same error.
-        if not self._write_lock.acquire(timeout=WRITE_TURN_TIMEOUT_S):
+        if write and not self._write_lock.acquire(timeout=WRITE_TURN_TIMEOUT_S):
             raise sqlite3.OperationalError("database is locked (by another writer of this process)")
         try:
             with self._pooled() as raw:
-                raw.execute("BEGIN IMMEDIATE")
+                raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 yield _SqliteConn(raw)
-                raw.execute("COMMIT")
+                raw.execute("COMMIT" if write else "ROLLBACK")  # a reader has nothing to commit
         finally:
-            self._write_lock.release()
+            if write:
+                self._write_lock.release()
 
     def create_tables(self, conn: Conn) -> None:
         for statement in layout.SQLITE_DDL:
