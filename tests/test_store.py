@@ -446,6 +446,9 @@ def test_common_prefix_length_matches_the_plain_definition() -> None:
         a = "".join(rng.choice("ab\n") for _ in range(rng.randint(0, 40)))
         b = a[:rng.randint(0, len(a))] + "".join(rng.choice("ab\n") for _ in range(rng.randint(0, 8)))
         assert _common_prefix_len(a, b) == _common_prefix_len(b, a) == len(commonprefix([a, b]))
+        at_least = rng.randint(1, 20)
+        n = _common_prefix_len(a, b, at_least)
+        assert n == len(commonprefix([a, b])) or (n == 0 and len(commonprefix([a, b])) < at_least)
 
 
 def test_shared_heads_are_those_of_the_plain_definition() -> None:
