@@ -353,10 +353,27 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        failure = _database_failure(exc)
+        if failure is None:
+            raise
+        print(f"harness: error: {failure.one_line()}", file=sys.stderr)
+        return failure.exit_code
     finally:
         while _opened:
             _opened.pop().close()
         gc.set_threshold(*thresholds)
+
+
+def _database_failure(exc: Exception) -> HarnessError | None:
+    """A store that fails in the middle of a command (its disk full, a lock held past the timeout, its server gone)
+    is one line, as bad input is. Each write is one transaction, so what it stored before is whole, and the same
+    command goes on from there."""
+    database = sys.modules.get("harness.store.database")  # not imported: the error did not come from a store
+    if database is None or not isinstance(exc, database.database_errors()):
+        return None
+    return HarnessError(f"the store failed: {database.database_error_reason(exc)} (what it stored before is kept; "
+                        "run the same command again to go on)", field="--db")
 
 
 def entry() -> None:

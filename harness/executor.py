@@ -187,8 +187,13 @@ async def _execute(client: Client, store: Store, feed: AsyncIterator[dict[str, R
                 await queue.put(None)
 
     tasks = [asyncio.create_task(produce()), *(asyncio.create_task(worker()) for _ in range(n_workers))]
+    work = asyncio.gather(*tasks)
+    work.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved, when the run stops without it
     try:
-        await asyncio.gather(*tasks)
+        await asyncio.wait([work, writer_task], return_when=asyncio.FIRST_COMPLETED)
+        if writer_task.done():  # it ends early only when storing failed: answers sent from now on would be lost
+            writer_task.result()
+        await work
     finally:
         for task in tasks:
             task.cancel()

@@ -326,6 +326,45 @@ def test_rpm_budget_paces_requests_so_the_server_never_rate_limits(tmp_path: Pat
     assert max(sum(1 for t in times if start <= t < start + 1) for start in times) <= 12
 
 
+def test_a_store_failing_during_a_run_stops_it_with_one_line_and_the_rerun_goes_on(
+        tmp_path: Path, stub_factory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The store's disk fails after its first batch of results (results are stored by this process's own thread
+    below 64 in flight): the run stops at once rather than send requests whose answers it cannot keep, says so on
+    one line with exit code 2, and the first batch stays stored for the rerun."""
+    from harness import cli
+    from harness.store.store import Store
+
+    items = 400
+    stub = stub_factory("--latency", "0.01")
+    store_results = Store.save_results
+    batches: list[int] = []
+
+    def failing_disk(self: Store, rows: list) -> None:
+        batches.append(len(rows))
+        if len(batches) > 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        store_results(self, rows)
+
+    monkeypatch.setattr(Store, "save_results", failing_disk)
+    (tmp_path / "suite.yaml").write_text(f"entries:\n  - scenario: boolq\n    max_instances: {items}\n")
+    args = ["run", str(tmp_path / "suite.yaml"), "--models", "flaky-disk", "--models-file",
+            str(models_file(tmp_path, {"flaky-disk": stub.base_url}, max_concurrency=4)),
+            "--output", str(tmp_path / "out"), "--no-site"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "harness: error: --db: the store failed: disk I/O error (what it stored before is kept" in err, err
+    assert "Traceback" not in err
+    sent = stub.stats()["total_requests"]
+    assert sent < items / 2, sent  # 4 at a time, 10 ms each: ~2 s to send them all; it stopped at ~0.1 s
+    with sqlite3.connect(tmp_path / "out" / "harness.db") as conn:
+        stored = conn.execute("SELECT COUNT(*) FROM requests WHERE ok = 1").fetchone()[0]
+    assert stored == batches[0] > 0
+
+    monkeypatch.setattr(Store, "save_results", store_results)
+    assert cli.main(args) == 0
+    assert f"{items - stored} sent, {stored} from the store, 0 failed" in capsys.readouterr().out
+
+
 def test_answers_with_nan_or_infinity_are_read_as_the_stdlib_reads_them() -> None:
     """orjson reads answers (it is ~4x the stdlib's speed), but rejects the NaN and -Infinity that some servers
     write for log-probabilities; those answers are read as before rather than retried as malformed."""

@@ -308,3 +308,9 @@ def database_errors() -> tuple[type[BaseException], ...]:
 
         errors += (SQLAlchemyError,)
     return errors
+
+
+def database_error_reason(exc: BaseException) -> str:
+    """The driver's own first line ("database is locked", "connection refused"), without SQLAlchemy's wrapping."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

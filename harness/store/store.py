@@ -18,7 +18,7 @@ from harness.clients.request import Request, Result
 from harness.clients.request import digest as content_digest
 from harness.errors import HarnessError
 from harness.store import layout
-from harness.store.database import Conn, Database, database_errors, open_database
+from harness.store.database import Conn, Database, database_error_reason, database_errors, open_database
 from harness.store.request_rows import (IN_COLUMNS, RESULT_PARTS, RESULTS_IN, UPSERT_REQUESTS, compact_json,
                                         stored_result)
 from harness.store.texts import KnownHeads, compress, shared_heads
@@ -82,8 +82,8 @@ class Store:
                 self._check_version(conn)
         except database_errors() as exc:
             self.db.close()
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise HarnessError(f"cannot open database {self.db.shown_url}: {reason}", field="--db") from None
+            raise HarnessError(f"cannot open database {self.db.shown_url}: {database_error_reason(exc)}",
+                               field="--db") from None
 
     def _check_version(self, conn: Conn) -> None:
         found = conn.rows("SELECT value FROM harness_meta WHERE key = 'schema_version'")
