@@ -138,8 +138,12 @@ def test_kill_9_at_several_moments_then_rerun(db_url: str, stub_factory: Any, tm
 
 @pytest.mark.parametrize("concurrency", [8, WRITER_PROCESS_FROM], ids=lambda c: f"concurrency-{c}")
 def test_four_processes_share_one_store(db_url: str, stub_factory: Any, tmp_path: Path, concurrency: int) -> None:
-    n = 400
-    stub = stub_factory("--latency", "0.02" if concurrency < WRITER_PROCESS_FROM else "0.1", "--max-concurrency", "0")
+    # The first process to start claims up to 2.5x its concurrency at once (what its workers take and its queue
+    # holds), then a piece each time answers make room. For the work to be split, the others must start before it
+    # has claimed everything: at 64 in flight, more requests and slower answers give them ~1 s (on PostgreSQL a
+    # process takes ~0.5 s to import SQLAlchemy and connect, longer when the four start at once on 2 cores).
+    n = 400 if concurrency < WRITER_PROCESS_FROM else 1000
+    stub = stub_factory("--latency", "0.02" if concurrency < WRITER_PROCESS_FROM else "0.2", "--max-concurrency", "0")
     _write_config(tmp_path, stub.base_url, concurrency=concurrency, n=n)
     procs = [_popen(_args(db_url, f"out{i}"), tmp_path) for i in range(4)]
     outputs = [p.communicate(timeout=300) for p in procs]
