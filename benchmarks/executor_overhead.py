@@ -106,9 +106,10 @@ def workload(name: str, n: int, shots: int, concurrency: int, latency: float, re
         row(f"{name}: {n:,} requests @ concurrency {concurrency}", walls, ideal, target)
         if cached_target is not None:
             row(f"{name} again, fully cached", cached, 0.0, cached_target)
-        if resources:
-            print(f"{name} peak RSS: {max(peaks)} MB (target <= 300 MB); bytes written (store + site): "
-                  f"{statistics.median(written):.2f} MB (target <= 3 MB)", flush=True)
+        if resources:  # the targets are W1's; W2's figures are shown for what they are
+            targets = (" (target <= 300 MB)", " (target <= 3 MB)") if name == "W1" else ("", "")
+            print(f"{name} peak RSS: {max(peaks)} MB{targets[0]}; bytes written (store + site): "
+                  f"{statistics.median(written):.2f} MB{targets[1]}", flush=True)
     finally:
         stub.stop()
 
@@ -181,6 +182,25 @@ def prompt_building(repeats: int) -> None:
     row("5-shot prompts for all 14,042 MMLU test items", times, None, 2.0)
 
 
+# This machine's speed for CPU-bound work swings by up to ~40% from hour to hour (the latency-bound floors by 2-3%),
+# and most of W2's time, and what W1 spends outside its requests, is CPU-bound. The same fixed work, timed at the
+# start and the end, says which kind of hour the figures come from: compare runs at similar probe times.
+SPEED_PROBE = (
+    "import json, time\n"
+    "t = time.perf_counter()\n"
+    "for i in range(60_000):\n"
+    "    json.loads(json.dumps({'i': i, 's': f'q{i}' * 4, 'l': [i, i + 1]}))\n"
+    "print(time.perf_counter() - t)\n"
+)
+
+
+def speed_probe(when: str) -> None:
+    times = sorted(float(subprocess.run([sys.executable, "-c", SPEED_PROBE], capture_output=True, text=True,
+                                        check=True).stdout) for _ in range(3))
+    print(f"{'machine speed probe, ' + when:<44} {times[1]:7.2f} s  (fixed CPU-bound work; lower is faster; runs: "
+          f"{', '.join(f'{t:.2f}' for t in times)})", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.05, help="the server's fixed latency (s)")
@@ -191,6 +211,7 @@ def main() -> None:
     # Measure what an installed harness costs: its bytecode compiled once. Where PYTHONDONTWRITEBYTECODE is set (as on
     # this machine) a module edited since its last .pyc would be compiled again in every process (~10 ms each).
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "harness")], check=True)
+    speed_probe("at the start")
     help_time(args.repeats)
     prompt_building(args.repeats)
     workload("W1", 1000, 5, 32, args.latency, args.repeats, 2.5, cached_target=1.0, resources=True)
@@ -201,6 +222,7 @@ def main() -> None:
     if not args.skip_w2:
         workload("W2", 10_000, 0, 256, args.latency, args.repeats, 3.5, resources=True)
         floor("W2", 10_000, 256, args.latency, args.repeats)
+    speed_probe("at the end")
 
 
 if __name__ == "__main__":
