@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import time
 import zlib
-from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
