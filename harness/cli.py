@@ -366,14 +366,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _database_failure(exc: Exception) -> HarnessError | None:
-    """A store that fails in the middle of a command (its disk full, a lock held past the timeout, its server gone)
-    is one line, as bad input is. Each write is one transaction, so what it stored before is whole, and the same
-    command goes on from there."""
+    """A database error that reaches the top of a command is the store failing: one line, not a traceback."""
     database = sys.modules.get("harness.store.database")  # not imported: the error did not come from a store
     if database is None or not isinstance(exc, database.database_errors()):
         return None
-    return HarnessError(f"the store failed: {database.database_error_reason(exc)} (what it stored before is kept; "
-                        "run the same command again to go on)", field="--db")
+    return database.store_failure(database.database_error_reason(exc))
 
 
 def entry() -> None:

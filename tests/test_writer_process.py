@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -45,10 +46,34 @@ def test_a_failure_in_the_process_is_one_error_with_its_reason(tmp_path: Path) -
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the store's folder would go")
     writer = WriterProcess(f"sqlite:///{blocker}/harness.db")
-    with pytest.raises(HarnessError, match="process storing results failed: .*cannot create the database's folder"):
+    with pytest.raises(HarnessError, match="--db: the store failed: .*cannot create the database's folder"):
         for _ in range(50):  # the child may still be starting: its failure shows at a write or at close()
             writer.save_results(_rows(0, 200))
         writer.close()
+
+
+def test_a_store_failing_in_the_process_mid_run_reads_as_it_would_on_the_thread(tmp_path: Path) -> None:
+    """The store fails at its second batch (a trigger stands in for a full disk): the parent raises the one line the
+    thread storing results would give (`--db: the store failed: <the database's reason> (what it stored before is
+    kept; ...)`), and the first batch is stored."""
+    url = f"sqlite:///{tmp_path}/harness.db"
+    open_store(url).close()
+    with sqlite3.connect(tmp_path / "harness.db") as conn:
+        conn.execute("CREATE TRIGGER full_disk BEFORE INSERT ON requests WHEN NEW.key = 'k100' "
+                     "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    writer = WriterProcess(url)
+    writer.save_results(_rows(0, 100))
+    with pytest.raises(HarnessError) as raised:
+        for _ in range(50):  # the failure shows at a later write or at close()
+            writer.save_results(_rows(100, 100))
+        writer.close()
+    assert raised.value.one_line() == ("--db: the store failed: database or disk is full (what it stored before is "
+                                       "kept; run the same command again to go on)")
+    store = open_store(url)
+    try:
+        assert len(store.completed([f"k{i}" for i in range(200)])) == 100
+    finally:
+        store.close()
 
 
 def test_when_the_parent_is_killed_every_whole_batch_it_sent_is_stored(db_url: str, tmp_path: Path) -> None:

@@ -314,3 +314,11 @@ def database_error_reason(exc: BaseException) -> str:
     """The driver's own first line ("database is locked", "connection refused"), without SQLAlchemy's wrapping."""
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def store_failure(reason: str) -> HarnessError:
+    """A store that fails in the middle of a command (its disk full, a lock held past the timeout, its server gone),
+    in this process or in the one storing its results, is one line, as bad input is. Each write is one transaction,
+    so what it stored before is whole, and the same command goes on from there."""
+    return HarnessError(f"the store failed: {reason} (what it stored before is kept; run the same command again "
+                        "to go on)", field="--db")

@@ -25,6 +25,7 @@ from typing import IO, Any
 
 import harness
 from harness.errors import HarnessError
+from harness.store.database import database_error_reason, database_errors, store_failure
 
 _LENGTH = struct.Struct("<Q")
 
@@ -83,8 +84,7 @@ class WriterProcess:
             assert self.process.stdout is not None
             said = self.process.stdout.read().decode("utf-8", "replace").strip()
         code = self.process.wait()
-        reason = said.removeprefix("error: ") or f"exit code {code}"
-        raise HarnessError(f"the process storing results failed: {reason}", field="--db")
+        raise store_failure(said.removeprefix("error: ") or f"the process storing results ended with exit code {code}")
 
 
 def main() -> int:
@@ -105,7 +105,12 @@ def main() -> int:
         finally:
             store.close()
     except Exception as exc:  # noqa: BLE001 - any failure is the parent's to report, on one line
-        message = exc.one_line() if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, HarnessError):
+            message = exc.one_line()
+        elif isinstance(exc, database_errors()):  # in the words the thread storing results would use
+            message = database_error_reason(exc)
+        else:
+            message = f"{type(exc).__name__}: {exc}"
         stdout.write("error: " + message.replace("\n", " ") + "\n")
         return 1
     stdout.write("ok\n")
