@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,7 +20,7 @@ from harness.store import layout
 from harness.store.database import Conn, Database, database_error_reason, database_errors, open_database
 from harness.store.request_rows import (IN_COLUMNS, RESULT_PARTS, RESULTS_IN, UPSERT_REQUESTS, compact_json,
                                         stored_result)
-from harness.store.texts import KnownHeads, compress, shared_heads
+from harness.store.texts import KnownHeads, compress, decompress, shared_heads
 from harness.store.saved_runs import SavedRuns
 
 _CHUNK = 500  # keys per IN (...) query: under SQLite's variable limit, few round trips
@@ -176,7 +175,7 @@ class Store:
         head once instead of in every prompt."""
         with self._read() as conn:
             rows = self._keyed(conn, "SELECT hash, head, body FROM texts WHERE hash IN ({keys})", hashes)
-        return {h: (head, zlib.decompress(body).decode("utf-8")) for h, head, body in rows}
+        return {h: (head, decompress(body).decode("utf-8")) for h, head, body in rows}
 
     def texts(self, hashes: Iterable[str]) -> dict[str, str]:
         parts = self.text_parts(hashes)

@@ -95,3 +95,8 @@ def compress(data: bytes) -> bytes:
     wbits = min(15, max(9, len(data).bit_length() + 1))
     compressor = zlib.compressobj(6, zlib.DEFLATED, wbits, min(8, max(1, wbits - 7)))
     return compressor.compress(data) + compressor.flush()
+
+
+def decompress(data: bytes) -> bytes:
+    """What compress() made, whatever window size it chose."""
+    return zlib.decompress(data)
