@@ -131,8 +131,12 @@ def test_ctrl_c_keeps_stored_results_and_the_rerun_sends_only_the_rest(tmp_path:
     (tmp_path / "suite.yaml").write_text("entries:\n  - scenario: mmlu\n    method: multiple_choice_joint\n    max_instances: 400\n")
     models = models_file(tmp_path, stub.base_url, max_concurrency=concurrency)
     args = ["run", "suite.yaml", "--models", "local/stub", "--models-file", str(models), "--output", "out"]
+    # As at a terminal, where Ctrl-C reaches a foreground command whose SIGINT is not ignored: started in the
+    # background by a shell without job control (`make test &`), these tests would inherit SIGINT ignored, and so
+    # would `harness run`, which then rightly runs on to the end.
     proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while stub.stats()["total_requests"] < max(40, concurrency + 20) and time.time() < deadline:
         time.sleep(0.1)
