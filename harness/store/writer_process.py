@@ -105,8 +105,8 @@ def main() -> int:
         finally:
             store.close()
     except Exception as exc:  # noqa: BLE001 - any failure is the parent's to report, on one line
-        if isinstance(exc, HarnessError):
-            message = exc.one_line()
+        if isinstance(exc, HarnessError):  # the parent names the field (--db) itself
+            message = exc.message if exc.field == "--db" and not exc.path else exc.one_line()
         elif isinstance(exc, database_errors()):  # in the words the thread storing results would use
             message = database_error_reason(exc)
         else:
