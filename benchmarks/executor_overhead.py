@@ -167,13 +167,15 @@ def prompt_building(repeats: int) -> None:
     """In a fresh process each time, as `harness run` would: load MMLU and build every test item's 5-shot prompt."""
     code = (
         "import time; t = time.perf_counter()\n"
-        "from harness.adapters.adapter import Adapter\n"
+        "from harness.adapters.registry import make_adapter\n"
         "from harness.run_spec import AdapterSpec\n"
         "from harness.scenarios.base import make_scenario\n"
         "s = make_scenario('mmlu')\n"
         "spec = AdapterSpec(method='multiple_choice_joint', input_prefix='Question: ', output_prefix='Answer: ', "
         "max_train_instances=5, max_tokens=1)\n"
-        "a = Adapter(spec, instructions_for=s.instructions_for_instance).adapt(list(s.split('test')), s.split('train'))\n"
+        "adapter = make_adapter(spec, instructions_for=s.instructions_for_instance)\n"
+        "pool = adapter.fewshot_pool(s.split('train'))\n"
+        "a = [adapter.adapt_one(inst, pool) for inst in s.split('test')]\n"
         "assert len(a) == 14042, len(a)\n"
         "print(time.perf_counter() - t)\n"
     )

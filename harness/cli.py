@@ -238,7 +238,7 @@ def _read_data_ahead(suite: Any) -> None:
 
 def _check_methods(suite: Any, deployments: list[Any]) -> None:
     """Fail before any request when a run spec cannot be evaluated on a deployment as configured."""
-    from harness.adapters.adapter import Adapter
+    from harness.adapters.registry import make_adapter
     from harness.clients.base import client_class
 
     for deployment in deployments:
@@ -246,7 +246,7 @@ def _check_methods(suite: Any, deployments: list[Any]) -> None:
         chat = deployment.client in ("openai-compatible", "vllm-server") and deployment.api == "chat"
         for spec in suite.run_specs:
             try:
-                Adapter(spec.adapter_spec, chat=chat)
+                make_adapter(spec.adapter_spec, chat=chat)
             except HarnessError as exc:
                 raise HarnessError(f"{spec.scenario} on {deployment.name}: {exc.message}", path=str(suite.path)) from None
 

@@ -20,7 +20,8 @@ from typing import Any
 import orjson
 
 import harness
-from harness.adapters.adapter import AdaptedInstance, Adapter
+from harness.adapters.base import AdaptedInstance
+from harness.adapters.registry import make_adapter
 from harness.clients.base import make_client
 from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
@@ -221,7 +222,7 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
         return reused
     evaluated = select_instances(scenario, spec.max_instances, spec.adapter_spec.seed)
     fewshot = scenario.split(spec.adapter_spec.fewshot_split) if spec.adapter_spec.max_train_instances > 0 else []
-    adapter = Adapter(
+    adapter = make_adapter(
         spec.adapter_spec,
         chat=deployment.client in ("openai-compatible", "vllm-server") and deployment.api == "chat",
         context_length=deployment.context_length,

@@ -1,18 +1,18 @@
 """Adapters build exactly the prompts and requests they always have: a request's key is the store's cache key, so a
 changed byte would re-send every stored request. The expected values below were computed by the adapter code before
-it was split into one class per method (harness/adapters/adapter.py at dc6517a)."""
+it was split into one class per method (the single Adapter of harness/adapters/adapter.py at dc6517a)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
-from harness.adapters.adapter import Adapter
+from harness.adapters.base import Adapter
+from harness.adapters.registry import make_adapter
 from harness.adapters.spec import AdapterSpec
 from harness.clients.request import Result
 from harness.errors import HarnessError
@@ -46,8 +46,8 @@ def build(name: str, chat: bool, shots: int, context_length: int,
     spec = AdapterSpec(**{**SPECS[name].to_json(), "stop_sequences": SPECS[name].stop_sequences,
                           "max_train_instances": shots})
     kwargs: dict[str, Any] = {"count_tokens": count_tokens} if count_tokens else {}
-    return Adapter(spec, chat=chat, context_length=context_length,
-                   instructions_for=lambda inst: f"Answer about {inst.extra['subject']}.", **kwargs)
+    return make_adapter(spec, chat=chat, context_length=context_length,
+                        instructions_for=lambda inst: f"Answer about {inst.extra['subject']}.", **kwargs)
 
 
 def adapt(adapter: Adapter, evaluated: Sequence[Instance] = EVALUATED) -> list[Any]:

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
-from harness.adapters.adapter import Adapter, parse_letter
+from harness.adapters.base import AdaptedInstance, Adapter
+from harness.adapters.multiple_choice_joint import parse_letter
 from harness.adapters.prompt import estimate_tokens
-from harness.adapters.spec import AdapterSpec
+from harness.adapters.registry import ADAPTERS, make_adapter
+from harness.adapters.spec import METHODS, AdapterSpec
 from harness.clients.request import Result
 from harness.errors import HarnessError
 from harness.instance import CORRECT, Instance, Reference
@@ -19,9 +23,15 @@ TRAIN = [mc(i, "train") for i in range(10)]
 JOINT = AdapterSpec(method="multiple_choice_joint", input_prefix="Question: ", output_prefix="Answer: ", max_train_instances=2, max_tokens=1)
 
 
+def adapt(adapter: Adapter, evaluated: Sequence[Instance], candidates: Sequence[Instance]) -> list[AdaptedInstance]:
+    """As the runner does: one few-shot pool for the run, then each instance on its own."""
+    pool = adapter.fewshot_pool(candidates)
+    return [adapter.adapt_one(inst, pool) for inst in evaluated]
+
+
 def test_joint_prompt_is_exactly_the_documented_format() -> None:
-    adapter = Adapter(JOINT, instructions_for=lambda inst: "About x.")
-    [adapted] = adapter.adapt([mc(1)], TRAIN + [mc(1)])
+    adapter = make_adapter(JOINT, instructions_for=lambda inst: "About x.")
+    [adapted] = adapt(adapter, [mc(1)], TRAIN + [mc(1)])
     prompt = adapted.requests[0].prompt
     lines = prompt.split("\n")
     assert lines[0] == "About x." and lines[1] == ""
@@ -34,53 +44,54 @@ def test_joint_prompt_is_exactly_the_documented_format() -> None:
 
 
 def test_fewshot_never_from_evaluated_split_and_deterministic() -> None:
-    adapter = Adapter(JOINT)
+    adapter = make_adapter(JOINT)
     evaluated = [mc(i) for i in range(5)]
-    first = adapter.adapt(evaluated, TRAIN + evaluated)
-    again = Adapter(JOINT).adapt(evaluated, TRAIN + evaluated)
+    first = adapt(adapter, evaluated, TRAIN + evaluated)
+    again = adapt(make_adapter(JOINT), evaluated, TRAIN + evaluated)
     assert [a.prompt for a in first] == [a.prompt for a in again]
     for a in first:
         head = a.prompt.rsplit("Question: ", 1)[0]
         assert "question 0?" not in head or "choice0-0" in head  # only train rows (which reuse texts) appear
         assert all(f"test{i}" not in head for i in range(5))
-    other_seed = Adapter(AdapterSpec(**{**JOINT.to_json(), "seed": 7, "stop_sequences": ("\n",)})).adapt(evaluated, TRAIN)
+    other_seed_spec = AdapterSpec(**{**JOINT.to_json(), "seed": 7, "stop_sequences": ("\n",)})
+    other_seed = adapt(make_adapter(other_seed_spec), evaluated, TRAIN)
     assert other_seed[0].prompt != first[0].prompt or len(TRAIN) <= 2
 
 
 def test_fewshot_drawn_from_same_subject() -> None:
     train = [mc(i, "train", "a") for i in range(3)] + [Instance("b0", "physics q", mc(0).references, "train", {"subject": "b"})]
-    adapter = Adapter(AdapterSpec(method="multiple_choice_joint", max_train_instances=3))
-    [adapted] = adapter.adapt([mc(9, subject="a")], train)
+    adapter = make_adapter(AdapterSpec(method="multiple_choice_joint", max_train_instances=3))
+    [adapted] = adapt(adapter, [mc(9, subject="a")], train)
     assert "physics q" not in adapted.prompt
 
 
 def test_context_overflow_drops_fewshot_first_and_records_it() -> None:
     spec = AdapterSpec(method="multiple_choice_joint", max_train_instances=5, max_tokens=1)
-    full = Adapter(spec, context_length=100_000).adapt([mc(1)], TRAIN)[0]
+    full = adapt(make_adapter(spec, context_length=100_000), [mc(1)], TRAIN)[0]
     budget = estimate_tokens(full.prompt) - 10
-    cut = Adapter(spec, context_length=budget).adapt([mc(1)], TRAIN)[0]
+    cut = adapt(make_adapter(spec, context_length=budget), [mc(1)], TRAIN)[0]
     assert cut.fewshot_dropped >= 1 and full.fewshot_dropped == 0
     assert cut.prompt.endswith(full.prompt.rsplit("\n\n", 1)[-1])  # the evaluated instance is intact
-    tiny = Adapter(spec, context_length=1).adapt([mc(1)], TRAIN)[0]
+    tiny = adapt(make_adapter(spec, context_length=1), [mc(1)], TRAIN)[0]
     assert tiny.fewshot_dropped == 5 and "question 1?" in tiny.prompt  # never cut into the instance
 
 
 def test_separate_scores_each_choice_and_picks_argmax() -> None:
     spec = AdapterSpec(method="multiple_choice_separate", output_prefix="Answer: ")
-    adapter = Adapter(spec)
-    [adapted] = adapter.adapt([mc(2)], [])
+    adapter = make_adapter(spec)
+    [adapted] = adapt(adapter, [mc(2)], [])
     assert [r.continuation for r in adapted.requests] == [" choice2-0", " choice2-1", " choice2-2", " choice2-3"]
     assert all(r.prompt.endswith("Answer:") and r.kind == "logprob" for r in adapted.requests)
     results = [Result(ok=True, logprob=lp, continuation_tokens=t) for lp, t in ((-5, 1), (-4, 4), (-3, 10), (-9, 1))]
     pred = adapter.predict(adapted, results)
     assert pred.choice_index == 2 and pred.text == "choice2-2"
-    mean = Adapter(AdapterSpec(method="multiple_choice_separate", choice_score="mean"))
+    mean = make_adapter(AdapterSpec(method="multiple_choice_separate", choice_score="mean"))
     assert mean.predict(adapted, results).choice_index == 2  # -0.3 per token beats -1.0
 
 
 def test_joint_prediction_maps_letter_back_to_choice() -> None:
-    adapter = Adapter(JOINT)
-    [adapted] = adapter.adapt([mc(3)], [])
+    adapter = make_adapter(JOINT)
+    [adapted] = adapt(adapter, [mc(3)], [])
     assert adapter.predict(adapted, [Result(ok=True, texts=[" D"])]).text == "choice3-3"
     assert adapter.predict(adapted, [Result(ok=True, texts=[" Z"])]).choice_index is None
     failed = adapter.predict(adapted, [Result.failure("HTTP 500")])
@@ -93,15 +104,24 @@ def test_parse_letter(text: str, expected: int | None) -> None:
 
 
 def test_chat_messages_and_no_logprobs_on_chat() -> None:
-    adapter = Adapter(JOINT, chat=True, instructions_for=lambda _: "Be brief.")
-    [adapted] = adapter.adapt([mc(1)], TRAIN)
+    adapter = make_adapter(JOINT, chat=True, instructions_for=lambda _: "Be brief.")
+    [adapted] = adapt(adapter, [mc(1)], TRAIN)
     messages = adapted.requests[0].messages
     assert messages[0] == ("system", "Be brief.")
     assert [role for role, _ in messages[1:]] == ["user", "assistant", "user", "assistant", "user"]
     assert messages[2][1] in "ABCD" and messages[-1][1].endswith("Answer:")
     assert adapted.requests[0].prompt == ""
     with pytest.raises(HarnessError, match="log-probabilities"):
-        Adapter(AdapterSpec(method="multiple_choice_separate"), chat=True)
+        make_adapter(AdapterSpec(method="multiple_choice_separate"), chat=True)
+
+
+def test_every_method_has_one_adapter_class() -> None:
+    assert sorted(ADAPTERS) == sorted(METHODS)
+    for method, cls in ADAPTERS.items():
+        assert type(make_adapter(AdapterSpec(method=method))) is cls and cls.method == method
+    with pytest.raises(HarnessError, match="unknown adapter method 'ranking'") as info:
+        make_adapter(AdapterSpec(method="ranking"))
+    assert info.value.field == "method"
 
 
 def test_request_and_result_json_cover_every_field() -> None:

@@ -22,7 +22,7 @@ import harness.scenarios.med_qa
 import harness.scenarios.natural_qa
 import harness.scenarios.openbookqa
 import harness.scenarios.truthfulqa  # noqa: F401  (registers the scenarios until harness.scenarios imports them)
-from harness.adapters.adapter import Prediction
+from harness.adapters.base import Prediction
 from harness.instance import CORRECT, TEST, TRAIN, Instance, Reference
 from harness.metrics.registry import corpus_metric_registry, metric_registry
 from harness.scenarios.base import data_root, make_scenario, scenario_registry

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.adapters.adapter import Prediction
+from harness.adapters.base import Prediction
 from harness.clients.deployment import ModelDeployment
 from harness.errors import HarnessError
 from harness.instance import CORRECT, Instance, Reference

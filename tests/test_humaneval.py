@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.adapters.adapter import Prediction
+from harness.adapters.base import Prediction
 from harness.instance import Instance
 from harness.metrics.code import code_pass, pass_at_k, passes, program_for
 from harness.scenarios.base import data_root

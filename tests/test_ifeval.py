@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.adapters.adapter import Prediction
+from harness.adapters.base import Prediction
 from harness.errors import HarnessError
 from harness.instance import Instance
 from harness.metrics.ifeval import evaluate, ifeval, ifeval_instruction_loose, ifeval_instruction_strict, loose_variants

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.adapters.adapter import Prediction
+from harness.adapters.base import Prediction
 from harness.clients.deployment import ModelDeployment
 from harness.instance import CORRECT, Instance, Reference
 from harness.metrics.basic import final_number, normalize_text, token_f1

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from harness.adapters.adapter import Prediction
+from harness.adapters.base import Prediction
 from harness.instance import CORRECT, Instance, Reference
 from harness.metrics import math_equiv as m
 from harness.metrics import text_overlap as t

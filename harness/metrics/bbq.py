@@ -29,7 +29,7 @@ from harness.metrics.registry import register_corpus_metric, register_metric
 if TYPE_CHECKING:
     import numpy as np
 
-    from harness.adapters.adapter import Prediction
+    from harness.adapters.base import Prediction
     from harness.clients.deployment import ModelDeployment
     from harness.instance import Instance
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from harness.metrics.registry import register_metric
 
 if TYPE_CHECKING:
-    from harness.adapters.adapter import Prediction
+    from harness.adapters.base import Prediction
     from harness.clients.deployment import ModelDeployment
     from harness.instance import Instance
 

@@ -21,7 +21,7 @@ from harness.errors import HarnessError
 if TYPE_CHECKING:
     import numpy as np  # noqa: F401  (in a string annotation)
 
-    from harness.adapters.adapter import Prediction
+    from harness.adapters.base import Prediction
     from harness.clients.deployment import ModelDeployment
     from harness.instance import Instance
 

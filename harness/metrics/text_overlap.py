@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from harness.metrics.registry import register_metric
 
 if TYPE_CHECKING:
-    from harness.adapters.adapter import Prediction
+    from harness.adapters.base import Prediction
     from harness.clients.deployment import ModelDeployment
     from harness.instance import Instance
 
