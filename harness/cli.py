@@ -189,6 +189,7 @@ def _check_data(suite: Any, offline: bool) -> Any:
     that fetches them, or, with --offline, left out with one line saying so."""
     from harness.scenarios.base import make_scenario
     from harness.scenarios.download import cache_root
+    from harness.suites import suite_argument
 
     missing, unfetchable = [], {}
     for spec in suite.run_specs:
@@ -204,19 +205,20 @@ def _check_data(suite: Any, offline: bool) -> Any:
     if not missing:
         return suite
     names = ", ".join(dict.fromkeys(make_scenario(s.scenario, s.scenario_args).full_name for s in missing))
+    prefetch = f"harness prefetch {suite_argument(suite.path)}"
     if not offline:
         if unfetchable:
             name, reason = next(iter(unfetchable.items()))
             raise HarnessError(f"{name} cannot be downloaded: {reason}; pass --offline to run the other entries",
                                path=str(suite.path))
-        raise HarnessError(f"data not downloaded for {names}: run `harness prefetch {suite.path}` first, "
+        raise HarnessError(f"data not downloaded for {names}: run `{prefetch}` first, "
                            "or pass --offline to run the other entries", path=str(suite.path))
     kept = tuple(s for s in suite.run_specs if s not in missing)
     if not kept:
-        raise HarnessError(f"no entry has its data here (not downloaded: {names}); run `harness prefetch {suite.path}`",
+        raise HarnessError(f"no entry has its data here (not downloaded: {names}); run `{prefetch}`",
                            path=str(suite.path))
     print(f"harness: --offline: skipping {len(missing)} entries whose data is not downloaded ({names}); "
-          f"`harness prefetch {suite.path}` fetches it", file=sys.stderr)
+          f"`{prefetch}` fetches it", file=sys.stderr)
     return replace(suite, run_specs=kept)
 
 

@@ -106,6 +106,7 @@ def test_shipped_suites_run_offline_on_chance(tmp_path: Path, suite: str) -> Non
                           cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "--offline: skipping" in proc.stderr and " 0 failed" in proc.stdout
+    assert f"`harness prefetch {suite}` fetches it" in proc.stderr  # the shipped suite by the name it was run with
     offline = [s for s in load_suite(suite).run_specs
                if scenario_registry()[s.scenario].data_shipped != "download"]
     assert f"\n{len(offline)} runs," in proc.stdout
