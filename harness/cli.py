@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a suite, summarize it and build its site")
-    run.add_argument("suite", help="suite YAML file, e.g. run_specs/demo.yaml")
+    run.add_argument("suite", help="suite YAML file, or a shipped suite's name (harness list suites), e.g. demo")
     run.add_argument("--models", help="comma-separated deployment names (default: the suite's models)")
     run.add_argument("--models-file", action="append", default=[], help="extra deployments YAML (repeatable)")
     run.add_argument("--max-instances", type=int, help="evaluate at most N instances per run")
@@ -47,8 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--suite", help="suite name (default: the only or most recent one)")
     serve.add_argument("--output", default="out")
 
-    lister = sub.add_parser("list", help="list scenarios, models or metrics")
-    lister.add_argument("what", choices=["scenarios", "models", "metrics"])
+    lister = sub.add_parser("list", help="list scenarios, models, metrics or shipped suites")
+    lister.add_argument("what", choices=["scenarios", "models", "metrics", "suites"])
     lister.add_argument("--models-file", action="append", default=[])
     lister.add_argument("--json", action="store_true", help="scenarios: every field, unabridged, as JSON")
 
@@ -162,7 +162,9 @@ def _build_site_if_changed(store: Any, report: Any, site_dir: Path, models: list
 
     runs = sorted((r["run_id"], r["updated_at"], r["fingerprint"], r["failed_requests"])
                   for r in store.runs(report.suite) if r["model"] in models)
-    web = max(p.stat().st_mtime_ns for p in web_dir().rglob("*") if p.is_file())
+    # Only templates/ and static/: web_dir() is the harness.site package itself, whose code code_version() covers.
+    web = max(p.stat().st_mtime_ns for sub in ("templates", "static") for p in (web_dir() / sub).rglob("*")
+              if p.is_file())
     stamp = hashlib.sha256(json.dumps([runs, models, code_version(), web]).encode()).hexdigest()
     index, stamp_file = site_dir / "index.html", site_dir / SITE_STAMP
     if index.is_file() and stamp_file.is_file() and stamp_file.read_text() == stamp:
@@ -187,6 +189,7 @@ def _check_data(suite: Any, offline: bool) -> Any:
     that fetches them, or, with --offline, left out with one line saying so."""
     from harness.scenarios.base import make_scenario
     from harness.scenarios.download import cache_root
+    from harness.suites import suite_argument
 
     missing, unfetchable = [], {}
     for spec in suite.run_specs:
@@ -202,19 +205,20 @@ def _check_data(suite: Any, offline: bool) -> Any:
     if not missing:
         return suite
     names = ", ".join(dict.fromkeys(make_scenario(s.scenario, s.scenario_args).full_name for s in missing))
+    prefetch = f"harness prefetch {suite_argument(suite.path)}"
     if not offline:
         if unfetchable:
             name, reason = next(iter(unfetchable.items()))
             raise HarnessError(f"{name} cannot be downloaded: {reason}; pass --offline to run the other entries",
                                path=str(suite.path))
-        raise HarnessError(f"data not downloaded for {names}: run `harness prefetch {suite.path}` first, "
+        raise HarnessError(f"data not downloaded for {names}: run `{prefetch}` first, "
                            "or pass --offline to run the other entries", path=str(suite.path))
     kept = tuple(s for s in suite.run_specs if s not in missing)
     if not kept:
-        raise HarnessError(f"no entry has its data here (not downloaded: {names}); run `harness prefetch {suite.path}`",
+        raise HarnessError(f"no entry has its data here (not downloaded: {names}); run `{prefetch}`",
                            path=str(suite.path))
     print(f"harness: --offline: skipping {len(missing)} entries whose data is not downloaded ({names}); "
-          f"`harness prefetch {suite.path}` fetches it", file=sys.stderr)
+          f"`{prefetch}` fetches it", file=sys.stderr)
     return replace(suite, run_specs=kept)
 
 
@@ -306,6 +310,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         cut = {k: lambda text, w=w: text if len(text) <= w else text[: w - 1] + "\u2026" for k, w in widths.items()}
         for row in [heads, *rows]:
             print("  ".join(cut[k](row[k]).ljust(widths[k]) for k in heads).rstrip())
+    elif args.what == "suites":
+        from harness.suites import shipped_suites
+        from harness.yaml_lines import load_yaml
+
+        for name, path in shipped_suites().items():
+            data = load_yaml(path)
+            print(f"{name:14} {data.get('description', '') if isinstance(data, dict) else ''}")
     elif args.what == "models":
         from harness.clients.deployment import load_deployments
 

@@ -2,8 +2,9 @@
 
 Downloaded scenarios (data_shipped == "download") fetch their pinned RemoteFiles into the cache (see
 harness.scenarios.download); a file without a pinned sha256 is trusted on first use (its digest is recorded and
-checked from then on, and the line says so). Shipped scenarios are checked against scenarios/checksums.json. One
-line per file: `ok`, `downloaded` or `failed: reason`; the exit code is 0 only when every file is present and valid.
+checked from then on, and the line says so). Shipped scenarios are checked against
+harness/scenarios/data/checksums.json. One line per file: `ok`, `downloaded` or `failed: reason`; the exit code is 0
+only when every file is present and valid.
 """
 
 from __future__ import annotations
@@ -97,6 +98,6 @@ def cmd_prefetch(args: Any) -> int:
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("prefetch", help="download and verify the data a suite (or --scenario) needs")
-    p.add_argument("suite", nargs="?", help="suite YAML file")
+    p.add_argument("suite", nargs="?", help="suite YAML file, or a shipped suite's name (harness list suites)")
     p.add_argument("--scenario", action="append", default=[],
                    help="a scenario with its args, e.g. wmt14:pair=fr-en (repeatable)")

@@ -1,5 +1,5 @@
 """RunSpec and Suite: what to evaluate (scenario + args, adapter spec, metrics, group) and on which models, read
-from a YAML file in run_specs/. Every mistake is reported with its file and line before any work starts."""
+from a suite YAML file (the shipped ones are in harness/suites/). Every mistake is reported with its file and line before any work starts."""
 
 from __future__ import annotations
 
@@ -161,7 +161,10 @@ def _perturbations(entry: LineDict, path: Path) -> tuple[str, ...]:
 
 
 def load_suite(path: str | Path) -> Suite:
-    path = Path(path)
+    """A suite from its YAML file, or from a shipped suite's name (harness.suites)."""
+    from harness.suites import resolve_suite
+
+    path = resolve_suite(path)
     data = load_yaml(path)
     if isinstance(data, dict) and "entries" not in data:  # a suite lists entries; a scenario file does not
         from harness.scenarios.custom import is_scenario_file, scenario_file_suite

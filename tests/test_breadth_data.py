@@ -1,4 +1,4 @@
-"""The breadth scenarios' shipped data (scenarios/make_samples_breadth.py, make_samples_bbq.py), their scenario
+"""The breadth scenarios' shipped data (scripts/data/make_samples_breadth.py, make_samples_bbq.py), their scenario
 classes, and BBQ's bias scores against hand-computed values."""
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def test_scenarios_registered_and_load() -> None:
 
 
 def test_make_samples_check_passes() -> None:
-    out = subprocess.run([sys.executable, "scenarios/make_samples.py", "--check"], cwd=ROOT, capture_output=True,
+    out = subprocess.run([sys.executable, "scripts/data/make_samples.py", "--check"], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert ", 0 problems" in out.stdout

@@ -14,7 +14,6 @@ import pytest
 from harness.run_spec import load_suite
 from harness.scenarios.base import scenario_registry
 
-ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(name for name, cls in scenario_registry().items() if cls.data_shipped in ("full", "sample"))
 
 
@@ -73,7 +72,7 @@ def test_every_shipped_scenario_runs_on_the_embedded_model(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("suite", ["lite", "classic", "capabilities", "demo"])
 def test_shipped_suites_load(suite: str) -> None:
-    loaded = load_suite(ROOT / "run_specs" / f"{suite}.yaml")
+    loaded = load_suite(suite)  # a shipped suite, by name
     assert loaded.run_specs and loaded.name == suite
     groups = {spec.group for spec in loaded.run_specs}
     assert len(groups) >= 5
@@ -102,11 +101,12 @@ def test_missing_download_names_the_prefetch_command_and_offline_skips_it(tmp_pa
 def test_shipped_suites_run_offline_on_chance(tmp_path: Path, suite: str) -> None:
     """The [offline] part of each HELM suite runs on a fresh clone; the [download] part is listed, not fatal."""
     env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "empty-cache")}
-    proc = subprocess.run([sys.executable, "-m", "harness", "run", str(ROOT / "run_specs" / f"{suite}.yaml"),
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", suite,
                            "--models", "chance", "--offline", "--max-instances", "5", "--output", "out", "--no-site"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "--offline: skipping" in proc.stderr and " 0 failed" in proc.stdout
-    offline = [s for s in load_suite(ROOT / "run_specs" / f"{suite}.yaml").run_specs
+    assert f"`harness prefetch {suite}` fetches it" in proc.stderr  # the shipped suite by the name it was run with
+    offline = [s for s in load_suite(suite).run_specs
                if scenario_registry()[s.scenario].data_shipped != "download"]
     assert f"\n{len(offline)} runs," in proc.stdout

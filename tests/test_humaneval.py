@@ -112,7 +112,7 @@ def test_scenario_reads_rows_with_tests_and_entry_point(tmp_path: Path, monkeypa
 
 def _shipped() -> list[Instance]:
     if not (data_root() / "humaneval" / "test.jsonl.gz").is_file():
-        pytest.skip("scenarios/humaneval/test.jsonl.gz is not there")
+        pytest.skip("the shipped humaneval/test.jsonl.gz is not there")
     return list(HumanEvalScenario().split("test"))
 
 

@@ -240,7 +240,7 @@ def test_duplicate_id(tmp_path: Path) -> None:
 
 
 def test_make_samples_check_passes() -> None:
-    out = subprocess.run([sys.executable, "scenarios/make_samples.py", "--check"], cwd=ROOT, capture_output=True,
+    out = subprocess.run([sys.executable, "scripts/data/make_samples.py", "--check"], cwd=ROOT, capture_output=True,
                          text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 problems" in out.stdout
@@ -248,7 +248,7 @@ def test_make_samples_check_passes() -> None:
 
 def test_split_index_is_current_and_only_trusted_for_its_checksum(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """scenarios/splits.json records where each shipped file's splits are, with the file's checksum; it is exactly
+    """The shipped splits.json records where each shipped file's splits are, with the file's checksum; it is exactly
     what reading every row gives, and a file whose checksum changed is read row by row again."""
     from harness.scenarios.jsonl import SPLIT_INDEX, split_layout, split_rows
 
@@ -256,7 +256,7 @@ def test_split_index_is_current_and_only_trusted_for_its_checksum(tmp_path: Path
     checksums = json.loads((root / "checksums.json").read_text())
     index = json.loads((root / SPLIT_INDEX).read_text())
     shipped = sorted(rel for rel in checksums if rel.endswith(".jsonl.gz"))
-    assert sorted(index) == shipped, "scenarios/splits.json is stale: run python scenarios/make_samples.py --index"
+    assert sorted(index) == shipped, "splits.json is stale: run python scripts/data/make_samples.py --index"
     for rel in shipped:
         assert index[rel] == {"sha256": checksums[rel], "splits": split_layout(split_rows(root / rel))}, rel
 

@@ -286,7 +286,8 @@ def test_large_runs_are_streamed_not_held(tmp_path: Path) -> None:
 
 def test_web_dir_can_be_overridden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     web = tmp_path / "web"
-    shutil.copytree(web_dir(), web)
+    for sub in ("templates", "static"):
+        shutil.copytree(web_dir() / sub, web / sub)
     (web / "static" / "extra.txt").write_text("custom")
     monkeypatch.setenv("HARNESS_WEB_DIR", str(web))
     build_site(_small_report(), tmp_path / "out")

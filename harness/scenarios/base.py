@@ -14,11 +14,12 @@ from harness.instance import Instance
 
 
 def data_root() -> Path:
-    """Where shipped scenario data lives: `scenarios/` at the repository root, or $HARNESS_DATA_DIR."""
+    """Where shipped scenario data lives: package data in `harness/scenarios/data/` (read only; see unpacked.py for
+    where it is decompressed), or $HARNESS_DATA_DIR."""
     env = os.environ.get("HARNESS_DATA_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "scenarios"
+    return Path(__file__).resolve().parent / "data"
 
 
 def sha256_file(path: Path) -> str:

@@ -1,6 +1,6 @@
 """Shipped scenario data: gzipped JSONL rows in one schema, read into Instances after a sha256 check.
 
-Row schema (one JSON object a line, written by scenarios/make_samples.py):
+Row schema (one JSON object a line, written by scripts/data/make_samples.py):
     id, split ("train" | "valid" | "test"), input,
     choices + answer (index of the gold choice)   -- multiple choice, or
     references (acceptable answers; may be empty) -- generation,
@@ -79,7 +79,8 @@ def _check(relpath: str, root: Path | None) -> tuple[Path, bytes | None, str]:
     root = root or data_root()
     path = root / relpath
     if not path.is_file():
-        raise HarnessError("shipped data file is missing (run scenarios/make_samples.py)", path=str(path))
+        raise HarnessError("shipped data file is missing (reinstall harness; in a checkout, "
+                           "scripts/data/make_samples.py remakes it)", path=str(path))
     expected = expected_checksums(root).get(relpath)
     if expected is None:
         raise HarnessError(f"no checksum recorded for {relpath} in {root / CHECKSUMS}", path=str(path))
@@ -91,7 +92,7 @@ def _check(relpath: str, root: Path | None) -> tuple[Path, bytes | None, str]:
     if actual != expected:
         raise HarnessError(
             f"sha256 mismatch: expected {expected}, found {actual}; the file was changed or corrupted "
-            "(restore it, or rebuild with scenarios/make_samples.py)", path=str(path))
+            "(restore it, or rebuild with scripts/data/make_samples.py)", path=str(path))
     _verified[key] = expected
     return path, data, expected
 
@@ -274,7 +275,7 @@ def _indexed_layout(relpath: str) -> dict[str, list[list[int]]] | None:
 
 def write_split_index(root: Path) -> Path:
     """Record every shipped JSONL file's layout by split, each row checked as load() would. Run after the data
-    changes (`python scenarios/make_samples.py --index`; making the samples does it too); a file changed since is
+    changes (`python scripts/data/make_samples.py --index`; making the samples does it too); a file changed since is
     read row by row, as if it had no entry."""
     entries = []
     for relpath, digest in sorted(expected_checksums(root).items()):

