@@ -271,9 +271,7 @@ NOTES: dict[str, dict[str, str]] = {
 def source_md(name: str, stats: list[tuple[str, int, dict[str, int], int, str]], used: list[tuple[str, str]],
               seed: int) -> str:
     n = NOTES[name]
-    # The path as the shipped SOURCE.md files have it (their checksums are recorded): the script is now
-    # scripts/data/make_samples.py, and a rebuild that names it would change every SOURCE.md's sha256.
-    lines = [f"# {n['title']}", "", f"Scenario `{name}`. Rebuild with `python scenarios/make_samples.py`; verify with "
+    lines = [f"# {n['title']}", "", f"Scenario `{name}`. Rebuild with `python scripts/data/make_samples.py` (`make samples`); verify with "
              "`--check`.", "", "## Source", "", n["origin"], "", "## License", "", n["license"], "",
              "## How the files were cut", "", n["drawn"], "", f"Seed: {seed}. Cut from these installed files "
              f"(`package==version: path`). {n.get('cut_from', PACKAGE_NOTE)}", ""]
