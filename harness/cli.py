@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import shlex
+import shutil
 import sys
 import threading
 import time
@@ -144,8 +146,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_site:
         index = _build_site_if_changed(store, report, _site_dir(args.output, suite.name), names)
         print(f"site: {index.resolve()}")
-        print(f"open it in a browser, or serve it: harness serve --output {args.output}")
+        print(f"open it in a browser, or serve it: {_command_prefix()} serve --output {shlex.quote(str(args.output))}")
     return 0
+
+
+def _command_prefix() -> str:
+    """How to run harness again from this shell: the bare name only when it is on PATH and is this installation
+    (after `make demo` it is .venv/bin/harness, which is not on PATH until the venv is activated)."""
+    argv0 = sys.argv[0]
+    if Path(argv0).name != "harness" or not Path(argv0).exists():  # python -m harness
+        return f"{shlex.quote(sys.executable)} -m harness"
+    found = shutil.which("harness")
+    if found and Path(found).resolve() == Path(argv0).resolve():
+        return "harness"
+    path = Path(argv0).absolute()
+    try:
+        return shlex.quote(str(path.relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(path))
 
 
 SITE_STAMP = ".harness-build"  # beside index.html: what the site was built from
