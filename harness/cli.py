@@ -70,7 +70,10 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def _site_dir(output: str, suite: str) -> Path:
-    return Path(output) / "site" / suite
+    """The suite's site folder: one folder under OUTPUT/site, whatever the suite's name (see harness.names.slug)."""
+    from harness.names import slug
+
+    return Path(output) / "site" / slug(suite)
 
 
 def _pick_suite(store: Any, wanted: str | None) -> str:
@@ -271,7 +274,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     root = Path(args.output) / "site"
     if args.suite:
-        site = root / args.suite
+        site = _site_dir(args.output, args.suite)
     else:
         built = sorted(root.glob("*/index.html"), key=lambda p: p.stat().st_mtime)
         if not built:
