@@ -20,8 +20,9 @@ import jinja2
 
 import harness
 from harness.cache import cache_folder
+from harness.names import slug, visible
 from harness.report import Leaderboard, Report, RunInfo, Score
-from harness.site.format import ci_title, clip, fmt_num, fmt_pm, pretty, slug, visible
+from harness.site.format import ci_title, clip, fmt_num, fmt_pm, pretty
 from harness.site.runs import PAGE_BYTES, PAGE_INSTANCES, write_run
 
 __all__ = ["PAGE_BYTES", "PAGE_INSTANCES", "build_site", "fmt_num", "group_href", "run_href", "slug", "web_dir"]

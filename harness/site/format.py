@@ -1,4 +1,5 @@
-"""Formatting for the site: the Jinja filters (numbers in their unit, CIs, clipped escaped text, safe names)."""
+"""Formatting for the site: the Jinja filters (numbers in their unit, CIs, clipped escaped text); names are made safe
+by harness.names."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from harness.names import slug, visible  # noqa: F401  (filters; slug re-exported)
 from harness.report import Score
 
 FIELD_CHARS = 50_000  # longer texts are clipped: escaping can grow text ~5x and one instance must fit a page
