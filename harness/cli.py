@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from harness.errors import HarnessError
 
@@ -23,8 +23,17 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", help="SQLAlchemy database URL (default: sqlite:///OUTPUT/harness.db)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """A mistake on the command line is one line, like every other input error, with where to read more."""
+
+    def error(self, message: str) -> NoReturn:
+        from harness.names import visible
+
+        self.exit(2, f"harness: error: {visible(message)} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description="Holistic evaluation of language models.")
+    parser = _Parser(prog="harness", description="Holistic evaluation of language models.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a suite, summarize it and build its site")
@@ -72,7 +81,10 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def _site_dir(output: str, suite: str) -> Path:
-    return Path(output) / "site" / suite
+    """The suite's site folder: one folder under OUTPUT/site, whatever the suite's name (see harness.names.slug)."""
+    from harness.names import slug
+
+    return Path(output) / "site" / slug(suite)
 
 
 def _pick_suite(store: Any, wanted: str | None) -> str:
@@ -95,12 +107,12 @@ def _build_site(store: Any, suite: str, output: str, models: list[str] | None = 
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.run_spec import load_suite
+    from harness.run_spec import check_max_instances, load_suite
 
     suite = load_suite(args.suite)
     _read_data_ahead(suite)  # first: the reading and checking overlap the imports below
 
-    from harness.clients.deployment import load_deployments
+    from harness.clients.deployment import check_setting, load_deployments
 
     deployments = load_deployments(args.models_file)
     names = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else list(suite.models)
@@ -108,16 +120,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise HarnessError("no models: list them in the suite's `models` or pass --models", path=str(suite.path))
     for name in names:
         if name not in deployments:
-            where = "--models" if args.models else "models"
-            raise HarnessError(f"unknown model {name!r} (known: {', '.join(sorted(deployments))})", field=where)
+            known = f"unknown model {name!r} (known: {', '.join(sorted(deployments))})"
+            if args.models:
+                raise HarnessError(known, field="--models")
+            raise HarnessError(known, path=str(suite.path), line=suite.line_of_model(name), field="models")
     chosen = [deployments[n] for n in names]
     if args.concurrency is not None:
-        if args.concurrency < 1:
-            raise HarnessError("must be >= 1", field="--concurrency")
+        check_setting("max_concurrency", args.concurrency, field="--concurrency")
         chosen = [replace(d, max_concurrency=args.concurrency) for d in chosen]
     if args.max_instances is not None:
-        if args.max_instances < 1:
-            raise HarnessError("must be >= 1", field="--max-instances")
+        check_max_instances(args.max_instances, field="--max-instances")
         suite = replace(suite, run_specs=tuple(
             replace(s, max_instances=min(s.max_instances or args.max_instances, args.max_instances)) for s in suite.run_specs))
     suite = _check_data(suite, args.offline)
@@ -235,8 +247,10 @@ def _check_data(suite: Any, offline: bool) -> Any:
     if not kept:
         raise HarnessError(f"no entry has its data here (not downloaded: {names}); run `{prefetch}`",
                            path=str(suite.path))
-    print(f"harness: --offline: skipping {len(missing)} entries whose data is not downloaded ({names}); "
-          f"`{prefetch}` fetches it", file=sys.stderr)
+    from harness.names import visible
+
+    print(visible(f"harness: --offline: skipping {len(missing)} entries whose data is not downloaded ({names}); "
+                  f"`{prefetch}` fetches it"), file=sys.stderr)
     return replace(suite, run_specs=kept)
 
 
@@ -293,7 +307,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     root = Path(args.output) / "site"
     if args.suite:
-        site = root / args.suite
+        site = _site_dir(args.output, args.suite)
     else:
         built = sorted(root.glob("*/index.html"), key=lambda p: p.stat().st_mtime)
         if not built:
@@ -337,9 +351,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{name:14} {data.get('description', '') if isinstance(data, dict) else ''}")
     elif args.what == "models":
         from harness.clients.deployment import load_deployments
+        from harness.names import visible
 
         for d in load_deployments(args.models_file).values():
-            print(f"{d.name:28} {d.client:18} {d.model_id:28} {' '.join(d.urls)}")
+            print(visible(f"{d.name:28} {d.client:18} {d.model_id:28} {' '.join(d.urls)}"))
     else:
         from harness.metrics.registry import corpus_metric_registry, metric_registry
 
@@ -377,8 +392,10 @@ def main(argv: list[str] | None = None) -> int:
     gc.set_threshold(50_000, 50, 100)
     try:
         return COMMANDS[args.command](args)
-    except HarnessError as exc:
-        print(f"harness: error: {exc.one_line()}", file=sys.stderr)
+    except HarnessError as exc:  # names and paths in it come from outside: escaped (harness.names.visible)
+        from harness.names import visible
+
+        print(f"harness: error: {visible(exc.one_line())}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:
         return 0

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from harness import bounds
 from harness.adapters.spec import METHODS, AdapterSpec
 from harness.errors import HarnessError
-from harness.yaml_lines import LineDict, check_keys, load_yaml
+from harness.yaml_lines import LineDict, LineList, check_keys, load_yaml
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,13 @@ class RunSpec:
                                   self.metrics, self.max_instances)
         return ident + ((self.perturbations,) if self.perturbations else ())  # ids of runs without them stay as before
 
+    def with_shots_available(self, pool: int) -> RunSpec:
+        """This spec with `shots` cut to the size of the few-shot pool, which is all a prompt can hold: `shots: 1000`
+        on a 5-row pool runs, stores and is named as 5 shots (and shares its results with `shots: 5`)."""
+        if self.adapter_spec.max_train_instances <= pool:
+            return self
+        return replace(self, adapter_spec=replace(self.adapter_spec, max_train_instances=pool))
+
     def run_id(self, model: str) -> str:
         """A readable, filesystem-safe id, unique per (scenario, args, adapter spec, metrics, model)."""
         args = ",".join(f"{k}={v}" for k, v in sorted(self.scenario_args.items()))
@@ -45,6 +53,16 @@ class Suite:
     description: str
     models: tuple[str, ...]
     run_specs: tuple[RunSpec, ...] = field(default=())
+    model_lines: tuple[int, ...] = ()  # the line of each of `models` in the suite file
+
+    def line_of_model(self, name: str) -> int | None:
+        index = self.models.index(name) if name in self.models else -1
+        return self.model_lines[index] if 0 <= index < len(self.model_lines) else None
+
+
+def check_max_instances(value: int, *, field: str, path: str | None = None, line: int | None = None) -> int:
+    """A suite's max_instances and --max-instances: the same rule."""
+    return int(bounds.at_least(value, 1, field=field, path=path, line=line))
 
 
 SUITE_KEYS = {"name", "description", "models", "entries", "defaults"}
@@ -73,11 +91,11 @@ def _typed(entry: LineDict, key: str, kind: type | tuple[type, ...], path: Path)
     return value
 
 
-def _entry(raw: Any, defaults: dict[str, Any], path: Path) -> RunSpec:
+def _entry(raw: Any, defaults: dict[str, Any], path: Path, line: int) -> RunSpec:
     from harness.metrics.registry import directions, known_names
     from harness.scenarios.base import make_scenario
 
-    entry = check_keys(raw, ENTRY_KEYS, {"scenario"}, path, "entry")
+    entry = check_keys(raw, ENTRY_KEYS, {"scenario"}, path, "entry", line=line)
     merged = LineDict({**defaults, **entry})
     merged.line, merged.key_lines = entry.line, {**getattr(defaults, "key_lines", {}), **entry.key_lines}
 
@@ -132,8 +150,8 @@ def _entry(raw: Any, defaults: dict[str, Any], path: Path) -> RunSpec:
     if main_metric not in known:
         raise error(f"unknown metric {main_metric!r}", "main_metric")
     max_instances = _typed(merged, "max_instances", int, path) if merged.get("max_instances") is not None else None
-    if max_instances is not None and max_instances < 1:
-        raise error("max_instances must be >= 1", "max_instances")
+    if max_instances is not None:
+        check_max_instances(max_instances, field="max_instances", path=str(path), line=merged.line_of("max_instances"))
     group = _typed(merged, "group", str, path) if "group" in merged else scenario.name
     perturbations = _perturbations(merged, path) if merged.get("perturbations") else ()
     return RunSpec(name, args, AdapterSpec(**adapter), tuple(dict.fromkeys(metrics)), group, max_instances, main_metric,
@@ -181,6 +199,11 @@ def load_suite(path: str | Path) -> Suite:
     entries = data["entries"]
     if not isinstance(entries, list) or not entries:
         raise HarnessError("entries must be a non-empty list", path=str(path), line=data.line_of("entries"), field="entries")
-    specs = tuple(_entry(raw, defaults, path) for raw in entries)
+    lines = [entries.line_of(i) for i in range(len(entries))] if isinstance(entries, LineList) else \
+        [data.line_of("entries")] * len(entries)
+    specs = tuple(_entry(raw, defaults, path, line) for raw, line in zip(entries, lines))
     name = data.get("name", path.stem)
-    return Suite(str(name), path, str(data.get("description", "")), tuple(models), specs)
+    if not isinstance(name, (str, int, float)) or isinstance(name, bool) or not str(name).strip():
+        raise HarnessError("name must be a non-empty string", path=str(path), line=data.line_of("name"), field="name")
+    model_lines = tuple(models.line_of(i) for i in range(len(models))) if isinstance(models, LineList) else ()
+    return Suite(str(name), path, str(data.get("description", "")), tuple(models), specs, model_lines)

@@ -29,6 +29,7 @@ from harness.errors import HarnessError
 from harness.executor import ExecutionStats, execute
 from harness.instance import TEST, Instance, LazySequence
 from harness.metrics.registry import EFFICIENCY, CorpusMetric, Metric, resolve
+from harness.names import visible
 from harness.run_spec import RunSpec, Suite
 from harness.scenarios.base import Scenario, make_scenario
 from harness.scoring import aggregate, score_instance, shown_stats, worst_cases
@@ -215,13 +216,14 @@ SCORE_DELAY_S = 0.001  # answers are scored this long after they arrive (see _In
 async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store: Store, suite: str,
                   while_waiting: Callable[[], None] | None = None) -> RunOutcome:
     scenario = make_scenario(spec.scenario, spec.scenario_args)
+    fewshot = scenario.split(spec.adapter_spec.fewshot_split) if spec.adapter_spec.max_train_instances > 0 else []
+    spec = spec.with_shots_available(len(fewshot))  # the run id names the shots the prompts hold
     run_id = spec.run_id(deployment.name)
     fingerprint = run_fingerprint(spec, deployment, scenario)
     reused = await asyncio.to_thread(reuse, store, run_id, suite, fingerprint, deployment, scenario, spec.main_metric)
     if reused is not None:
         return reused
     evaluated = select_instances(scenario, spec.max_instances, spec.adapter_spec.seed)
-    fewshot = scenario.split(spec.adapter_spec.fewshot_split) if spec.adapter_spec.max_train_instances > 0 else []
     adapter = make_adapter(
         spec.adapter_spec,
         chat=deployment.client in ("openai-compatible", "vllm-server") and deployment.api == "chat",
@@ -282,7 +284,7 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
 
     freezing = gc.get_freeze_count() == 0
     try:
-        with progress_bar(len(items), f"{deployment.name} {scenario.full_name}") as bar:
+        with progress_bar(len(items), visible(f"{deployment.name} {scenario.full_name}")) as bar:
             results, stats = await execute(client, store, feed(), progress=bar, while_waiting=while_waiting,
                                            on_answer=inline)
     finally:

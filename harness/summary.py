@@ -13,6 +13,7 @@ import orjson
 
 from harness.metrics.registry import corpus_metric_registry, lower_is_better, metric_registry
 from harness.metrics.stats import bootstrap_ci, bootstrap_corpus_ci
+from harness.names import visible
 from harness.report import Aspect, InstanceView, Leaderboard, LeaderboardColumn, Report, RunInfo, Score
 from harness.scenarios.base import scenario_class
 from harness.store.store import Store
@@ -157,7 +158,9 @@ def format_table(report: Report) -> str:
 
 def _format_board(board: Leaderboard, failed: bool = True) -> str:
     order = sorted(board.models, key=lambda m: -(board.win_rates.get(m) if board.win_rates.get(m) is not None else -1))
-    header = ["model", "win rate", *[f"{c.group} ({c.metric}{', lower better' if c.lower_is_better else ''})" for c in board.columns]]
+    # Names from suites and models files are printed with their control characters escaped (harness.names).
+    header = ["model", "win rate", *[visible(f"{c.group} ({c.metric}{', lower better' if c.lower_is_better else ''})")
+                                     for c in board.columns]]
     lines = [header]
     for model in order:
         wr = board.win_rates.get(model)
@@ -165,10 +168,10 @@ def _format_board(board: Leaderboard, failed: bool = True) -> str:
         for col in board.columns:
             s = board.cells.get((model, col.group))
             cells.append("-" if s is None else f"{s.mean:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]")
-        lines.append([model, "-" if wr is None else f"{wr:.3f}", *cells])
+        lines.append([visible(model), "-" if wr is None else f"{wr:.3f}", *cells])
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     out = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in lines]
     counts = {m: n for m, n in board.failed_requests.items() if n}
     if failed and counts:
-        out.append("failed requests: " + ", ".join(f"{m}: {n}" for m, n in counts.items()))
+        out.append("failed requests: " + ", ".join(f"{visible(m)}: {n}" for m, n in counts.items()))
     return "\n".join(out)

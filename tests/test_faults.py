@@ -93,7 +93,7 @@ def test_rpm_and_tpm_are_parsed_and_checked(tmp_path: Path) -> None:
     (deployment,) = parse_deployments(path)
     assert (deployment.rpm, deployment.tpm) == (600, 90_000)
     path.write_text("- name: a\n  client: openai-compatible\n  base_url: http://127.0.0.1:1/v1\n  rpm: -1\n")
-    with pytest.raises(HarnessError, match="rpm must be 0"):
+    with pytest.raises(HarnessError, match="models.yaml:4: rpm: must be >= 0, got -1"):
         parse_deployments(path)
 
 

@@ -346,3 +346,28 @@ def test_compiled_templates_are_cached_and_a_broken_cache_is_ignored(tmp_path: P
                   adapter_spec={}, scores={}, instances=0, failed_requests=0, truncated_instances=0)
     kwargs = dict(root="../../", run=run, heads=[("h1", "text <b>", "8", 2)], suite="s", created_at="now")
     assert again.render(**kwargs) == first.render(**kwargs) and "text &lt;b&gt;" in first.render(**kwargs)
+
+
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+def test_bidi_controls_in_names_show_as_escapes(tmp_path: Path) -> None:
+    """A name with U+202E would show the text after it reversed ("acme/\u202egnp.exe" reads "acme/exe.png"): every
+    name on every page shows its bidi controls as escapes, and no page holds one."""
+    model, group, scenario = "acme/\u202egnp.exe", "qa\u2066\u2067\u2068\u2069", "sc\u202a\u202b\u202c\u202d"
+    score = _score("exact_match", 0.5, 0.1, 4)
+    run = RunInfo("r1", model, scenario, group, "generation", "exact_match", {}, {"exact_match": score}, 4, 0, 0)
+    lb = Leaderboard(models=[model], columns=[LeaderboardColumn(group, "exact_match")], cells={(model, group): score},
+                     win_rates={model: None}, failed_requests={model: 0})
+    report = Report(suite="suite\u200e\u200f\u061c", created_at="2025-01-02T03:04:05Z", leaderboard=lb, runs=[run],
+                    instances={"r1": lambda: _instances("r1", 2)})
+    build_site(report, tmp_path)
+    texts = {p: p.read_text(encoding="utf-8") for p in tmp_path.rglob("*.html")}
+    assert len(texts) >= 3
+    for path, text in texts.items():
+        assert not any(char in text for char in BIDI), path
+    index, group_page = texts[tmp_path / "index.html"], texts[tmp_path / "groups" / f"{slug(group)}.html"]
+    assert "acme/\\u202egnp.exe" in index and "suite\\u200e\\u200f\\u061c" in index
+    assert "qa\\u2066\\u2067\\u2068\\u2069" in group_page
+    run_page = texts[tmp_path / "runs" / "r1" / "index.html"]
+    assert "sc\\u202a\\u202b\\u202c\\u202d" in run_page and "acme/\\u202egnp.exe" in run_page

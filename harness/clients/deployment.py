@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from harness import bounds
 from harness.errors import HarnessError
-from harness.yaml_lines import check_keys, load_yaml
+from harness.yaml_lines import LineList, check_keys, load_yaml
 
 
 @dataclass(frozen=True)
@@ -50,18 +53,55 @@ _FIELDS = {f.name: f for f in fields(ModelDeployment)}
 _TYPES: dict[str, type] = {"int": int, "float": float, "str": str}
 
 
+# The lowest value of each number a deployment has; the flags that override one (--concurrency) use the same rule.
+_LIMITS: dict[str, tuple[Callable[..., float], float]] = {
+    "max_concurrency": (bounds.at_least, 1), "batch_size": (bounds.at_least, 1), "context_length": (bounds.at_least, 1),
+    "max_attempts": (bounds.at_least, 1), "rpm": (bounds.at_least, 0), "tpm": (bounds.at_least, 0),
+    "price_input_per_mtok": (bounds.at_least, 0), "price_output_per_mtok": (bounds.at_least, 0),
+    "timeout_s": (bounds.above, 0), "startup_timeout_s": (bounds.above, 0),
+}
+
+
+def check_setting(key: str, value: Any, *, field: str, path: str | None = None, line: int | None = None) -> Any:
+    """A deployment setting's value, checked against its limit (rpm: 0 means no limit); the field named in the error
+    is where the value came from: the models file's key, or the flag that overrides it."""
+    if key in _LIMITS:
+        check, low = _LIMITS[key]
+        check(value, low, field=field, path=path, line=line)
+    return value
+
+
+def check_url(url: str, *, field: str, path: str | None = None, line: int | None = None) -> str:
+    """An http(s) URL with a host and, if it names one, a port in 1-65535."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise HarnessError(f"{url!r} is not a valid URL: {exc}", path=path, line=line, field=field) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HarnessError(f"{url!r}: expected http(s)://host[:port]/v1", path=path, line=line, field=field)
+    if port == 0:
+        raise HarnessError(f"{url!r}: port must be 1-65535", path=path, line=line, field=field)
+    return url
+
+
 def _coerce(entry: dict[str, Any], key: str, path: str | Path) -> Any:
     value = entry[key]
     if key == "base_urls":
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             raise HarnessError("expected a list of URLs", path=str(path), line=entry.line_of(key), field=key)
+        for i, url in enumerate(value):
+            line = value.line_of(i) if isinstance(value, LineList) else entry.line_of(key)
+            check_url(url, field=key, path=str(path), line=line)
         return tuple(value)
     wanted = _TYPES[str(_FIELDS[key].type)]
     if wanted is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
     if not isinstance(value, wanted) or isinstance(value, bool):
         raise HarnessError(f"expected {wanted.__name__}, got {value!r}", path=str(path), line=entry.line_of(key), field=key)
-    return value
+    if key == "base_url" and value:
+        check_url(value, field=key, path=str(path), line=entry.line_of(key))
+    return check_setting(key, value, field=key, path=str(path), line=entry.line_of(key))
 
 
 def parse_deployments(path: str | Path) -> list[ModelDeployment]:
@@ -72,8 +112,8 @@ def parse_deployments(path: str | Path) -> list[ModelDeployment]:
         raise HarnessError("a models file must be a list of deployments", path=str(path), line=getattr(data, "line", 1))
     kinds = client_kinds()
     result = []
-    for entry in data:
-        entry = check_keys(entry, set(_FIELDS), {"name", "client"}, path, "deployment")
+    for i, entry in enumerate(data):
+        entry = check_keys(entry, set(_FIELDS), {"name", "client"}, path, "deployment", line=data.line_of(i))
         values = {key: _coerce(entry, key, path) for key in entry}
         if values["client"] not in kinds:
             raise HarnessError(
@@ -90,9 +130,6 @@ def parse_deployments(path: str | Path) -> list[ModelDeployment]:
                                field="base_urls")
         if values.get("api", "completions") not in ("completions", "chat"):
             raise HarnessError("api must be 'completions' or 'chat'", path=str(path), line=entry.line_of("api"), field="api")
-        for key in ("rpm", "tpm"):
-            if values.get(key, 0) < 0:
-                raise HarnessError(f"{key} must be 0 (no limit) or more", path=str(path), line=entry.line_of(key), field=key)
         result.append(ModelDeployment(**values))
     return result
 

@@ -20,8 +20,9 @@ import jinja2
 
 import harness
 from harness.cache import cache_folder
+from harness.names import slug, visible
 from harness.report import Leaderboard, Report, RunInfo, Score
-from harness.site.format import ci_title, clip, fmt_num, fmt_pm, pretty, slug
+from harness.site.format import ci_title, clip, fmt_num, fmt_pm, pretty
 from harness.site.runs import PAGE_BYTES, PAGE_INSTANCES, write_run
 
 __all__ = ["PAGE_BYTES", "PAGE_INSTANCES", "build_site", "fmt_num", "group_href", "run_href", "slug", "web_dir"]
@@ -76,7 +77,9 @@ def make_env(templates: Path) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=fmt_num, pm=fmt_pm, ci=ci_title, clip=clip, slug=slug, pretty=pretty)
+    # `name`: every name from a suite, models file or the store (model, group, scenario, suite), so that a control
+    # character in one (U+202E reverses the text after it) shows as an escape instead of acting (harness.names).
+    env.filters.update(num=fmt_num, pm=fmt_pm, ci=ci_title, clip=clip, slug=slug, pretty=pretty, name=visible)
     env.globals.update(run_href=run_href, group_href=group_href, version=harness.__version__)
     return env
 

@@ -1,12 +1,11 @@
-"""Formatting for the site: the Jinja filters (numbers in their unit, CIs, clipped escaped text, safe names)."""
+"""Formatting for the site: the Jinja filters (numbers in their unit, CIs, clipped escaped text); names are made safe
+by harness.names."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
-import re
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -84,15 +83,6 @@ def clip(text: Any, limit: int = FIELD_CHARS) -> str:
         return s
     note = escape(f"… {len(s) - limit:,} more characters not shown")
     return escape(s[:limit]) + Markup('<span class="clipped">') + note + Markup("</span>")
-
-
-def slug(name: str) -> str:
-    """A file- and URL-safe name. A ':' left in a relative link would read as a URL scheme."""
-    s = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:80]
-    if s != name:  # changed: add a hash so distinct names cannot collide
-        digest = hashlib.sha1(name.encode("utf-8")).hexdigest()
-        s = f"{s}-{digest[:8]}" if s else digest[:12]
-    return s
 
 
 def pretty(value: Any) -> str:
