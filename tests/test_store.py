@@ -675,3 +675,12 @@ def test_saved_runs_keep_at_most_their_row_limit_oldest_out_first() -> None:
     saved.put("huge", ("h",), [{}] * 11)  # past the limit: not kept, nothing else dropped for it
     assert ["a" in saved, "b" in saved, "c" in saved, "huge" in saved] == [False, True, True, False]
     assert saved.get("b", ("b",)) and saved.get("c", ("other",)) is None and "c" not in saved
+
+
+def test_docs_describe_every_table_view_and_column() -> None:
+    """docs/store.md is how people learn to query a store: it names everything the schema has."""
+    from harness.store import schema
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "store.md").read_text(encoding="utf-8")
+    names = {*schema.TABLES, *schema.VIEWS, *(c.name for cols in schema.TABLES.values() for c in cols)}
+    assert not {name for name in names if f"`{name}`" not in text}
