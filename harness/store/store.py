@@ -157,6 +157,7 @@ class Store:
         root_texts = self.texts(set(roots.values())) if roots else {}
         for head, root in roots.items():
             head_hashes[root_texts[root]] = root
+            existing[root] = None  # stored (whole): not to insert again
         for digest, head in heads.items():
             if head in roots:
                 heads[digest] = root_texts[roots[head]]
