@@ -65,8 +65,7 @@ def stub_factory() -> Iterator[Callable[..., StubProcess]]:
 
 
 def stored_instances(db: Path, run_id: str | None = None) -> list[dict]:
-    """Instance rows of a SQLite store as the store reads them back: an input kept as its place in the prompt (see
-    harness.store.schema) is put back, which a plain SELECT would show as ""."""
+    """Instance rows of a SQLite store as the store reads them back (each with its prompt whole)."""
     from harness.store.store import open_store
 
     store = open_store(f"sqlite:///{db}")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.clients.request import Request, Result
+from harness.records import Request, Result
 from harness.errors import HarnessError
 from harness.store.store import Store, open_store, sqlite_url, text_hash
 
@@ -98,8 +98,7 @@ def test_prompts_stored_once_and_restored_exactly(store: Store) -> None:
     store.save_results(rows[:1])  # idempotent
     with store.db.connect() as conn:
         assert conn.rows("SELECT count(*) FROM texts") == [(1,)]
-        ((size,),) = conn.rows("SELECT length(body) FROM texts")
-    assert size < len(prompt) / 5  # compressed
+        assert conn.rows("SELECT text FROM prompts") == [(prompt,)]  # as text, for any SQL tool
     restored = store.request_rows(["k2"])["k2"]
     assert restored["request"] == rows[2][3]
     assert Request.from_json(restored["request"]).key("dep", "model") == Request(kind="logprob", prompt=prompt, continuation=" 2").key("dep", "model")
@@ -134,9 +133,14 @@ def test_a_head_that_was_stored_as_a_prompt_is_read_back_whole(db_url: str) -> N
     second = open_store(db_url)  # ... then, in another process, the head of two new prompts
     try:
         second.save_results(_prompt_rows({"r": inner + "Q: r", "s": inner + "Q: s"}))
-        assert _stored_head(second, inner) == text_hash(outer) and _stored_head(second, inner + "Q: r") == text_hash(inner)
+        # one level of heads (the `prompts` view joins once): r and s are cut at inner's own head, not at inner
+        assert _stored_head(second, inner) == text_hash(outer) and _stored_head(second, inner + "Q: r") == text_hash(outer)
         rows = second.request_rows(["p", "r", "s"])
         assert [rows[k]["request"]["prompt"] for k in "prs"] == [inner, inner + "Q: r", inner + "Q: s"]
+        with second.db.connect() as conn:
+            assert conn.rows("SELECT count(*) FROM texts t JOIN texts h ON h.hash = t.head WHERE h.head IS NOT NULL") == [(0,)]
+            viewed = dict(conn.rows("SELECT hash, text FROM prompts"))
+        assert all(viewed[text_hash(p)] == p for p in (inner, inner + "Q: r", inner + "Q: s", outer))
     finally:
         second.close()
 
@@ -209,7 +213,7 @@ def test_long_names_and_nul_characters(store: Store) -> None:
     assert store.runs()[0]["model"] == "m" * 500
     assert store.results(["k1"])["k1"].error == "HTTP 500: \x00"  # from the result's JSON, exact everywhere
     stored = store.request_rows(["k1"])["k1"]
-    assert stored["request"]["prompt"] == "p\x00" and stored["deployment"] == "d" * 500  # prompt: compressed, exact
+    assert stored["request"]["prompt"] == f"p{nul}" and stored["deployment"] == "d" * 500
 
 
 def test_concurrent_writers(db_url: str) -> None:
@@ -295,22 +299,126 @@ def test_writers_of_one_process_take_turns_without_sqlite_polling(tmp_path: Path
     store.close()
 
 
-def test_input_found_in_the_prompt_is_stored_once(store: Store) -> None:
+def test_an_instance_input_is_stored_as_its_own_text(store: Store) -> None:
+    """Version 3 kept an input the prompt held as its place there (a plain SELECT showed ""): now it is its text."""
     run, instances, run_stats = _run("dedup", 3)
     instances[0].update(input="What is 2+2?", prompt="Q: What is 1+1?\nA: 2\n\nQ: What is 2+2?\nA:")
     instances[1].update(input="not in it", prompt="another prompt")
     instances[2].update(input="", prompt="p")
     store.save_run(run, instances, run_stats)
     with store.db.connect() as conn:
-        stored = conn.rows("SELECT input, input_start, input_end FROM instances WHERE run_id = 'dedup' ORDER BY position")
-    assert [tuple(r) for r in stored] == [("", 25, 37), ("not in it", None, None), ("", None, None)]
+        stored = conn.rows("SELECT input FROM instances WHERE run_id = 'dedup' ORDER BY position")
+    assert [r[0] for r in stored] == ["What is 2+2?", "not in it", ""]
     assert [r["input"] for r in store.iter_instances("dedup")] == ["What is 2+2?", "not in it", ""]
 
 
+def _stored_prompts(store: Store) -> dict[str, str]:
+    with store.db.connect() as conn:
+        hashes = [h for (h,) in conn.rows("SELECT hash FROM texts")]
+    return store.texts(hashes)
+
+
+def _as_older_version(store: Store, version: int, extra_texts: dict[str, tuple[str | None, str]] | None = None) -> None:
+    """Rewrite a store as `version` wrote it: no views, each text's body zlib-compressed in a BLOB column; for
+    version 3, an instance's input that its prompt holds stored as its place there (input_start/input_end, input "").
+    `extra_texts`: hash -> (head, body) rows to add as they are (a chain of heads, which version 3 could write)."""
+    import zlib
+
+    from harness.store import schema
+
+    prompts = _stored_prompts(store)
+    with store.db.connect() as conn:
+        texts = conn.rows("SELECT hash, head, body FROM texts")
+        instances = conn.rows("SELECT run_id, instance_id, input, prompt_hash FROM instances")
+    texts += [(h, head, body) for h, (head, body) in (extra_texts or {}).items()]
+    blob = "BYTEA" if store.dialect == "postgresql" else "BLOB"
+    with store.db.connect(write=True) as conn:
+        for view in reversed(schema.VIEWS):
+            conn.execute(f"DROP VIEW {view}")
+        conn.execute("DROP TABLE texts")
+        conn.execute(f"CREATE TABLE texts (hash VARCHAR(64) NOT NULL, head VARCHAR(64), body {blob} NOT NULL, "
+                     "PRIMARY KEY (hash))")
+        conn.executemany("INSERT INTO texts (hash, head, body) VALUES (?, ?, ?)",
+                         [(h, head, zlib.compress(body.encode("utf-8"))) for h, head, body in texts])
+        if version == 3:
+            for column in ("input_start", "input_end"):
+                conn.execute(f"ALTER TABLE instances ADD COLUMN {column} INTEGER")
+            for run_id, instance_id, given, prompt_hash in instances:
+                start = prompts[prompt_hash].find(given) if given else -1
+                if start >= 0:
+                    conn.execute("UPDATE instances SET input = '', input_start = ?, input_end = ? "
+                                 "WHERE run_id = ? AND instance_id = ?", (start, start + len(given), run_id, instance_id))
+        conn.execute("UPDATE harness_meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+
+
+def test_a_version_3_store_is_migrated_in_place(db_url: str) -> None:
+    """Version 3 compressed every text and kept an input the prompt held as offsets into it: opening such a store
+    makes both plain text, and everything reads back as it did (a chain of heads, which version 3 could write,
+    flattened to one level)."""
+    import zlib
+
+    from harness.store import schema
+
+    head = "The following are questions about algebra.\n" + "Q: 1+1?\nA: 2\n" * 20
+    prompts = {k: head + f"Q: {k}?\nA:" for k in "abc"}
+    store = open_store(db_url)
+    store.save_results(_prompt_rows(prompts))
+    run, instances, run_stats = _run("old", 4)
+    instances[0].update(input="Q: a?", prompt=prompts["a"])  # held by its prompt: stored as offsets
+    instances[1].update(input="elsewhere", prompt=prompts["b"])
+    instances[2].update(input="é中\U0001F600", prompt="é中\U0001F600 and more")  # offsets count characters
+    store.save_run(run, instances, run_stats)
+    expected_prompts = _stored_prompts(store)
+    expected_requests = store.request_rows()
+    store.close()
+    reader = open_store(db_url)
+    expected_instances = list(reader.iter_instances("old"))
+    reader.close()
+    assert len(set(expected_prompts.values()) & {head, *prompts.values()}) == 4  # the head is a text of its own
+
+    chained = prompts["a"] + "\nfollow-up line\n"  # cut at prompts["a"], itself cut at `head`: two levels
+    store = open_store(db_url)
+    _as_older_version(store, 3, {text_hash(chained): (text_hash(prompts["a"]), chained[len(prompts["a"]):])})
+    with store.db.connect() as conn:
+        assert conn.rows("SELECT input, input_start FROM instances WHERE instance_id = 'i0'") == [("", len(head))]
+        ((body,),) = conn.rows("SELECT body FROM texts WHERE hash = ?", (text_hash(prompts["b"]),))
+        assert zlib.decompress(bytes(body)).decode() == "Q: b?\nA:"
+    store.close()
+
+    migrated = open_store(db_url)
+    try:
+        assert _stored_prompts(migrated) == {**expected_prompts, text_hash(chained): chained}
+        assert migrated.request_rows() == expected_requests
+        assert list(migrated.iter_instances("old")) == expected_instances
+        with migrated.db.connect() as conn:
+            assert conn.rows("SELECT value FROM harness_meta WHERE key = 'schema_version'") == [(str(schema.SCHEMA_VERSION),)]
+            assert conn.rows("SELECT input FROM instances WHERE run_id = 'old' ORDER BY position") == [
+                ("Q: a?",), ("elsewhere",), ("é中\U0001F600",), ("in3",)]
+            assert conn.rows("SELECT head FROM texts WHERE hash = ?", (text_hash(chained),)) == [(text_hash(head),)]
+            assert dict(conn.rows("SELECT hash, text FROM prompts")) == {**expected_prompts, text_hash(chained): chained}
+            assert _columns(migrated, conn, "texts") == schema.COLUMNS["texts"]
+            assert _columns(migrated, conn, "instances") == schema.COLUMNS["instances"]
+        migrated.save_run(*_run("new", 2))  # and it takes this version's rows
+        migrated.save_results(_prompt_rows({"d": head + "Q: d?\nA:"}))
+        assert migrated.request_rows(["d"])["d"]["request"]["prompt"] == head + "Q: d?\nA:"
+    finally:
+        migrated.close()
+
+
+def _columns(store: Store, conn, table: str) -> tuple[str, ...]:
+    if store.dialect == "sqlite":
+        return tuple(r[1] for r in conn.rows(f"PRAGMA table_info({table})"))
+    return tuple(r[0] for r in conn.rows("SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                                         "AND table_schema = current_schema() ORDER BY ordinal_position", (table,)))
+
+
 def test_a_version_2_store_is_migrated_in_place(store: Store) -> None:
-    """Version 2 keyed everything by the whole SHA-256 (64 hex digits) and had no input_start/input_end: opening
-    such a store keeps every result, found again under the keys this version computes, and every instance."""
+    """Version 2 keyed everything by the whole SHA-256 (64 hex digits), compressed its texts and had no
+    input_start/input_end: opening such a store keeps every result, found again under the keys this version
+    computes, and every instance."""
     import hashlib
+
+    from harness.store import schema
 
     request = Request(kind="generate", prompt="shared head " * 30 + "\nQuestion?")
     key = request.key("dep", "model")
@@ -321,16 +429,14 @@ def test_a_version_2_store_is_migrated_in_place(store: Store) -> None:
     payload = json.dumps(["dep", "model", request.to_json()], sort_keys=True, ensure_ascii=False).encode()
     long_key = hashlib.sha256(payload).hexdigest()
     assert long_key.startswith(key) and len(key) == 32
+    _as_older_version(store, 2)
     with store.db.connect(write=True) as conn:  # make it what version 2 wrote
         for table, columns in (("texts", ("hash", "head")), ("requests", ("key", "prompt_hash")),
                                ("instances", ("prompt_hash",))):
             for column in columns:  # any 32 digits make a v2-shaped value: what matters is they are cut back off
                 conn.execute(f"UPDATE {table} SET {column} = {column} || '{'0' * 32}' WHERE {column} IS NOT NULL")
         conn.execute(f"UPDATE requests SET key = '{long_key}'")
-        conn.execute(f"""UPDATE instances SET request_keys = '["{long_key}"]', input = 'Question?'""")
-        for column in ("input_start", "input_end"):
-            conn.execute(f"ALTER TABLE instances DROP COLUMN {column}")
-        conn.execute("UPDATE harness_meta SET value = '2' WHERE key = 'schema_version'")
+        conn.execute(f"""UPDATE instances SET request_keys = '["{long_key}"]'""")
     store.close()
 
     migrated = open_store(store.url)
@@ -341,25 +447,72 @@ def test_a_version_2_store_is_migrated_in_place(store: Store) -> None:
         assert [json.loads(r["request_keys"]) for r in rows][0] == [key] and rows[0]["input"] == "Question?"
         assert rows[0]["prompt"] == request.prompt and len(rows) == 2
         with migrated.db.connect() as conn:
-            assert conn.rows("SELECT value FROM harness_meta WHERE key = 'schema_version'") == [("3",)]
-        migrated.save_run(*_run("new", 2))  # and it takes version 3's rows
+            assert conn.rows("SELECT value FROM harness_meta WHERE key = 'schema_version'") == [(str(schema.SCHEMA_VERSION),)]
+        migrated.save_run(*_run("new", 2))  # and it takes this version's rows
     finally:
         migrated.close()
 
 
-def test_layout_is_what_schema_generates() -> None:
-    """harness/store/layout.py (what a SQLite store is created from, without SQLAlchemy) is schema.py's tables."""
-    from harness.store import layout, schema
+def test_the_tables_and_views_are_the_schema_on_both_databases(store: Store) -> None:
+    """One definition (harness.store.schema) makes SQLite's tables and, through SQLAlchemy, PostgreSQL's: each
+    database holds exactly its columns, with its NULLs and keys, and its views."""
+    from harness.store import schema
 
-    assert Path(layout.__file__).read_text(encoding="utf-8") == schema.layout_module(), \
-        "harness/store/layout.py is stale: run `python -m harness.store.schema`"
+    with store.db.connect() as conn:
+        for table, cols in schema.TABLES.items():
+            assert _columns(store, conn, table) == tuple(c.name for c in cols), table
+            if store.dialect == "sqlite":
+                info = {r[1]: r for r in conn.rows(f"PRAGMA table_info({table})")}
+                assert {c.name: (not info[c.name][3], info[c.name][5] > 0) for c in cols} == \
+                    {c.name: (c.null, c.key) for c in cols}, table
+            else:
+                nullable = dict(conn.rows("SELECT column_name, is_nullable FROM information_schema.columns WHERE "
+                                          "table_name = ? AND table_schema = current_schema()", (table,)))
+                assert {c.name: nullable[c.name] == "YES" for c in cols} == {c.name: c.null for c in cols}, table
+        for view in schema.VIEWS:
+            conn.rows(f"SELECT * FROM {view} LIMIT 1")
+
+
+def test_views_show_whole_prompts_inputs_outputs_and_scores_as_text(store: Store) -> None:
+    """A plain SELECT on the views gives what the store reads back: whole prompts (a shared head put back), inputs,
+    outputs and scores, on SQLite and PostgreSQL alike."""
+    head = "Instructions.\n" + "Q: an example?\nA: yes\n\n" * 12
+    prompts = {"a": head + "Q: What is 2+2?\nA:", "b": head + "Q: other?\nA:"}
+    store.save_results(_prompt_rows(prompts))
+    run, instances, run_stats = _run("viewed", 2)
+    instances[0].update(input="What is 2+2?", prompt=prompts["a"], request_keys='["a"]', prediction="4")
+    instances[1].update(input="other?", prompt=prompts["b"], request_keys='["b"]', error="e")
+    store.save_run(run, instances, run_stats)
+    with store.db.connect() as conn:
+        assert conn.rows("SELECT count(*) FROM texts WHERE head IS NOT NULL") == [(2,)]  # the head is shared
+        details = conn.dicts("SELECT * FROM instance_details WHERE run_id = 'viewed' ORDER BY position")
+        requests = conn.dicts('SELECT "key", prompt, result, ok FROM request_details ORDER BY "key"')
+        scores = conn.dicts("SELECT suite, model, scenario, metric, mean, count FROM run_scores")
+    assert [(d["instance_id"], d["input"], d["prompt"], d["prediction"], d["error"], json.loads(d["stats"]))
+            for d in details] == [("i0", "What is 2+2?", prompts["a"], "4", None, {"exact_match": 0.0}),
+                                  ("i1", "other?", prompts["b"], "x", "e", {"exact_match": 1.0})]
+    assert details[0]["suite"] == "s" and details[0]["model"] == "m" and details[0]["references"] == "[]"
+    assert [(r["key"], r["prompt"], json.loads(r["result"])["texts"], r["ok"]) for r in requests] == [
+        ("a", prompts["a"], ["x"], 1), ("b", prompts["b"], ["x"], 1)]
+    assert scores == [{"suite": "s", "model": "m", "scenario": "sc", "metric": "exact_match", "mean": 0.5, "count": 2}]
+
+
+def test_the_store_imports_nothing_above_it() -> None:
+    """Layering: the store (and the records it keeps) build on nothing of the clients, executor or runner."""
+    code = (
+        "import sys\n"
+        "import harness.store.store, harness.store.migrate, harness.store.writer_process, harness.records\n"
+        "print(sorted(m for m in sys.modules if m.startswith('harness.') and not m.startswith('harness.store')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['harness.errors', 'harness.records']"
 
 
 def test_a_sqlite_store_never_imports_sqlalchemy(tmp_path: Path) -> None:
     """SQLite is every command's default: opening, writing and reading it must not pay SQLAlchemy's ~0.3 s import."""
     code = (
         "import sys\n"
-        "from harness.clients.request import Request, Result\n"
+        "from harness.records import Request, Result\n"
         "from harness.store.store import open_store\n"
         f"store = open_store({sqlite_url(tmp_path)!r})\n"
         "store.save_results([('k', 'dep', 'm', Request(kind='generate', prompt='p').to_json(), Result(ok=True))])\n"
@@ -376,7 +529,7 @@ def test_request_keys_are_the_hash_of_what_json_dumps_writes() -> None:
     strings hold (quotes, control characters, U+2028, astral characters) and whatever the numbers are."""
     import hashlib
 
-    from harness.clients.request import DIGEST_HEX
+    from harness.records import DIGEST_HEX
 
     rng = random.Random(7)
     alphabet = [chr(i) for i in range(0x80)] + ["é", "\u2028", "\U0001F600", "中", '"', "\\"]
@@ -394,22 +547,6 @@ def test_request_keys_are_the_hash_of_what_json_dumps_writes() -> None:
         deployment, model = text(), text()
         expected = json.dumps([deployment, model, request.to_json()], sort_keys=True, ensure_ascii=False)
         assert request.key(deployment, model) == hashlib.sha256(expected.encode()).hexdigest()[:DIGEST_HEX]
-
-
-def test_texts_compress_with_a_sized_window_to_what_zlib_reads() -> None:
-    """Texts are compressed with a window sized to each (zlib.compress's full state cost ~0.1 ms a prompt): every
-    length round-trips through zlib.decompress, and no text comes out larger than zlib.compress makes it."""
-    import zlib
-
-    from harness.store.texts import compress
-
-    rng = random.Random(0)
-    words = ["Question:", "the", "answer", "is", "(A)", "which", "of", "these", "\n", "é", "数"]
-    for length in (0, 1, 10, 100, 255, 256, 257, 1000, 4096, 5000, 40_000, 200_000):
-        text = " ".join(rng.choice(words) for _ in range(length // 4))[:length].encode()
-        packed = compress(text)
-        assert zlib.decompress(packed) == text
-        assert len(packed) <= len(zlib.compress(text, 6)) + 8
 
 
 def test_a_new_sqlite_store_opened_by_many_at_once_never_reports_locked(tmp_path: Path) -> None:
@@ -538,3 +675,12 @@ def test_saved_runs_keep_at_most_their_row_limit_oldest_out_first() -> None:
     saved.put("huge", ("h",), [{}] * 11)  # past the limit: not kept, nothing else dropped for it
     assert ["a" in saved, "b" in saved, "c" in saved, "huge" in saved] == [False, True, True, False]
     assert saved.get("b", ("b",)) and saved.get("c", ("other",)) is None and "c" not in saved
+
+
+def test_docs_describe_every_table_view_and_column() -> None:
+    """docs/store.md is how people learn to query a store: it names everything the schema has."""
+    from harness.store import schema
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "store.md").read_text(encoding="utf-8")
+    names = {*schema.TABLES, *schema.VIEWS, *(c.name for cols in schema.TABLES.values() for c in cols)}
+    assert not {name for name in names if f"`{name}`" not in text}

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.errors import HarnessError
-from harness.store import layout
+from harness.store import schema
 
 _PG_WRITE_LOCK = 0x484152_4E455353  # "HARNESS": the PostgreSQL advisory lock that writers take in turn
 
@@ -43,6 +43,8 @@ class Database(Protocol):
 
     def connect(self, write: bool = False) -> Any: ...  # a context manager of a Conn
     def create_tables(self, conn: Conn) -> None: ...
+    def create_views(self, conn: Conn) -> None: ...
+    def table_ddl(self, table: str, name: str) -> str: ...
     def checkpoint_in_background(self) -> None: ...
     def close(self) -> None: ...
 
@@ -180,8 +182,16 @@ class SqliteDatabase:
                 self._write_lock.release()
 
     def create_tables(self, conn: Conn) -> None:
-        for statement in layout.SQLITE_DDL:
+        for statement in schema.SQLITE_DDL:
             conn.execute(statement)
+
+    def create_views(self, conn: Conn) -> None:
+        for name, select in schema.VIEWS.items():
+            conn.execute(f"CREATE VIEW IF NOT EXISTS {name} AS {select}")
+
+    def table_ddl(self, table: str, name: str) -> str:
+        """CREATE TABLE for the schema's `table`, under `name` (a migration that rebuilds the table)."""
+        return schema.sqlite_table_ddl(table, name)
 
     def checkpoint_in_background(self) -> None:
         """Start copying the WAL into the database file (with its fsync) in a thread, for when what follows only
@@ -283,10 +293,30 @@ class EngineDatabase:
             yield _EngineConn(conn, self._qmark)
 
     def create_tables(self, conn: Conn) -> None:
-        from harness.store import schema
+        from harness.store.sqlalchemy_tables import metadata
 
         assert isinstance(conn, _EngineConn)
-        schema.metadata.create_all(conn.conn)
+        metadata.create_all(conn.conn)
+
+    def create_views(self, conn: Conn) -> None:
+        from sqlalchemy import inspect
+
+        assert isinstance(conn, _EngineConn)
+        # Only those missing: CREATE OR REPLACE would take each view's exclusive lock at every open, waiting for
+        # (and blocking) whoever is reading it meanwhile.
+        existing = set(inspect(conn.conn).get_view_names())
+        for name, select in schema.VIEWS.items():
+            if name not in existing:
+                conn.execute(f"CREATE VIEW {name} AS {select}")
+
+    def table_ddl(self, table: str, name: str) -> str:
+        from sqlalchemy import MetaData
+        from sqlalchemy.schema import CreateTable
+
+        from harness.store.sqlalchemy_tables import metadata
+
+        return str(CreateTable(metadata.tables[table].to_metadata(MetaData(), name=name)).compile(
+            dialect=self.engine.dialect))
 
     def checkpoint_in_background(self) -> None:
         pass  # a server database has no file of ours to write

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from harness.clients.request import Result
+from harness.records import Result
 
 RESULT_COLUMNS = ("ok", "result", "error", "latency_s", "prompt_tokens", "completion_tokens", "updated_at")
 # A success replaces a stored failure; nothing replaces a stored success.

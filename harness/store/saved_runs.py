@@ -1,7 +1,7 @@
 """The instances of the runs this process has just saved, as the store would read them back.
 
-`harness run` saves a run and then builds its site, which reads every instance back: a query, a decompression
-of each prompt and a JSON parse of its stats (~25 ms for 1,000 MMLU instances, ~0.3 s for 10,000). The rows that
+`harness run` saves a run and then builds its site, which reads every instance back: a query, its prompts
+and a JSON parse of each instance's stats (~25 ms for 1,000 MMLU instances, ~0.3 s for 10,000). The rows that
 save_run has just written are those same values, so the store keeps them and serves them instead, for as long as
 the run's record in the store is exactly the one written with them. If another process has saved the run since (a
 shared store), its record differs (its stamp has microseconds) and the instances are read back from the store.

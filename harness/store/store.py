@@ -13,14 +13,14 @@ from typing import Any
 
 import orjson
 
-from harness.clients.request import Request, Result
-from harness.clients.request import digest as content_digest
+from harness.records import Request, Result
+from harness.records import digest as content_digest
 from harness.errors import HarnessError
-from harness.store import layout
+from harness.store import schema
 from harness.store.database import Conn, Database, database_error_reason, database_errors, open_database
 from harness.store.request_rows import (IN_COLUMNS, RESULT_PARTS, RESULTS_IN, UPSERT_REQUESTS, compact_json,
                                         stored_result)
-from harness.store.texts import KnownHeads, compress, decompress, shared_heads
+from harness.store.texts import KnownHeads, shared_heads
 from harness.store.saved_runs import SavedRuns
 
 _CHUNK = 500  # keys per IN (...) query: under SQLite's variable limit, few round trips
@@ -31,19 +31,19 @@ def text_hash(text: str) -> str:
 
 
 def _column_list(table: str) -> str:
-    return ", ".join(f'"{c}"' for c in layout.COLUMNS[table])  # quoted: "references" and "key" are SQL keywords
+    return ", ".join(f'"{c}"' for c in schema.COLUMNS[table])  # quoted: "references" and "key" are SQL keywords
 
 
 def _insert(table: str) -> str:
-    return f"INSERT INTO {table} ({_column_list(table)}) VALUES ({', '.join('?' for _ in layout.COLUMNS[table])})"
+    return f"INSERT INTO {table} ({_column_list(table)}) VALUES ({', '.join('?' for _ in schema.COLUMNS[table])})"
 
 
-_INSTANCE_COLUMNS = layout.COLUMNS["instances"]
+_INSTANCE_COLUMNS = schema.COLUMNS["instances"]
 _POSITION = _INSTANCE_COLUMNS.index("position")
 _SELECT_INSTANCES = f"SELECT {_column_list('instances')} FROM instances WHERE run_id = ? ORDER BY position"
-# Instance columns of schema.FreeText: PostgreSQL rejects NUL in text, so there it becomes U+FFFD.
-_FREE_TEXT = frozenset(layout.FREE_TEXT["instances"])
-_TEXTS_IN = "SELECT hash FROM texts WHERE hash IN ({keys})"
+# Instance columns of the schema's free_text type: PostgreSQL rejects NUL in text, so there it becomes U+FFFD.
+_FREE_TEXT = schema.FREE_TEXT["instances"]
+_TEXTS_IN = "SELECT hash, head FROM texts WHERE hash IN ({keys})"
 
 
 def now(timespec: str = "milliseconds") -> str:
@@ -62,7 +62,7 @@ class PreparedInstances:
 
     values: list[tuple[Any, ...]]
     texts: dict[str, str]  # hash -> prompt
-    text_rows: list[tuple[str, str | None, bytes]]  # the texts not stored yet
+    text_rows: list[tuple[str, str | None, str]]  # the texts not stored yet
 
 
 class Store:
@@ -79,6 +79,7 @@ class Store:
             with self.db.connect(write=True) as conn:
                 self.db.create_tables(conn)
                 self._check_version(conn)
+                self.db.create_views(conn)  # after a migration: the views read this version's tables
         except database_errors() as exc:
             self.db.close()
             raise HarnessError(f"cannot open database {self.db.shown_url}: {database_error_reason(exc)}",
@@ -92,18 +93,20 @@ class Store:
                 version = "1"  # written before the store recorded its version
             else:
                 conn.execute("INSERT INTO harness_meta (key, value) VALUES ('schema_version', ?)",
-                             (str(layout.SCHEMA_VERSION),))
+                             (str(schema.SCHEMA_VERSION),))
                 return
-        if version == "2":
-            from harness.store.migrate import migrate_v2
+        if version in ("2", "3"):
+            from harness.store.migrate import migrate_v2, migrate_v3
 
-            migrate_v2(conn)
-            conn.execute("UPDATE harness_meta SET value = ? WHERE key = 'schema_version'", (str(layout.SCHEMA_VERSION),))
+            if version == "2":
+                migrate_v2(conn)
+            migrate_v3(conn, self.db)
+            conn.execute("UPDATE harness_meta SET value = ? WHERE key = 'schema_version'", (str(schema.SCHEMA_VERSION),))
             return
-        if version != str(layout.SCHEMA_VERSION):
+        if version != str(schema.SCHEMA_VERSION):
             raise HarnessError(
                 f"the store {self.db.shown_url} has schema version {version}, this harness writes version "
-                f"{layout.SCHEMA_VERSION}; use a new --output / --db (or the harness version that wrote it)", field="--db")
+                f"{schema.SCHEMA_VERSION}; use a new --output / --db (or the harness version that wrote it)", field="--db")
 
     def close(self) -> None:
         self.db.close()
@@ -134,33 +137,44 @@ class Store:
         return rows
 
     # --- texts --------------------------------------------------------------------------------------------
-    def _text_rows(self, texts: dict[str, str]) -> list[tuple[str, str | None, bytes]]:
+    def _text_rows(self, texts: dict[str, str]) -> list[tuple[str, str | None, str]]:
         """The `texts` rows (hash, head, body) to insert for those of `texts` not stored yet, with their shared heads.
-        Done before the write transaction that inserts them (its heads and compression took most of a writer batch,
-        ~0.2 s for 1,000 prompts beside a busy event loop, and every other writer, the executor's claims among them,
-        waited that long). A text stored by another writer meanwhile is the same text: its insert does nothing."""
+        Done before the write transaction that inserts them (finding heads took most of a writer batch beside a busy
+        event loop, and every other writer, the executor's claims among them, would wait that long). A text stored
+        by another writer meanwhile is the same text: its insert does nothing.
+        A head is one level deep (the `prompts` view joins once): a head found here that was stored before as a text
+        with a head of its own is not used; the text is cut at that one's head instead."""
         with self._read() as conn:
-            existing = {h for (h,) in self._keyed(conn, _TEXTS_IN, texts)}
+            existing = dict(self._keyed(conn, _TEXTS_IN, texts))
             new = {h: t for h, t in texts.items() if h not in existing}
             if not new:
                 return []
             heads = shared_heads(new, self.known_heads)
             head_hashes = {head: self.known_heads.hash_of(head) for head in set(heads.values())}
-            for head, digest in head_hashes.items():
-                new.setdefault(digest, head)  # a head is a text of its own, stored whole (checked here every time)
-            head_digests = set(head_hashes.values())
-            existing |= {h for (h,) in self._keyed(conn, _TEXTS_IN, head_digests - existing)}
+            existing.update(self._keyed(conn, _TEXTS_IN, set(head_hashes.values()) - existing.keys()))
+            # head -> the head it was stored with (a text of its own, stored whole), for heads stored with one
+            roots = {head: existing[digest] for head, digest in head_hashes.items() if existing.get(digest)}
+        root_texts = self.texts(set(roots.values())) if roots else {}
+        for head, root in roots.items():
+            head_hashes[root_texts[root]] = root
+            existing[root] = None  # stored (whole): not to insert again
+        for digest, head in heads.items():
+            if head in roots:
+                heads[digest] = root_texts[roots[head]]
+        for head, digest in head_hashes.items():
+            if head not in roots:
+                new.setdefault(digest, head)  # a head is a text of its own, stored whole
+        head_digests = {digest for head, digest in head_hashes.items() if head not in roots}
         rows = []
         for digest, text in new.items():
             if digest in existing:
                 continue
             head = "" if digest in head_digests else heads.get(digest, "")  # a head is stored whole
-            body = text[len(head):]
-            rows.append((digest, head_hashes[head] if head else None, compress(body.encode("utf-8"))))
+            rows.append((digest, head_hashes[head] if head else None, self._free_text(text[len(head):])))
         return rows
 
     @staticmethod
-    def _insert_texts(conn: Conn, rows: list[tuple[str, str | None, bytes]]) -> None:
+    def _insert_texts(conn: Conn, rows: list[tuple[str, str | None, str]]) -> None:
         if rows:
             conn.executemany("INSERT INTO texts (hash, head, body) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING", rows)
 
@@ -175,14 +189,13 @@ class Store:
         head once instead of in every prompt."""
         with self._read() as conn:
             rows = self._keyed(conn, "SELECT hash, head, body FROM texts WHERE hash IN ({keys})", hashes)
-        return {h: (head, decompress(body).decode("utf-8")) for h, head, body in rows}
+        return {h: (head, body) for h, head, body in rows}
 
     def texts(self, hashes: Iterable[str]) -> dict[str, str]:
         parts = self.text_parts(hashes)
-        # A head is stored whole, except one that a batch had already stored as a prompt (with a head of its own).
         wanted = {head for head, _ in parts.values() if head}
-        heads = self.texts(wanted) if wanted else {}
-        return {h: (heads[head] if head else "") + body for h, (head, body) in parts.items()}
+        heads = self.text_parts(wanted) if wanted else {}  # a head is stored whole (see _text_rows)
+        return {h: (heads[head][1] if head else "") + body for h, (head, body) in parts.items()}
 
     # --- requests -----------------------------------------------------------------------------------------
     def completed(self, keys: Iterable[str]) -> dict[str, Result]:
@@ -200,7 +213,7 @@ class Store:
     def request_rows(self, keys: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """Stored request rows (those of `keys`, or every one), each with its Request JSON made whole again (prompt
         included) and its Result's."""
-        names = layout.COLUMNS["requests"]
+        names = schema.COLUMNS["requests"]
         select = f"SELECT {_column_list('requests')} FROM requests"
         with self._read() as conn:
             found = conn.rows(select) if keys is None else self._keyed(conn, select + " WHERE key IN ({keys})", keys)
@@ -260,10 +273,6 @@ class Store:
         for row in rows:
             prompt = row.pop("prompt")
             row["prompt_hash"] = text_hash(prompt)
-            start = prompt.find(row["input"]) if row["input"] else -1
-            row["input_start"], row["input_end"] = (start, start + len(row["input"])) if start >= 0 else (None, None)
-            if start >= 0:
-                row["input"] = ""  # the prompt has it
             # 6 significant digits: the run's aggregates are computed from the values unrounded, and latencies to
             # the femtosecond only cost bytes
             row["stats"] = orjson.dumps({k: float(f"{v:.6g}") for k, v in row["stats"].items()}).decode()
@@ -306,7 +315,8 @@ class Store:
         for row_values in sorted(values, key=lambda v: v[_POSITION]):
             row = dict(zip(_INSTANCE_COLUMNS, row_values))
             head = heads[row["prompt_hash"]]
-            rows.append(_instance(row, texts[row["prompt_hash"]], head, head_chars[head] if head else 0))
+            prompt = self._free_text(texts[row["prompt_hash"]]) or ""  # as stored
+            rows.append(_instance(row, prompt, head, head_chars[head] if head else 0))
         return rows
 
     def runs(self, suite: str | None = None) -> list[dict[str, Any]]:
@@ -363,12 +373,9 @@ class Store:
 
 def _instance(row: dict[str, Any], prompt: str, head: str | None, head_chars: int) -> dict[str, Any]:
     """A stored instance row as iter_instances gives it: its stats parsed, its prompt whole (`head_chars` of it the
-    shared head whose hash is `head`, if any: see shared_heads), its input cut from the prompt where it was found
-    there."""
+    shared head whose hash is `head`, if any: see shared_heads)."""
     row["stats"] = orjson.loads(row["stats"])
     row["prompt"] = prompt
-    if row["input_start"] is not None:
-        row["input"] = prompt[row["input_start"]:row["input_end"]]
     row["prompt_head"] = head
     row["prompt_head_chars"] = head_chars
     return row
@@ -376,8 +383,8 @@ def _instance(row: dict[str, Any], prompt: str, head: str | None, head_chars: in
 
 def _values(table: str, row: dict[str, Any]) -> tuple[Any, ...]:
     """A row's values in the table's column order, the schema's defaults for those it leaves out."""
-    defaults = layout.DEFAULTS[table]
-    return tuple([row[c] if c in row else defaults.get(c) for c in layout.COLUMNS[table]])
+    defaults = schema.DEFAULTS[table]
+    return tuple([row[c] if c in row else defaults.get(c) for c in schema.COLUMNS[table]])
 
 
 def open_store(url: str) -> Store:

@@ -1,11 +1,9 @@
-"""Prompts as the store keeps them: each zlib-compressed, and a long head that prompts share (instructions and
-few-shot examples) stored once, as a text of its own."""
+"""Prompts as the store keeps them: a long head that prompts share (instructions and few-shot examples) stored
+once, as a text of its own, and each prompt as that head + the rest (the `prompts` view puts them back together)."""
 
 from __future__ import annotations
 
-import zlib
-
-from harness.clients.request import digest as content_digest
+from harness.records import digest as content_digest
 
 HEAD_MIN_CHARS = 200  # a shared head shorter than this is not worth a row of its own
 MAX_KNOWN_HEADS = 4096  # heads a store remembers between batches (MMLU has one per subject: 57)
@@ -85,18 +83,3 @@ def shared_heads(texts: dict[str, str], known: KnownHeads | None = None) -> dict
         if cut >= HEAD_MIN_CHARS and cut < len(text):
             heads[digest] = text[:cut]
     return heads
-
-
-def compress(data: bytes) -> bytes:
-    """zlib at level 6, with a window and hash table sized to `data`: zlib.compress sets up its whole 256 KB state
-    for each call, ~0.1 ms for a 400-byte prompt (a 10,000-request run stores 10,000), against ~0.02 ms sized. On
-    the prompts measured (11k, up to 40 KB) the output came out exactly as large; zlib.decompress reads any window
-    size."""
-    wbits = min(15, max(9, len(data).bit_length() + 1))
-    compressor = zlib.compressobj(6, zlib.DEFLATED, wbits, min(8, max(1, wbits - 7)))
-    return compressor.compress(data) + compressor.flush()
-
-
-def decompress(data: bytes) -> bytes:
-    """What compress() made, whatever window size it chose."""
-    return zlib.decompress(data)
