@@ -13,8 +13,8 @@ Layers, outermost first (docs/sandbox.md says the same for users):
 3. A minimal file view: a new root (a small tmpfs, read-only once built) into which the directories the
    interpreter needs are bind-mounted read-only: its standard library (the directories on `sys.path`) and the
    directories of the shared libraries it has loaded, plus /dev/null, zero, full, random and urandom. pivot_root
-   detaches the host's file tree: /etc, /root, /home, /tmp, /proc and /sys are not there. Bind sources are
-   opened before dropping to nobody, so an interpreter under /root still works.
+   detaches the host's file tree: /etc, /root, /home, /tmp, /proc and /sys are not there. Run as root, the tree
+   is built before dropping to nobody (in a mount namespace of its own), so an interpreter under /root still works.
 4. Private, bounded scratch: one tmpfs (`Limits.disk_mb` MiB, `Limits.files` inodes, noexec) backs both the
    scratch directory (the working directory, HOME and TMPDIR) and /dev/shm; it exists only in the program's mount
    namespace, so it is gone when the program ends.
@@ -85,8 +85,8 @@ _ALLOWED_SYSCALLS: dict[str, tuple[int, int | None]] = {
     "fcntl": (72, 25), "flock": (73, 32), "dup": (32, 23), "dup2": (33, None), "dup3": (292, 24), "pipe": (22, None),
     "pipe2": (293, 59), "fallocate": (285, 47), "fadvise64": (221, 223), "sendfile": (40, 71),
     "copy_file_range": (326, 285), "splice": (275, 76), "statfs": (137, 43), "fstatfs": (138, 44),
-    "umask": (95, 166), "mmap": (9, 222), "munmap": (11, 215), "mremap": (25, 216), "mprotect": (10, 226),
-    "madvise": (28, 233), "brk": (12, 214), "mincore": (27, 232), "rt_sigaction": (13, 134),
+    "umask": (95, 166), "mmap": (9, 222), "munmap": (11, 215), "msync": (26, 227), "mremap": (25, 216),
+    "mprotect": (10, 226), "madvise": (28, 233), "brk": (12, 214), "mincore": (27, 232), "rt_sigaction": (13, 134),
     "rt_sigprocmask": (14, 135), "rt_sigreturn": (15, 139), "rt_sigpending": (127, 136),
     "rt_sigtimedwait": (128, 137), "rt_sigsuspend": (130, 133), "sigaltstack": (131, 132), "pause": (34, None),
     "alarm": (37, None), "setitimer": (38, 103), "getitimer": (36, 102), "getpid": (39, 172), "gettid": (186, 178),
@@ -121,7 +121,7 @@ _IOCTLS = (0x5401, 0x5413, 0x541B, 0x5421, 0x5450, 0x5451)  # TCGETS TIOCGWINSZ 
 # Kept as source text because it runs under `python -I -S -c`; it imports no json or re, which would double its
 # start-up time.
 _CHILD = r'''
-import builtins, io, os, sys
+import builtins, io, os, signal, sys
 (scratch, guarded, memory_mb, rlimits, tmpfs, inside_id, nobody, pivot_root_nr, bpf) = sys.argv[1:10]
 status = os.dup(1)  # the verdict channel; the program's stdout joins its stderr in the output file
 os.dup2(2, 1)
@@ -147,7 +147,8 @@ def check(result, what):
         errno = ctypes.get_errno()
         raise OSError(errno, f"{what}: {os.strerror(errno)}")
 
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 
 def needed():
     """Directories the interpreter reads from: sys.path's, and those of the shared libraries it has loaded
@@ -211,8 +212,12 @@ def enter():
     for name, text in (("setgroups", "deny"), ("uid_map", f"{inside_id} {uid} 1"), ("gid_map", f"{inside_id} {gid} 1")):
         with io.open(f"/proc/self/{name}", "w") as f:
             f.write(text)
+    child = []
+    # The parent's timeout sends SIGTERM: A kills B and reaps it, so no orphan waits on init to be reaped.
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(child[0], 9) if child else os._exit(128 + 15))
     pid = os.fork()
     if pid:  # A: relay B's status; if A is killed, B gets SIGKILL (its parent-death signal)
+        child.append(pid)
         while True:
             try:
                 _, wait_status = os.waitpid(pid, 0)
@@ -221,6 +226,7 @@ def enter():
                 continue
         code = os.waitstatus_to_exitcode(wait_status)
         os._exit(code if code >= 0 else 128 - code)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     check(libc.prctl(1, ulong(9), ulong(0), ulong(0), ulong(0)), "prctl(PR_SET_PDEATHSIG)")
     if not built:
         build_tree(scratch)
@@ -445,13 +451,18 @@ def _rlimits(limits: Limits) -> str:
     return ",".join(f"{name}={value}" for name, value in values)
 
 
-def _kill_group(pgid: int) -> None:
-    """Kill the prelude and the program, and wait (a little) until they are gone: the program is not the parent's
-    child, so it is reaped by whoever adopts it."""
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """Kill what is left of the prelude's process group, reap the prelude, and wait (a little) until no member
+    remains: a program orphaned by a killed prelude is reaped by init, not by us."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
     deadline = time.monotonic() + 2.0
     while time.monotonic() < deadline:
         try:
-            os.killpg(pgid, signal.SIGKILL)
+            os.killpg(proc.pid, 0)
         except (ProcessLookupError, PermissionError):
             return
         time.sleep(0.005)
@@ -498,10 +509,13 @@ def _run(program: str, limits: Limits) -> SandboxResult:
                 proc.communicate(f"{token}\n{program}".encode("utf-8", "replace"), timeout=limits.timeout_s)
             except subprocess.TimeoutExpired:
                 timed_out = True
-                _kill_group(proc.pid)
-                proc.wait()
+                proc.terminate()  # the prelude kills the program and reaps it
+                try:
+                    proc.wait(timeout=1.0)
+                except subprocess.TimeoutExpired:
+                    pass
             finally:
-                _kill_group(proc.pid)  # the prelude and the program, whatever state they are in
+                _end(proc)  # the prelude and the program, whatever state they are in
             duration = time.monotonic() - start
             text = _tail(output)
             if timed_out:

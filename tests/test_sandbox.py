@@ -261,3 +261,33 @@ def test_a_forged_verdict_does_not_pass(name: str, guard: bool) -> None:
     assert not result.passed, result
     assert result.reason and result.reason != "passed" and not result.reason.startswith("sandbox cannot"), result
     assert sandbox_processes() == []
+
+
+def test_where_the_sandbox_cannot_be_set_up_nothing_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Fail closed: no weaker fallback. The program would write a file; it must not run at all."""
+    import harness.sandbox
+    from harness.errors import HarnessError
+    from harness.metrics.code import passes
+
+    refused = harness.sandbox.Isolation("unshare: Operation not permitted")
+    monkeypatch.setattr(harness.sandbox, "isolation", lambda: refused)
+    target = tmp_path / "ran.txt"
+    result = run_python(f"open({str(target)!r}, 'w').write('ran')\n", FAST)
+    assert not result.passed
+    assert result.reason == "sandbox cannot be set up: unshare: Operation not permitted"
+    with pytest.raises(HarnessError, match="cannot be set up.*unshare: Operation not permitted"):
+        passes([f"open({str(target)!r}, 'w').write('ran')\n"])
+    assert not target.exists()
+
+
+def test_a_failing_setup_step_is_reported_and_nothing_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A step the kernel refuses inside the prelude (here: an unknown pivot_root number) stops the program."""
+    import harness.sandbox
+
+    monkeypatch.setitem(harness.sandbox._ARCHES, os.uname().machine,
+                        (*harness.sandbox._ARCHES[os.uname().machine][:5], 100000))
+    target = tmp_path / "ran.txt"
+    result = harness.sandbox._run(f"open({str(target)!r}, 'w').write('ran')\n", FAST)
+    assert not result.passed and result.reason.startswith("sandbox cannot be set up: OSError"), result
+    assert "pivot_root" in result.reason
+    assert not target.exists()
