@@ -160,7 +160,7 @@ def needed():
             if len(parts) == 6 and ".so" in parts[5] and parts[5].startswith("/"):
                 paths.append(os.path.dirname(parts[5].rstrip("\n")))
     kept = []
-    for path in sorted(set(paths)):
+    for path in sorted(set(paths) - {"/"}):  # never the host's whole tree
         if not any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
             kept.append(path)
     return kept

@@ -169,7 +169,7 @@ def test_harness_run_scores_a_hostile_completion_as_failing(tmp_path: Path) -> N
     completion = tmp_path / "completion.py"
     completion.write_text(HOSTILE.replace("TARGET", repr(str(target))))
     data = tmp_path / "data"
-    _write_data(data, [{"id": f"HumanEval/{i}", "split": "test", "input": ADD.input, "references": ["    return a + b\n"],
+    _write_data(data, [{"id": f"HumanEval/{i}", "split": "test", "input": ADD.input, "references": [""],
                         "test": ADD.extra["test"], "entry_point": "add"} for i in range(2)])
     stub = start_stub_process("--latency", "0", "--completion-file", str(completion))
     try:

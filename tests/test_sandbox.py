@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -291,3 +292,41 @@ def test_a_failing_setup_step_is_reported_and_nothing_runs(monkeypatch: pytest.M
     assert not result.passed and result.reason.startswith("sandbox cannot be set up: OSError"), result
     assert "pivot_root" in result.reason
     assert not target.exists()
+
+
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv") or not SYSTEM_PYTHON.exists(),
+                    reason="needs root (to become nobody), setpriv and /usr/bin/python3")
+def test_the_sandbox_holds_when_started_by_an_unprivileged_user(tmp_path: Path) -> None:
+    """The same layers when harness itself runs as nobody (a user namespace it creates unprivileged)."""
+    root = Path(__file__).resolve().parents[1]
+    planted = tmp_path / "planted.txt"
+    planted.write_text("secret")
+    planted.chmod(0o644)
+    tmp_path.chmod(0o755)
+    programs = {  # program: whether it must pass
+        "import os, json\nassert os.getuid() == 1000\n": True,
+        f"print(open({str(planted)!r}).read())\n": False,
+        "import os\nos.write(3, b'PASS passed\\n')\nos._exit(0)\n": False,
+        "import ctypes\nassert ctypes.CDLL(None).mount(None, b'/', None, 32, None) == 0\n": False,
+    }
+    check = ("from harness.sandbox import Limits, isolation, run_python\n"
+             "assert isolation().problem is None, isolation().problem\n"
+             f"for program, passes in {programs!r}.items():\n"
+             "    result = run_python(program, Limits(timeout_s=3.0, guard=False))\n"
+             "    assert result.passed == passes and 'secret' not in result.output, (program, result)\n"
+             "print('held')\n")
+    try:
+        probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(SYSTEM_PYTHON),
+                                "-c", "import harness.sandbox"], cwd="/", env={"PYTHONPATH": str(root)},
+                               capture_output=True, text=True, timeout=30)
+    except OSError as exc:
+        pytest.skip(f"cannot become nobody here: {exc}")
+    if probe.returncode != 0:
+        pytest.skip(f"nobody cannot import harness from {root}: {probe.stderr.strip()[-200:]}")
+    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(SYSTEM_PYTHON),
+                           "-c", check], cwd="/", env={"PYTHONPATH": str(root)}, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and "held" in proc.stdout, proc.stderr
