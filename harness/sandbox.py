@@ -114,10 +114,11 @@ _CLONE_THREAD = 0x00010000
 _CLONE_NAMESPACES = 0x7E020080  # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
 _IOCTLS = (0x5401, 0x5413, 0x541B, 0x5421, 0x5450, 0x5451)  # TCGETS TIOCGWINSZ FIONREAD FIONBIO FIONCLEX FIOCLEX
 
-# The prelude. Process A reads the token and the program, opens what the program's view needs, drops root, enters
-# the namespaces and forks B, PID 1 of the new PID namespace; A only relays B's exit status. B builds the new
-# root, pivots into it, drops every capability, sets limits, installs the seccomp filter and the guard, and runs
-# the program. Any failure before the program starts is reported as "SETUP <why>", and the program is not run.
+# The prelude. Process A reads the token and the program; run as root, it builds the program's file view in a mount
+# namespace of its own and drops to nobody; it enters the namespaces and forks B, PID 1 of the new PID namespace,
+# and then only relays B's exit status. B builds the view (when A did not), pivots into it, drops every capability,
+# sets limits, installs the seccomp filter and the guard, and runs the program. Any failure before the program
+# starts is reported as "SETUP <why>", and the program is not run.
 # Kept as source text because it runs under `python -I -S -c`; it imports no json or re, which would double its
 # start-up time.
 _CHILD = r'''
@@ -400,7 +401,9 @@ class Isolation:
     problem: str | None
 
 
-_PROBE = "import json, hashlib, math, re, collections, itertools, functools, threading, typing\n"
+_PROBE = ("import json, hashlib, math, re, collections, itertools, functools, threading, typing\n"
+          "hashlib.md5(b'').hexdigest()\nthread = threading.Thread(target=len, args=((),))\nthread.start()\n"
+          "thread.join()\n")
 
 
 @cache
@@ -410,7 +413,7 @@ def isolation() -> Isolation:
         return Isolation(f"the sandbox needs Linux, not {sys.platform}")
     if os.uname().machine not in _ARCHES:
         return Isolation(f"no seccomp allowlist for {os.uname().machine} (have {', '.join(_ARCHES)})")
-    result = _run(_PROBE, Limits(timeout_s=10.0))
+    result = _run(_PROBE, Limits(timeout_s=30.0))  # generous: a busy machine must not turn the sandbox off
     if result.passed:
         return Isolation(None)
     return Isolation(result.reason.removeprefix(_UNAVAILABLE))
