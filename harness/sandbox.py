@@ -423,11 +423,11 @@ _UNAVAILABLE = "sandbox cannot be set up: "
 
 
 @cache
-def _seccomp_filter() -> bytes:
-    """The classic-BPF allowlist for this machine: check the architecture (kill on a mismatch, which also
-    excludes x32 numbers), allow each listed call, clone only for a thread without namespace flags, clone3 ENOSYS,
-    ioctl only for the listed requests, and EPERM for everything else."""
-    audit_arch, column, clone, clone3, ioctl, _ = _ARCHES[os.uname().machine]
+def _seccomp_filter(machine: str) -> bytes:
+    """The classic-BPF allowlist for `machine`: check the architecture (kill on a mismatch), allow each listed
+    call (x32 numbers, offset by 0x40000000, match none), clone only for a thread without namespace flags, clone3
+    ENOSYS, ioctl only for the listed requests, and EPERM for everything else."""
+    audit_arch, column, clone, clone3, ioctl, _ = _ARCHES[machine]
     ld, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06  # BPF_LD|W|ABS, JMP|JEQ|K, JMP|JSET|K, RET|K
     allow, kill, eperm, enosys = 0x7FFF0000, 0x80000000, 0x00050000 | 1, 0x00050000 | 38
     nr, arch, arg0, arg1 = 0, 4, 16, 24  # offsets in struct seccomp_data (low 32 bits of args)
@@ -503,7 +503,7 @@ def _run(program: str, limits: Limits) -> SandboxResult:
             machine = _ARCHES[os.uname().machine]
             config = [scratch, "1" if limits.guard else "0", str(limits.memory_mb), _rlimits(limits),
                       f"size={limits.disk_mb}m,nr_inodes={limits.files},mode=755", "1000", str(NOBODY),
-                      str(machine[5]), _seccomp_filter().hex()]
+                      str(machine[5]), _seccomp_filter(os.uname().machine).hex()]
             env = {"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8"}
             proc = subprocess.Popen([sys.executable, "-I", "-S", "-B", "-c", _CHILD, *config], stdin=subprocess.PIPE,
                                     stdout=verdict, stderr=output, cwd="/", env=env, start_new_session=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -330,3 +331,74 @@ def test_the_sandbox_holds_when_started_by_an_unprivileged_user(tmp_path: Path) 
                            "-c", check], cwd="/", env={"PYTHONPATH": str(root)}, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0 and "held" in proc.stdout, proc.stderr
+
+
+# What the seccomp allowlist must refuse: (x86_64, aarch64) numbers from the kernel's unistd headers.
+FORBIDDEN = {
+    "mount": (165, 40), "umount2": (166, 39), "pivot_root": (155, 41), "setns": (308, 268), "unshare": (272, 97),
+    "io_uring_setup": (425, 425), "io_uring_enter": (426, 426), "io_uring_register": (427, 427),
+    "ptrace": (101, 117), "bpf": (321, 280), "keyctl": (250, 219), "add_key": (248, 217), "request_key": (249, 218),
+    "process_vm_readv": (310, 270), "process_vm_writev": (311, 271), "socket": (41, 198), "socketpair": (53, 199),
+    "execve": (59, 221), "execveat": (322, 281), "fork": (57, None), "vfork": (58, None), "kexec_load": (246, 104),
+    "init_module": (175, 105), "finit_module": (313, 273), "perf_event_open": (298, 241), "userfaultfd": (323, 282),
+    "open_by_handle_at": (304, 265), "chroot": (161, 51), "setuid": (105, 146), "capset": (126, 91),
+    "prctl": (157, 167), "memfd_create": (319, 279), "kill": (62, 129), "tkill": (200, 130), "mknodat": (259, 33),
+    "fsopen": (430, 430), "fsmount": (432, 432), "move_mount": (429, 429), "open_tree": (428, 428),
+}
+ALLOW, EPERM, ENOSYS, KILL = 0x7FFF0000, 0x00050001, 0x00050026, 0x80000000
+
+
+def seccomp_action(code: bytes, arch: int, nr: int, args: tuple[int, ...] = ()) -> int:
+    """Run the filter's classic BPF (the four instructions it uses) on one system call."""
+    data = struct.pack("<iI Q 6Q", nr, arch, 0, *(list(args) + [0] * 6)[:6])
+    ops = [struct.unpack("<HBBI", code[i:i + 8]) for i in range(0, len(code), 8)]
+    acc, pc = 0, 0
+    while True:
+        op, jt, jf, k = ops[pc]
+        pc += 1
+        if op == 0x20:
+            acc = struct.unpack_from("<I", data, k)[0]
+        elif op == 0x15:
+            pc += jt if acc == k else jf
+        elif op == 0x45:
+            pc += jt if acc & k else jf
+        elif op == 0x06:
+            return k
+        else:
+            raise AssertionError(f"unexpected BPF op {op:#x}")
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_the_seccomp_filter_is_an_allowlist(machine: str) -> None:
+    from harness.sandbox import _ALLOWED_SYSCALLS, _ARCHES, _seccomp_filter
+
+    code = _seccomp_filter(machine)
+    arch, column, clone, clone3, ioctl, _ = _ARCHES[machine]
+    allowed = {numbers[column] for numbers in _ALLOWED_SYSCALLS.values() if numbers[column] is not None}
+    for name, numbers in FORBIDDEN.items():
+        if numbers[column] is not None:
+            assert numbers[column] not in allowed, name
+            assert seccomp_action(code, arch, numbers[column]) == EPERM, name
+    for nr in allowed:
+        assert seccomp_action(code, arch, nr) == ALLOW, nr
+    assert seccomp_action(code, arch, 0x40000000 | 0) == EPERM  # x32's read: no number outside the table
+    assert seccomp_action(code, arch ^ 1, 0) == KILL  # another architecture's calling convention
+    thread = 0x00010000 | 0x00000100 | 0x00000800 | 0x00000200 | 0x00000400  # THREAD VM SIGHAND FS FILES
+    assert seccomp_action(code, arch, clone, (thread,)) == ALLOW
+    assert seccomp_action(code, arch, clone, (17,)) == EPERM  # fork: SIGCHLD, no CLONE_THREAD
+    assert seccomp_action(code, arch, clone, (thread | 0x10000000,)) == EPERM  # a thread in a new user namespace
+    assert seccomp_action(code, arch, clone, (thread | 0x40000000,)) == EPERM  # ... or network namespace
+    assert seccomp_action(code, arch, clone3) == ENOSYS
+    assert seccomp_action(code, arch, ioctl, (1, 0x5401)) == ALLOW  # TCGETS (isatty)
+    assert seccomp_action(code, arch, ioctl, (1, 0x5412)) == EPERM  # TIOCSTI
+
+
+def test_the_forbidden_calls_fail_with_eperm_in_the_sandbox() -> None:
+    """The same, live: each forbidden call made through ctypes answers EPERM (none runs with garbage arguments)."""
+    column = {"x86_64": 0, "aarch64": 1}[os.uname().machine]
+    numbers = {name: n[column] for name, n in FORBIDDEN.items() if n[column] is not None}
+    program = (LIBC + f"for name, nr in {numbers!r}.items():\n"
+               "    result = libc.syscall(nr, 0, 0, 0, 0, 0)\n"
+               "    assert result == -1 and ctypes.get_errno() == 1, (name, result, ctypes.get_errno())\n")
+    result = run_python(program, KERNEL)
+    assert result.passed, result
