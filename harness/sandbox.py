@@ -122,7 +122,7 @@ _IOCTLS = (0x5401, 0x5413, 0x541B, 0x5421, 0x5450, 0x5451)  # TCGETS TIOCGWINSZ 
 # Kept as source text because it runs under `python -I -S -c`; it imports no json or re, which would double its
 # start-up time.
 _CHILD = r'''
-import builtins, io, os, signal, sys
+import _signal, builtins, io, os, sys  # _signal: signal.py would import enum, doubling start-up
 (scratch, guarded, memory_mb, rlimits, tmpfs, inside_id, nobody, pivot_root_nr, bpf) = sys.argv[1:10]
 status = os.dup(1)  # the verdict channel; the program's stdout joins its stderr in the output file
 os.dup2(2, 1)
@@ -215,7 +215,7 @@ def enter():
             f.write(text)
     child = []
     # The parent's timeout sends SIGTERM: A kills B and reaps it, so no orphan waits on init to be reaped.
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(child[0], 9) if child else os._exit(128 + 15))
+    _signal.signal(_signal.SIGTERM, lambda *_: os.kill(child[0], 9) if child else os._exit(128 + 15))
     pid = os.fork()
     if pid:  # A: relay B's status; if A is killed, B gets SIGKILL (its parent-death signal)
         child.append(pid)
@@ -227,7 +227,7 @@ def enter():
                 continue
         code = os.waitstatus_to_exitcode(wait_status)
         os._exit(code if code >= 0 else 128 - code)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
     check(libc.prctl(1, ulong(9), ulong(0), ulong(0), ulong(0)), "prctl(PR_SET_PDEATHSIG)")
     if not built:
         build_tree(scratch)
