@@ -1,6 +1,8 @@
-"""The sandbox contains what untrusted code tries (loops, fork bombs, huge allocations, network, writes elsewhere),
-scores it as a failure with a reason, finishes quickly, and leaves no processes or files behind. Each hostile
-program is run with the in-process guard and, where the kernel layers exist, without it: each layer must hold alone."""
+"""The sandbox contains what untrusted code tries (loops, fork bombs, huge allocations, network, writes elsewhere,
+and a security review's attacks: mount and setns through ctypes, io_uring, reading root-only and planted files,
+filling /dev/shm and the disk, forging a verdict), scores it as a failure with a reason, finishes quickly, and
+leaves no processes or files behind. Hostile programs run with the in-process guard and without it: the kernel
+layers must hold alone. These tests are never skipped on Linux: where the sandbox cannot be set up, they fail."""
 
 from __future__ import annotations
 
