@@ -74,6 +74,8 @@ class StubConfig:
     # answers 429 with the Retry-After that refills one request. 0 = no limit.
     rate_limit_rpm: int = 0
     seed: int = 0
+    # --- hostile output: every completion is this file's text (read per request), e.g. a malicious program ---
+    completion_file: str | None = None
 
 
 @dataclass
@@ -326,7 +328,7 @@ class StubServer:
             for p in prompts:
                 for i in range(n):
                     variant = f"\x00{seed}\x00{i}" if temperature > 0 else ""
-                    text, finish = truncate(answer_text(p, variant), max_tokens, stop)
+                    text, finish = truncate(self._answer(p, variant), max_tokens, stop)
                     completion_tokens += count_tokens(text)
                     choice: dict[str, Any] = {"index": len(choices), "text": p + text if echo else text, "logprobs": None, "finish_reason": finish}
                     if top is not None:
@@ -357,13 +359,20 @@ class StubServer:
             choices, completion_tokens = [], 0
             for i in range(n):
                 variant = f"\x00{seed}\x00{i}" if temperature > 0 else ""
-                text, finish = truncate(answer_text(last_user, variant, chat=True), max_tokens, stop)
+                text, finish = truncate(self._answer(last_user, variant, chat=True), max_tokens, stop)
                 completion_tokens += count_tokens(text)
                 choices.append({"index": i, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": finish})
             return self._json({"id": f"chatcmpl-stub-{self.stats.chat_completions}", "object": "chat.completion", "created": int(time.time()),
                                "model": model, "choices": choices, "usage": _usage(prompt_tokens, completion_tokens)})
 
         return await self._serve(request, messages, data, build)
+
+    def _answer(self, prompt: str, variant: str, chat: bool = False) -> str:
+        """`answer_text`, unless a fixed (hostile) completion file is configured."""
+        if self.config.completion_file is not None:
+            with open(self.config.completion_file, encoding="utf-8") as f:
+                return f.read()
+        return answer_text(prompt, variant, chat)
 
     async def stub_stats(self, request: web.Request) -> web.Response:
         return self._json(asdict(self.stats))
@@ -418,7 +427,7 @@ async def _main(args: argparse.Namespace) -> None:
     config = StubConfig(latency_s=args.latency, max_concurrency=args.max_concurrency, model=args.model, api_key=args.api_key,
                         fail_first=args.fail_first, fail_rate=args.fail_rate, fail_status=args.fail_status,
                         fail_kind=args.fail_kind, retry_after=args.retry_after, context_window=args.context_window,
-                        rate_limit_rpm=args.rate_limit_rpm, seed=args.seed)
+                        rate_limit_rpm=args.rate_limit_rpm, seed=args.seed, completion_file=args.completion_file)
     runner, base_url = await start_stub(config, args.host, args.port)
     print(f"listening on {base_url.removesuffix('/v1')}", flush=True)
     stop = asyncio.Event()
@@ -450,6 +459,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-limit-rpm", type=int, default=0, help="429 past this many requests per minute; 0 = none")
     parser.add_argument("--context-window", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--completion-file", default=None, help="answer every request with this file's text")
     asyncio.run(_main(parser.parse_args(argv)))
 
 

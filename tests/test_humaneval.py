@@ -131,3 +131,57 @@ def test_an_empty_completion_passes_no_problem() -> None:
     problems = _shipped()
     verdicts = passes([program_for(p, "") for p in problems])
     assert [p.id for p, ok in zip(problems, verdicts) if ok] == []
+
+
+HOSTILE = '''    import os, sys
+    for name in ("ctypes", "_ctypes"):
+        sys.modules.pop(name, None)
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        for line in open("/proc/self/mountinfo"):
+            libc.mount(None, line.split()[4].encode(), None, 32 | 4096, None)
+    except Exception:
+        pass
+    try:
+        import _io
+        _io.FileIO(TARGET, "w").write(b"escaped")
+    except Exception:
+        pass
+    for fd in range(64):
+        try:
+            os.write(fd, b"PASS passed\\n")
+        except OSError:
+            pass
+    os._exit(0)
+'''
+
+
+@linux_only
+def test_harness_run_scores_a_hostile_completion_as_failing(tmp_path: Path) -> None:
+    """Through `harness run` against a server whose every completion escapes the guard, tries to remount and write
+    outside, forges a pass on every descriptor and exits 0: pass@1 is 0 and nothing is written."""
+    import sqlite3
+
+    from conftest import run_cli, start_stub_process
+
+    target = tmp_path / "escaped.txt"
+    completion = tmp_path / "completion.py"
+    completion.write_text(HOSTILE.replace("TARGET", repr(str(target))))
+    data = tmp_path / "data"
+    _write_data(data, [{"id": f"HumanEval/{i}", "split": "test", "input": ADD.input, "references": [""],
+                        "test": ADD.extra["test"], "entry_point": "add"} for i in range(2)])
+    stub = start_stub_process("--latency", "0", "--completion-file", str(completion))
+    try:
+        (tmp_path / "models.yaml").write_text(
+            f"- name: local/stub\n  client: openai-compatible\n  base_url: {stub.base_url}\n  model: stub-model\n")
+        (tmp_path / "suite.yaml").write_text("entries:\n  - scenario: humaneval\n    max_instances: 2\n")
+        proc = run_cli("run", "suite.yaml", "--models", "local/stub", "--models-file", "models.yaml", "--output", "out",
+                       "--no-site", cwd=tmp_path, env={"HARNESS_DATA_DIR": str(data)})
+    finally:
+        stub.stop()
+    assert proc.returncode == 0, proc.stderr
+    with sqlite3.connect(tmp_path / "out" / "harness.db") as conn:
+        scores = dict(conn.execute("SELECT metric, mean FROM run_stats WHERE metric = 'pass@1'").fetchall())
+    assert not target.exists()
+    assert scores == {"pass@1": 0.0}

@@ -35,9 +35,15 @@ def program_for(instance: Instance, completion: str) -> str:
 
 
 def passes(programs: list[str]) -> list[bool]:
-    """Whether each program passes. Identical programs (greedy decoding asked for n samples) run once."""
-    from harness.sandbox import run_many
+    """Whether each program passes. Identical programs (greedy decoding asked for n samples) run once. Where the
+    sandbox cannot be set up, no program runs: one clear error rather than every sample scored as failing."""
+    from harness.errors import HarnessError
+    from harness.sandbox import isolation, run_many
 
+    problem = isolation().problem
+    if problem is not None:
+        raise HarnessError(f"the code sandbox cannot be set up here, so no generated code is run: {problem} "
+                           "(see docs/sandbox.md)")
     unique = list(dict.fromkeys(programs))
     verdicts = dict(zip(unique, (result.passed for result in run_many(unique))))
     return [verdicts[p] for p in programs]
