@@ -163,7 +163,7 @@ async def _execute(client: Client, store: Store, feed: AsyncIterator[dict[str, R
 
     async def worker() -> None:
         while (batch := await queue.get()) is not None:
-            answers = await client.process([requests[k] for k in batch])
+            answers = await client.answer([requests[k] for k in batch])
             for key, answer in zip(batch, answers):
                 results[key] = answer
                 writer.add(key, requests[key], answer)

@@ -11,19 +11,20 @@ from typing import Any
 
 from sqlalchemy import Column, Dialect, Float, Integer, LargeBinary, MetaData, String, Table, Text, TypeDecorator
 
+from harness.text import clean
+
 
 class FreeText(TypeDecorator[str]):
-    """Text as it came (model outputs, server errors, dataset inputs). PostgreSQL rejects NUL (U+0000) in text, which
-    SQLite keeps and a model or a server can send; there it is stored as U+FFFD, the replacement character, rather
-    than failing the whole write. (JSON columns need nothing: json.dumps escapes NUL as \\u0000.)"""
+    """Text as it came (model outputs, server errors, dataset inputs). What cannot be stored or shown (NUL, which
+    PostgreSQL rejects in text, lone surrogates, terminal escapes) is stored as U+FFFD, the replacement character,
+    rather than failing the whole write: harness.text.clean, which the store applies to these columns itself (its
+    SQL bypasses SQLAlchemy's types; layout.FREE_TEXT lists them)."""
 
     impl = Text
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if isinstance(value, str) and dialect.name == "postgresql" and "\x00" in value:
-            return value.replace("\x00", "\ufffd")
-        return value
+        return clean(value) if isinstance(value, str) else value
 
 
 metadata = MetaData()
