@@ -4,7 +4,6 @@ server quotes back are redacted everywhere harness writes or prints (harness.cli
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -68,6 +67,19 @@ def test_the_writer_process_stores_the_batch_around_a_result_it_cannot_encode(db
         assert len(got) == 200 and sum(r.ok for r in got.values()) == 199 and not got["k7"].ok
     finally:
         store.close()
+
+
+def test_a_failure_in_the_writer_process_that_is_not_the_database_s_does_not_blame_it(tmp_path: Path) -> None:
+    from harness.errors import HarnessError
+
+    writer = WriterProcess(f"sqlite:///{tmp_path}/harness.db")
+    with pytest.raises(HarnessError) as raised:
+        for _ in range(50):  # the failure shows at a later write or at close()
+            writer.save_results([("not", "a row")])
+        writer.close()
+    line = raised.value.one_line()
+    assert line.startswith("the process storing results stopped on an unexpected error: ValueError: "), line
+    assert "--db" not in line and "the store failed" not in line
 
 
 def _models(tmp_path: Path, base_url: str, concurrency: int, name: str = "local/stub", **extra: object) -> Path:
@@ -195,3 +207,21 @@ def test_a_key_quoted_back_by_the_server_is_never_stored_shown_or_printed(tmp_pa
     assert all("Authorization: Bearer ***" in e for e in errors.values()), errors
     answers = [t for row in requests if row["deployment"] == "echo-200" for t in row["result"]["texts"]]
     assert len(answers) == 6 and all("Authorization: Bearer *** (so the key is ***)" in a for a in answers)
+
+
+def test_shipped_jsonl_rows_with_hostile_text_are_read_cleaned(tmp_path: Path) -> None:
+    """harness.scenarios.jsonl (shipped and downloaded data): a row orjson rejects (an escaped lone surrogate, bytes
+    that are not UTF-8) is read by json with U+FFFD in their place, and escapes it accepts (NUL, ESC) are cleaned."""
+    import gzip
+
+    from harness.scenarios.jsonl import read_instances
+
+    rows = [b'{"id": "s", "split": "test", "input": "lone \\ud800?", "references": ["a"]}',
+            b'{"id": "b", "split": "test", "input": "bytes \xff?", "references": ["b\\u0000"]}',
+            b'{"id": "e", "split": "test", "input": "esc \\u001b[2J and del \x7f?", "references": ["c"]}',
+            b'{"id": "ok", "split": "test", "input": "plain?", "references": ["d"]}']
+    path = tmp_path / "test.jsonl.gz"
+    path.write_bytes(gzip.compress(b"\n".join(rows) + b"\n"))
+    got = {inst.id: (inst.input, inst.references[0].output) for inst in read_instances(path)}
+    assert got == {"s": ("lone \ufffd?", "a"), "b": ("bytes \ufffd?", "b\ufffd"),
+                   "e": ("esc \ufffd[2J and del \ufffd?", "c"), "ok": ("plain?", "d")}
