@@ -31,11 +31,6 @@ class Client(ABC):
         self.batch_size = max(1, deployment.batch_size)
         api_key(deployment)  # its value is redacted from everything this process stores or prints from here on
 
-    async def answer(self, batch: list[Request]) -> list[Result]:
-        """`process`, with each answer's texts and error made safe to store and show (from_outside): what the
-        executor calls."""
-        return [from_outside(result) for result in await self.process(batch)]
-
     async def start(self) -> None:
         """Open connections / load weights. Called once before the first batch."""
 
@@ -72,8 +67,8 @@ class LocalEngineClient(Client):
 
 def from_outside(result: Result) -> Result:
     """A result's texts and error as harness keeps them: characters that cannot be stored or shown replaced
-    (harness.text.clean), and every API key redacted (harness.clients.secrets). The one boundary every client's
-    answers cross; cheap for the common answer, which needs neither."""
+    (harness.text.clean), and every API key redacted (harness.clients.secrets). The executor passes every answer of
+    every client through it as it arrives; cheap for the common answer, which needs neither."""
     texts = result.texts
     for i, text in enumerate(texts):
         safe = redact(clean(text))
