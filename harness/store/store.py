@@ -279,8 +279,10 @@ class Store:
             # the femtosecond only cost bytes
             row["stats"] = orjson.dumps({k: float(f"{v:.6g}") for k, v in row["stats"].items()}).decode()
             texts[row["prompt_hash"]] = prompt
-        values = [tuple(self._free_text(v) if c in _FREE_TEXT else v for c, v in zip(_INSTANCE_COLUMNS, row))
-                  for row in (_values("instances", row) for row in rows)]
+            for column in _FREE_TEXT:
+                if column in row:
+                    row[column] = self._free_text(row[column])
+        values = [_values("instances", row) for row in rows]
         return PreparedInstances(values, texts, self._text_rows(texts))
 
     def save_run(self, run: dict[str, Any], instance_rows: list[dict[str, Any]] | PreparedInstances,
