@@ -171,7 +171,8 @@ class OpenAICompatibleClient(Client):
         try:
             data = _loads(response.body)
         except (ValueError, UnicodeDecodeError):
-            raise RetryableError(f"malformed JSON from server (HTTP {status}): {redact(response.text)[:120]!r}") from None
+            shown = redact(response.text)[:120]
+            raise RetryableError(f"malformed JSON from server (HTTP {status}): {shown!r}") from None
         if not isinstance(data, dict):
             raise RetryableError(f"response is not a JSON object (HTTP {status}): {redact(response.text)[:120]!r}")
         return data

@@ -224,7 +224,7 @@ class Store:
         for key, deployment, model, request, result in rows:
             try:
                 value, prompt = self._request_row(key, deployment, model, request, result, stamp)
-            except (TypeError, ValueError) as exc:  # orjson's JSONEncodeError is a TypeError, UnicodeEncodeError a ValueError
+            except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError, UnicodeEncodeError
                 # Text that cannot be encoded (a lone surrogate: harness.text): this result is stored failed with
                 # the reason, the batch's others as they are. A rerun sends it again.
                 failure = Result.failure(f"the answer could not be stored: {clean(str(exc))}", result.latency_s)
