@@ -392,10 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     gc.set_threshold(50_000, 50, 100)
     try:
         return COMMANDS[args.command](args)
-    except HarnessError as exc:  # names and paths in it come from outside: escaped (harness.names.visible)
-        from harness.names import visible
-
-        print(f"harness: error: {visible(exc.one_line())}", file=sys.stderr)
+    except HarnessError as exc:
+        _say_error(exc.one_line())
         return exc.exit_code
     except BrokenPipeError:
         return 0
@@ -403,12 +401,21 @@ def main(argv: list[str] | None = None) -> int:
         failure = _database_failure(exc)
         if failure is None:
             raise
-        print(f"harness: error: {failure.one_line()}", file=sys.stderr)
+        _say_error(failure.one_line())
         return failure.exit_code
     finally:
         while _opened:
             _opened.pop().close()
         gc.set_threshold(*thresholds)
+
+
+def _say_error(line: str) -> None:
+    """An error's one line on stderr, with any API key in it (a server may quote one) redacted, and the names and
+    paths in it, which come from outside, escaped (harness.names.visible)."""
+    from harness.clients.secrets import redact
+    from harness.names import visible
+
+    print(f"harness: error: {visible(redact(line))}", file=sys.stderr)
 
 
 def _database_failure(exc: Exception) -> HarnessError | None:
@@ -421,7 +428,15 @@ def _database_failure(exc: Exception) -> HarnessError | None:
 
 def entry() -> None:
     """The `harness` command (and `python -m harness`)."""
-    code = main()
+    try:
+        code = main()
+    except Exception:  # a bug: its traceback as Python prints it, with any API key in it redacted
+        import traceback
+
+        from harness.clients.secrets import redact
+
+        print(redact(traceback.format_exc()), end="", file=sys.stderr)
+        code = 1
     # The command is over: its files are written and closed, its stores closed (SQLite's WAL checkpointed), its
     # clients stopped. What an ordinary exit would still do is tear down every module and object (numpy, jinja2,
     # a run's few hundred thousand objects): ~0.05 s that changes nothing on disk. Flush what was printed and leave.

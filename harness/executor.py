@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from harness.store.writer_process import WriterProcess
 
-from harness.clients.base import Client
+from harness.clients.base import Client, from_outside
 from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
@@ -164,7 +164,7 @@ async def _execute(client: Client, store: Store, feed: AsyncIterator[dict[str, R
     async def worker() -> None:
         while (batch := await queue.get()) is not None:
             answers = await client.process([requests[k] for k in batch])
-            for key, answer in zip(batch, answers):
+            for key, answer in zip(batch, map(from_outside, answers)):
                 results[key] = answer
                 writer.add(key, requests[key], answer)
                 stats.failed += not answer.ok

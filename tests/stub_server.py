@@ -9,6 +9,10 @@ Faults for client tests: `fail_first` / `fail_rate` inject a failure of kind `fa
 200 with a garbage body, a dropped connection, no choices, a choice without text); `rate_limit_rpm` answers 429
 with Retry-After past a token bucket, like a provider's per-minute limit.
 
+Hostile text (`hostile_rate`, `hostile_kind`): some answers hold a lone surrogate, NUL, bytes that are not UTF-8 or
+a terminal's escapes. Key echo (`echo_key_status`): every answer quotes the request's Authorization header and the
+bare key, in an error body of that status or, for 200, in the answer's text.
+
 Answers are deterministic functions of the prompt: a prompt ending in "Answer:" gets one letter A-D picked by
 a hash of the prompt, anything else a short hash-derived text (a number, words, a newline, more words). Tokens
 are `\\s*\\S+` pieces (plus trailing whitespace as its own piece), so echoed text offsets are exact.
@@ -76,6 +80,45 @@ class StubConfig:
     seed: int = 0
     # --- hostile output: every completion is this file's text (read per request), e.g. a malicious program ---
     completion_file: str | None = None
+    # --- hostile text and key echo (see HOSTILE below)
+    hostile_rate: float = 0.0  # fraction of prompts (by their hash: the same ones every run) whose answer is hostile
+    hostile_kind: str = "all"  # one of HOSTILE, or "all": each hostile prompt gets one kind, by its hash
+    echo_key_status: int | None = None  # 401, 400, 500: an error quoting the key; 200: an answer quoting it
+
+
+# --- hostile text and key echo -------------------------------------------------------------------------------
+# What a hostile answer's text begins with, as the bytes of the JSON body: an escaped lone surrogate (valid JSON that
+# orjson rejects and json reads), an escaped NUL, bytes that are not UTF-8, a terminal's colour escapes.
+HOSTILE: dict[str, bytes] = {
+    "surrogate": b"x \\ud800 ",
+    "nul": b"x \\u0000 ",
+    "bad-utf8": b"x \xff\xfe\xc3 ",
+    "ansi": b"x \\u001b[31mred\\u001b[0m \\u009b2J ",
+}
+
+
+def hostile(config: StubConfig, key: str) -> bytes | None:
+    """The hostile prefix of the answer to the prompt whose prompt_key is `key`, or None."""
+    h = int(key, 16)
+    if config.hostile_rate <= 0 or (h % 10_000) >= config.hostile_rate * 10_000:
+        return None
+    kinds = sorted(HOSTILE) if config.hostile_kind == "all" else [config.hostile_kind]
+    return HOSTILE[kinds[(h >> 20) % len(kinds)]]
+
+
+def _with_prefix(response: web.Response, prefix: bytes) -> web.Response:
+    """`response` (a completion) with `prefix` put at the start of each choice's text, as raw JSON bytes."""
+    body = response.body
+    assert isinstance(body, bytes)
+    for field_start in (b'"text":"', b'"content":"'):
+        body = body.replace(field_start, field_start + prefix)
+    return web.Response(body=body, status=response.status, content_type="application/json")
+
+
+def _key_echo(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    # Padded so that a reason cut at 300 characters would cut the key in two.
+    return f"{'.' * 250} you sent Authorization: {header} (so the key is {header.removeprefix('Bearer ')})"
 
 
 @dataclass
@@ -267,6 +310,14 @@ class StubServer:
                 if config.fail_latency_s > 0:
                     await asyncio.sleep(config.fail_latency_s)
                 return self._fault(request, data)
+            if config.echo_key_status is not None and config.echo_key_status != 200:
+                return self._error(config.echo_key_status, _key_echo(request), "invalid_request_error")
+            if config.hostile_rate > 0 or config.echo_key_status == 200:
+                prefix = hostile(config, key) or b""
+                if config.echo_key_status == 200:
+                    prefix += _dumps(_key_echo(request) + " ")[1:-1]
+                inner = build
+                build = lambda: _with_prefix(inner(), prefix)  # noqa: E731
             async with self.semaphore:  # inlined (no helper coroutine): this is the per-request hot path
                 stats.serving += 1
                 stats.max_concurrent = max(stats.max_concurrent, stats.serving)
@@ -427,7 +478,9 @@ async def _main(args: argparse.Namespace) -> None:
     config = StubConfig(latency_s=args.latency, max_concurrency=args.max_concurrency, model=args.model, api_key=args.api_key,
                         fail_first=args.fail_first, fail_rate=args.fail_rate, fail_status=args.fail_status,
                         fail_kind=args.fail_kind, retry_after=args.retry_after, context_window=args.context_window,
-                        rate_limit_rpm=args.rate_limit_rpm, seed=args.seed, completion_file=args.completion_file)
+                        rate_limit_rpm=args.rate_limit_rpm, seed=args.seed, completion_file=args.completion_file,
+                        hostile_rate=args.hostile_rate, hostile_kind=args.hostile_kind,
+                        echo_key_status=args.echo_key_status)
     runner, base_url = await start_stub(config, args.host, args.port)
     print(f"listening on {base_url.removesuffix('/v1')}", flush=True)
     stop = asyncio.Event()
@@ -460,6 +513,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--context-window", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--completion-file", default=None, help="answer every request with this file's text")
+    parser.add_argument("--hostile-rate", type=float, default=0.0,
+                        help="fraction of prompts whose answer holds hostile text (the same prompts every run)")
+    parser.add_argument("--hostile-kind", choices=[*HOSTILE, "all"], default="all")
+    parser.add_argument("--echo-key-status", type=int, choices=[200, 400, 401, 500], default=None,
+                        help="quote the Authorization header and the bare key in every answer: an error of this "
+                             "status, or (200) the answer's text")
     asyncio.run(_main(parser.parse_args(argv)))
 
 

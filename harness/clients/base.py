@@ -9,6 +9,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from harness.clients.request import Request, Result
+from harness.clients.secrets import api_key, redact
+from harness.text import clean
 
 if TYPE_CHECKING:
     from harness.clients.deployment import ModelDeployment
@@ -27,6 +29,7 @@ class Client(ABC):
         self.deployment = deployment
         self.concurrency = max(1, deployment.max_concurrency)
         self.batch_size = max(1, deployment.batch_size)
+        api_key(deployment)  # its value is redacted from everything this process stores or prints from here on
 
     async def start(self) -> None:
         """Open connections / load weights. Called once before the first batch."""
@@ -60,6 +63,20 @@ class LocalEngineClient(Client):
     @abstractmethod
     def _run(self, batch: list[Request]) -> list[Result]:
         """Answer the batch, in order (in a worker thread; may raise: the whole batch then fails with the reason)."""
+
+
+def from_outside(result: Result) -> Result:
+    """A result's texts and error as harness keeps them: characters that cannot be stored or shown replaced
+    (harness.text.clean), and every API key redacted (harness.clients.secrets). The executor passes every answer of
+    every client through it as it arrives; cheap for the common answer, which needs neither."""
+    texts = result.texts
+    for i, text in enumerate(texts):
+        safe = redact(clean(text))
+        if safe is not text:
+            texts[i] = safe
+    if result.error is not None:
+        result.error = redact(clean(result.error))
+    return result
 
 
 _CLIENTS: dict[str, Callable[[], type[Client]]] = {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import re
 import time
@@ -24,6 +23,8 @@ from harness.clients.http import HttpError, InvalidUrl
 from harness.clients.replicas import ReplicaSet
 from harness.clients.pacing import AimdLimiter, Pacer
 from harness.clients.request import Request, Result
+from harness.clients.secrets import api_key, redact
+from harness.text import clean
 
 if TYPE_CHECKING:
     from harness.clients.deployment import ModelDeployment
@@ -62,11 +63,9 @@ class OpenAICompatibleClient(Client):
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
-        env = self.deployment.api_key_env
-        if env:
-            key = os.environ.get(env)
-            if key:
-                headers["Authorization"] = f"Bearer {key}"
+        key = api_key(self.deployment)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
         return headers
 
     async def start(self) -> None:
@@ -172,9 +171,10 @@ class OpenAICompatibleClient(Client):
         try:
             data = _loads(response.body)
         except (ValueError, UnicodeDecodeError):
-            raise RetryableError(f"malformed JSON from server (HTTP {status}): {response.text[:120]!r}") from None
+            shown = redact(response.text)[:120]
+            raise RetryableError(f"malformed JSON from server (HTTP {status}): {shown!r}") from None
         if not isinstance(data, dict):
-            raise RetryableError(f"response is not a JSON object (HTTP {status}): {response.text[:120]!r}")
+            raise RetryableError(f"response is not a JSON object (HTTP {status}): {redact(response.text)[:120]!r}")
         return data
 
     def _http_error(self, status: int, text: str, retry_after: str | None) -> Exception:
@@ -212,11 +212,16 @@ class OpenAICompatibleClient(Client):
 
 
 def _loads(body: bytes) -> Any:
-    """orjson first; the stdlib where orjson is stricter than servers are (NaN or Infinity in log-probabilities)."""
+    """orjson first; the stdlib where orjson is stricter than servers are: NaN or Infinity in log-probabilities, an
+    escaped lone surrogate ("\\ud800") or bytes that are not UTF-8 in a string. Such text is an answer all the same
+    (cleaned where the client's answers leave it, base.from_outside): retried, it would come back the same."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
-        return json.loads(body)
+        try:
+            return json.loads(body)
+        except UnicodeDecodeError:
+            return json.loads(body.decode("utf-8", "replace"))
 
 
 def _estimated_tokens(request: Request) -> int:
@@ -266,6 +271,12 @@ def _continuation_logprob(choice: dict[str, Any], start: int, end: int) -> tuple
 
 
 def _message(text: str) -> str:
+    """The reason an error body gives (OpenAI's error.message, or the body itself), short, redacted and cleaned: it
+    goes into results and error lines. Redacted before it is cut short, which could leave part of a key."""
+    return clean(_reason(redact(text)))
+
+
+def _reason(text: str) -> str:
     try:
         error = json.loads(text).get("error")
         if isinstance(error, dict):

@@ -35,6 +35,7 @@ from harness.clients.http import HttpError, HttpPool, InvalidUrl
 from harness.clients.openai_compatible import OpenAICompatibleClient, _message
 from harness.clients.openai_compatible import fix_echo_offsets as _fix_echo_offsets  # noqa: F401  (tests use it)
 from harness.clients.request import Request, Result
+from harness.clients.secrets import redact
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ class VllmServerClient(OpenAICompatibleClient):
                     models = data.get("data") if isinstance(data, dict) else None
                     if isinstance(models, list) and all(isinstance(m, dict) for m in models):
                         return models
-                    raise HarnessError(f"GET {url}/models answered no model list: {response.text[:120]!r}",
+                    raise HarnessError(f"GET {url}/models answered no model list: {redact(response.text)[:120]!r}",
                                        field=self.deployment.name)
                 last = f"HTTP {response.status}: {_message(response.text)}"
             except (HttpError, ConnectionError, TimeoutError, ValueError) as exc:

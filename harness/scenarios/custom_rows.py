@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.instance import CORRECT, TEST, TRAIN, VALID, Instance, Reference
+from harness.text import clean, clean_value
 
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv", ".csv.gz", ".tsv", ".tsv.gz")
 ANSWER_FORMATS = ("auto", "index", "letter", "text")
@@ -75,11 +76,9 @@ def read_text(path: Path) -> str:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
             raise HarnessError(f"cannot decompress: {exc}", path=str(path)) from None
-    try:
-        return raw.decode("utf-8-sig")  # a spreadsheet's CSV often starts with a byte-order mark
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise HarnessError(f"not UTF-8 (byte {exc.start})", path=str(path), line=line) from None
+    # A spreadsheet's CSV often starts with a byte-order mark. Bytes that are not UTF-8, control characters and
+    # (in JSONL, after decoding: _jsonl_rows) lone surrogates are read as U+FFFD: harness.text.
+    return clean(raw.decode("utf-8-sig", "replace"))
 
 
 def iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -103,7 +102,8 @@ def _jsonl_rows(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise HarnessError(f"not valid JSON: {exc}", path=str(path), line=number) from None
         if not isinstance(row, dict):
             raise HarnessError("a row must be a JSON object", path=str(path), line=number)
-        yield number, row
+        # The text was cleaned before (read_text): only an escape (\u0000, a lone \ud800) can still hold anything.
+        yield number, clean_value(row) if "\\u" in line else row
 
 
 def _csv_rows(text: str, path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]]:

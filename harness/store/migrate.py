@@ -8,6 +8,7 @@ import zlib
 
 from harness.records import DIGEST_HEX
 from harness.store.database import Conn, Database
+from harness.text import clean
 
 _BATCH = 1000  # rows per executemany
 
@@ -25,11 +26,6 @@ def migrate_v2(conn: Conn) -> None:
     conn.executemany("UPDATE instances SET request_keys = ? WHERE run_id = ? AND instance_id = ?", [
         (json.dumps([k[:n] for k in json.loads(keys)], separators=(",", ":")), run_id, instance_id)
         for run_id, instance_id, keys in rows])
-
-
-def _nul_free(text: str, dialect: str) -> str:
-    """As the schema's free_text columns store text: PostgreSQL rejects NUL, so there it becomes U+FFFD."""
-    return text.replace("\x00", "\ufffd") if dialect == "postgresql" else text
 
 
 def migrate_v3(conn: Conn, db: Database) -> None:
@@ -67,7 +63,7 @@ def migrate_v3(conn: Conn, db: Database) -> None:
         text = text_of(digest)
         root = root_of(head) if head is not None else None
         cut = len(text_of(root)) if root is not None else 0
-        rows.append((digest, root, _nul_free(text[cut:], db.dialect)))
+        rows.append((digest, root, clean(text[cut:])))
 
     # A BLOB column becomes TEXT by rebuilding the table (SQLite cannot change a column's type in place).
     conn.execute(db.table_ddl("texts", "texts_v4"))
@@ -78,7 +74,7 @@ def migrate_v3(conn: Conn, db: Database) -> None:
 
     cut_inputs = conn.rows("SELECT run_id, instance_id, prompt_hash, input_start, input_end FROM instances "
                            "WHERE input_start IS NOT NULL")
-    updates = [(_nul_free(text_of(prompt_hash)[start:end], db.dialect), run_id, instance_id)
+    updates = [(clean(text_of(prompt_hash)[start:end]), run_id, instance_id)
                for run_id, instance_id, prompt_hash, start, end in cut_inputs]
     for start in range(0, len(updates), _BATCH):
         conn.executemany("UPDATE instances SET input = ? WHERE run_id = ? AND instance_id = ?",

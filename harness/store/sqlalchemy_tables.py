@@ -9,19 +9,19 @@ from sqlalchemy import Column, Dialect, Float, Integer, MetaData, String, Table,
 from sqlalchemy.types import TypeEngine
 
 from harness.store.schema import TABLES, Col
+from harness.text import clean
 
 
 class FreeText(TypeDecorator[str]):
-    """A schema "free_text" column: PostgreSQL rejects NUL (U+0000) in text, which SQLite keeps and a model or a
-    server can send; there it is stored as U+FFFD, the replacement character, rather than failing the whole write."""
+    """A schema "free_text" column: text from outside, with what cannot be stored or shown (NUL, which PostgreSQL
+    rejects, lone surrogates, terminal escapes) stored as U+FFFD rather than failing the whole write
+    (harness.text.clean, which the store's own SQL applies too: Store._free_text)."""
 
     impl = Text
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if isinstance(value, str) and dialect.name == "postgresql" and "\x00" in value:
-            return value.replace("\x00", "\ufffd")
-        return value
+        return clean(value) if isinstance(value, str) else value
 
 
 def _type(col: Col) -> TypeEngine[Any] | type[TypeEngine[Any]]:

@@ -22,6 +22,7 @@ from harness.store.request_rows import (IN_COLUMNS, RESULT_PARTS, RESULTS_IN, UP
                                         stored_result)
 from harness.store.texts import KnownHeads, shared_heads
 from harness.store.saved_runs import SavedRuns
+from harness.text import clean, clean_value
 
 _CHUNK = 500  # keys per IN (...) query: under SQLite's variable limit, few round trips
 
@@ -41,8 +42,8 @@ def _insert(table: str) -> str:
 _INSTANCE_COLUMNS = schema.COLUMNS["instances"]
 _POSITION = _INSTANCE_COLUMNS.index("position")
 _SELECT_INSTANCES = f"SELECT {_column_list('instances')} FROM instances WHERE run_id = ? ORDER BY position"
-# Instance columns of the schema's free_text type: PostgreSQL rejects NUL in text, so there it becomes U+FFFD.
-_FREE_TEXT = schema.FREE_TEXT["instances"]
+# Instance columns of the schema's free_text type: outside text, cleaned as it is stored (Store._free_text).
+_FREE_TEXT = frozenset(schema.FREE_TEXT["instances"])
 _TEXTS_IN = "SELECT hash, head FROM texts WHERE hash IN ({keys})"
 
 
@@ -178,11 +179,11 @@ class Store:
         if rows:
             conn.executemany("INSERT INTO texts (hash, head, body) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING", rows)
 
-    def _free_text(self, text: str | None) -> str | None:
-        """What schema.FreeText does: PostgreSQL rejects NUL in text."""
-        if text and self.dialect == "postgresql" and "\x00" in text:
-            return text.replace("\x00", "\ufffd")
-        return text
+    @staticmethod
+    def _free_text(text: str | None) -> str | None:
+        """What schema.FreeText does: text as it came, with what cannot be stored or shown (NUL, which PostgreSQL
+        rejects, a lone surrogate, a terminal's escape) replaced, on every database alike (harness.text.clean)."""
+        return clean(text) if isinstance(text, str) else text
 
     def text_parts(self, hashes: Iterable[str]) -> dict[str, tuple[str | None, str]]:
         """hash -> (hash of its shared head or None, the rest of the text): how the site shows a long few-shot
@@ -234,20 +235,30 @@ class Store:
         texts: dict[str, str] = {}
         values = []
         for key, deployment, model, request, result in rows:
-            prompt = request.get("prompt", "")
-            digest = text_hash(prompt)
-            texts[digest] = prompt
-            values.append((
-                key, deployment, model, compact_json({**request, "prompt": None}), digest,
-                int(result.ok), compact_json({**result.to_json(), **IN_COLUMNS}), self._free_text(result.error),
-                result.latency_s, result.prompt_tokens, result.completion_tokens, stamp,
-            ))
+            try:
+                value, prompt = self._request_row(key, deployment, model, request, result, stamp)
+            except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError, UnicodeEncodeError
+                # Text that cannot be encoded (a lone surrogate: harness.text): this result is stored failed with
+                # the reason, the batch's others as they are. A rerun sends it again.
+                failure = Result.failure(f"the answer could not be stored: {clean(str(exc))}", result.latency_s)
+                value, prompt = self._request_row(key, deployment, model, clean_value(request), failure, stamp)
+            texts[value[4]] = prompt
+            values.append(value)
         keys = [v[0] for v in values]
         text_rows = self._text_rows(texts)
         with self._write() as conn:
             self._insert_texts(conn, text_rows)
             conn.executemany(UPSERT_REQUESTS, values)
             self._keyed(conn, "DELETE FROM claims WHERE key IN ({keys})", keys)  # answered: nobody needs to hold them
+
+    def _request_row(self, key: str, deployment: str, model: str, request: dict[str, Any], result: Result,
+                     stamp: str) -> tuple[tuple[Any, ...], str]:
+        """A result's row of `requests` (UPSERT_REQUESTS's values), and its request's prompt (stored in `texts`)."""
+        prompt = request.get("prompt", "")
+        value = (key, deployment, model, compact_json({**request, "prompt": None}), text_hash(prompt), int(result.ok),
+                 compact_json({**result.to_json(), **IN_COLUMNS}), self._free_text(result.error), result.latency_s,
+                 result.prompt_tokens, result.completion_tokens, stamp)
+        return value, prompt
 
     def claim(self, keys: Sequence[str], owner: str) -> set[str]:
         """Claim requests for `owner`: returns those it now holds (unclaimed before, or its own) and that no process
@@ -277,10 +288,10 @@ class Store:
             # the femtosecond only cost bytes
             row["stats"] = orjson.dumps({k: float(f"{v:.6g}") for k, v in row["stats"].items()}).decode()
             texts[row["prompt_hash"]] = prompt
+            for column in _FREE_TEXT:
+                if column in row:
+                    row[column] = self._free_text(row[column])
         values = [_values("instances", row) for row in rows]
-        if self.dialect == "postgresql":  # text with NUL: see _free_text
-            values = [tuple(self._free_text(v) if c in _FREE_TEXT else v for c, v in zip(_INSTANCE_COLUMNS, row))
-                      for row in values]
         return PreparedInstances(values, texts, self._text_rows(texts))
 
     def save_run(self, run: dict[str, Any], instance_rows: list[dict[str, Any]] | PreparedInstances,

@@ -8,8 +8,9 @@ runs on the other core, and the loop only pickles each batch into a pipe (~0.1 s
 The child is `python -m harness.store.writer_process`. Frames on its stdin: 8-byte length, then a pickle; the first
 is the store's URL (not on the command line, where `ps` would show a PostgreSQL password), each next one a batch of
 Store.save_results rows, stored in its own transaction as it arrives. At the end of its stdin it closes the store and
-writes "ok"; on any error it writes "error: <reason>" and exits 1. When the parent is killed, its pipe closes: the
-child still stores every whole batch it was sent, as the writer thread would have, and leaves.
+writes "ok"; when the database fails it writes "error: <reason>", on any other error "unexpected: <reason>", and
+exits 1. When the parent is killed, its pipe closes: the child still stores every whole batch it was sent, as the
+writer thread would have, and leaves quietly.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from typing import IO, Any
 import harness
 from harness.errors import HarnessError
 from harness.store.database import database_error_reason, database_errors, store_failure
+from harness.text import clean
 
 _LENGTH = struct.Struct("<Q")
+UNEXPECTED = "unexpected: "  # how the child reports a failure that is not the database's (a bug)
 
 
 def _frame(value: Any) -> bytes:
@@ -84,6 +87,9 @@ class WriterProcess:
             assert self.process.stdout is not None
             said = self.process.stdout.read().decode("utf-8", "replace").strip()
         code = self.process.wait()
+        if said.startswith(UNEXPECTED):
+            raise HarnessError(f"the process storing results stopped on an unexpected error: {said[len(UNEXPECTED):]} "
+                               "(what it stored before is kept; run the same command again to go on)")
         raise store_failure(said.removeprefix("error: ") or f"the process storing results ended with exit code {code}")
 
 
@@ -106,15 +112,25 @@ def main() -> int:
             store.close()
     except Exception as exc:  # noqa: BLE001 - any failure is the parent's to report, on one line
         if isinstance(exc, HarnessError):  # the parent names the field (--db) itself
-            message = exc.message if exc.field == "--db" and not exc.path else exc.one_line()
+            message = "error: " + (exc.message if exc.field == "--db" and not exc.path else exc.one_line())
         elif isinstance(exc, database_errors()):  # in the words the thread storing results would use
-            message = database_error_reason(exc)
-        else:
-            message = f"{type(exc).__name__}: {exc}"
-        stdout.write("error: " + message.replace("\n", " ") + "\n")
+            message = "error: " + database_error_reason(exc)
+        else:  # not the database's doing: the parent must not blame it
+            message = f"{UNEXPECTED}{type(exc).__name__}: {exc}"
+        _say(stdout, clean(message).replace("\n", " ") + "\n")
         return 1
-    stdout.write("ok\n")
+    _say(stdout, "ok\n")
     return 0
+
+
+def _say(stdout: IO[str], line: str) -> None:
+    """Tell the parent how it ended; when the parent has gone (killed), end quietly, as every batch it sent whole
+    is stored: a broken pipe here, or at the flush on exit, is no error of this process."""
+    try:
+        stdout.write(line)
+        stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())  # the flush on exit writes nowhere, quietly
 
 
 if __name__ == "__main__":
