@@ -499,14 +499,15 @@ def test_views_show_whole_prompts_inputs_outputs_and_scores_as_text(store: Store
 
 
 def test_the_store_imports_nothing_above_it() -> None:
-    """Layering: the store (and the records it keeps) build on nothing of the clients, executor or runner."""
+    """Layering: the store (and the records it keeps) build on nothing of the clients, executor or runner: only the
+    lowest shared modules (errors, records, text cleaning)."""
     code = (
         "import sys\n"
         "import harness.store.store, harness.store.migrate, harness.store.writer_process, harness.records\n"
         "print(sorted(m for m in sys.modules if m.startswith('harness.') and not m.startswith('harness.store')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['harness.errors', 'harness.records']"
+    assert out.strip() == "['harness.errors', 'harness.records', 'harness.text']"
 
 
 def test_a_sqlite_store_never_imports_sqlalchemy(tmp_path: Path) -> None:
