@@ -100,6 +100,12 @@ class Adapter:
         )
         return AdaptedInstance(inst, (request,), prompt.text, prompt.fewshot_dropped)
 
+    def request_count(self, instances: Sequence[Instance]) -> int:
+        """How many requests adapt_one makes for these instances, counted without building their prompts."""
+        if self.spec.method == MULTIPLE_CHOICE_SEPARATE and not self.chat:
+            return sum(len(inst.references) for inst in instances)
+        return len(instances)
+
     def _num_choices(self, inst: Instance) -> int:
         return len(inst.references) if self.spec.method == MULTIPLE_CHOICE_JOINT else 0
 
