@@ -198,7 +198,8 @@ class SuiteProgress:
         if final:
             timing = f"done in {_duration(time.monotonic() - (self._started or 0.0))}"
         else:
-            timing = f"ETA {_duration((total - done) / rate)}" if rate > 0 else "ETA ?"
+            left = max(0, total - done)
+            timing = f"ETA {_duration(left / rate)}" if rate > 0 else "ETA 0s" if not left else "ETA ?"
         rest = f"{rate:.1f} req/s · {timing} · failures {self.failed:,} · cached {self.cached:,}"
         if self.current and not final and self.runs_done < self.runs_total:
             rest += f" · {self.current}"
