@@ -111,6 +111,10 @@ class SuiteProgress:
         self._ticker = threading.Thread(target=self._tick, name="harness-progress", daemon=True)
         self._ticker.start()
 
+    @property
+    def started(self) -> bool:
+        return self._started is not None
+
     def begin_run(self, name: str) -> None:
         self.current = _printable(name)
 

@@ -358,10 +358,15 @@ async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Sto
     requests are in flight."""
     planned = plan_suite(suite, deployments, store)  # nothing else is running yet
     outcome = SuiteOutcome()
-    if progress is not None:
-        reused = [p.reused for p in planned if p.reused is not None]
-        progress.start(len(planned), sum(p.requests for p in planned), len(reused),
-                       sum(r.stats.cached for r in reused))
+
+    def show() -> None:
+        """The display, from when the first client has started (one that cannot start says only why) or, when
+        there is nothing to send, at once."""
+        if progress is not None and not progress.started:
+            reused = [p.reused for p in planned if p.reused is not None]
+            progress.start(len(planned), sum(p.requests for p in planned), len(reused),
+                           sum(r.stats.cached for r in reused))
+
     for deployment in deployments:
         runs = [p for p in planned if p.deployment is deployment]
         if all(p.reused is not None for p in runs):  # nothing to send: the client is not even started
@@ -370,6 +375,7 @@ async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Sto
         client = make_client(deployment)
         try:
             await _start(client, deployment, progress)
+            show()
             for plan in runs:
                 if plan.reused is not None:
                     outcome.runs.append(plan.reused)
@@ -382,6 +388,7 @@ async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Sto
                 warm_up = None
         finally:
             await client.close()
+    show()
     return outcome
 
 
