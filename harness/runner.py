@@ -383,6 +383,7 @@ async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Sto
                 if progress is not None:
                     progress.begin_run(f"{deployment.name} {plan.scenario.full_name}")
                 outcome.runs.append(await run_one(plan, client, store, suite.name, warm_up, progress))
+                plan.evaluated, plan.adapter = (), None  # its instances can go once no later run holds them
                 if progress is not None:
                     progress.end_run()
                 warm_up = None
