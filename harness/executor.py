@@ -126,8 +126,8 @@ async def execute(
     """Answer every request, from the store where possible; return key -> Result. The requests (key -> Request)
     come in chunks: the first ones are sent while the caller is still building the rest. A key already seen in an
     earlier chunk is not sent again. `on_answer` is told of each answer this process receives as it arrives, on the
-    event loop (the runner scores instances then, while other requests are in flight). `progress` is told how many
-requests were answered from the store, and how many were sent and answered (and how many of those failed)."""
+    event loop (the runner scores instances then, while other requests are in flight). `progress` is told how
+    many requests were answered from the store, and how many were sent and answered (and how many of those failed)."""
     start = time.perf_counter()
     previous_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(previous_interval, SWITCH_INTERVAL_S))
