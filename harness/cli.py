@@ -134,16 +134,25 @@ def cmd_run(args: argparse.Namespace) -> int:
             replace(s, max_instances=min(s.max_instances or args.max_instances, args.max_instances)) for s in suite.run_specs))
     suite = _check_data(suite, args.offline)
     _check_methods(suite, chosen)
+    from harness import progress
+
+    interval = progress.interval_from_env()
     store = _store(args)
 
     from harness.runner import run_suite_sync
 
     start = time.perf_counter()
+    display = progress.SuiteProgress(log_path=_log_path(args.output), interval=interval)
+    progress.activate(display)
     try:
-        outcome = run_suite_sync(suite, chosen, store, None if args.no_site else _warm_up)
+        outcome = run_suite_sync(suite, chosen, store, None if args.no_site else _warm_up, display)
     except KeyboardInterrupt:
+        display.close()
         print("harness: interrupted; run the same command again to continue (stored results are kept)", file=sys.stderr)
         return 130
+    finally:
+        display.close()
+        progress.activate(None)
     store.checkpoint_in_background()  # the rest only reads
     from harness.summary import build_report, format_table  # imported by the warm-up while requests were in flight
 
@@ -152,6 +161,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     requested = sum(r.stats.requested for r in outcome.runs)
     print(f"\n{len(outcome.runs)} runs, {requested} requests: {outcome.sent} sent, {requested - outcome.sent} from the store, "
           f"{outcome.failed} failed; {time.perf_counter() - start:.1f} s")
+    if display.log_path is not None:
+        print(f"log: {display.log_path}")
     if outcome.failed:
         print(f"harness: {outcome.failed} requests failed and are not scored; run the same command again to retry them",
               file=sys.stderr)
@@ -176,6 +187,12 @@ def _command_prefix() -> str:
         return shlex.quote(str(path.relative_to(Path.cwd())))
     except ValueError:
         return shlex.quote(str(path))
+
+
+def _log_path(output: str) -> Path:
+    """This run's log (its progress lines and notes): OUTPUT/logs/run-<UTC time>-<pid>.log."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return Path(output) / "logs" / f"run-{stamp}-{os.getpid()}.log"
 
 
 SITE_STAMP = ".harness-build"  # beside index.html: what the site was built from

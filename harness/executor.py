@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tqdm import tqdm
-
+    from harness.progress import RequestCounter
     from harness.store.writer_process import WriterProcess
 
 from harness.clients.base import Client, from_outside
@@ -120,14 +119,15 @@ async def execute(
     store: Store,
     requests: AsyncIterator[dict[str, Request]],
     *,
-    progress: tqdm | None = None,
+    progress: RequestCounter | None = None,
     while_waiting: Callable[[], None] | None = None,
     on_answer: Callable[[str, Result], None] | None = None,
 ) -> tuple[dict[str, Result], ExecutionStats]:
     """Answer every request, from the store where possible; return key -> Result. The requests (key -> Request)
     come in chunks: the first ones are sent while the caller is still building the rest. A key already seen in an
     earlier chunk is not sent again. `on_answer` is told of each answer this process receives as it arrives, on the
-    event loop (the runner scores instances then, while other requests are in flight)."""
+    event loop (the runner scores instances then, while other requests are in flight). `progress` is told how
+    many requests were answered from the store, and how many were sent and answered (and how many of those failed)."""
     start = time.perf_counter()
     previous_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(previous_interval, SWITCH_INTERVAL_S))
@@ -141,7 +141,8 @@ async def _single(requests: dict[str, Request]) -> AsyncIterator[dict[str, Reque
     yield requests
 
 
-async def _execute(client: Client, store: Store, feed: AsyncIterator[dict[str, Request]], progress: tqdm | None,
+async def _execute(client: Client, store: Store, feed: AsyncIterator[dict[str, Request]],
+                   progress: RequestCounter | None,
                    while_waiting: Callable[[], None] | None, on_answer: Callable[[str, Result], None] | None,
                    start: float) -> tuple[dict[str, Result], ExecutionStats]:
     stats = ExecutionStats()
@@ -164,15 +165,17 @@ async def _execute(client: Client, store: Store, feed: AsyncIterator[dict[str, R
     async def worker() -> None:
         while (batch := await queue.get()) is not None:
             answers = await client.process([requests[k] for k in batch])
+            failed = 0
             for key, answer in zip(batch, map(from_outside, answers)):
                 results[key] = answer
                 writer.add(key, requests[key], answer)
-                stats.failed += not answer.ok
+                failed += not answer.ok
                 if on_answer is not None:
                     on_answer(key, answer)
             stats.sent += len(batch)
+            stats.failed += failed
             if progress is not None:
-                progress.update(len(batch))
+                progress.answered(len(batch), failed)
             queue.task_done()
 
     def first_sent() -> None:
@@ -204,7 +207,7 @@ async def _execute(client: Client, store: Store, feed: AsyncIterator[dict[str, R
 
 async def _produce(queue: asyncio.Queue[list[str] | None], store: Store, feed: AsyncIterator[dict[str, Request]],
                    requests: dict[str, Request], batch_size: int, results: dict[str, Result], stats: ExecutionStats,
-                   progress: tqdm | None, first_sent: Callable[[], None]) -> None:
+                   progress: RequestCounter | None, first_sent: Callable[[], None]) -> None:
     """Queue the batches this process should send, chunk by chunk as the feed gives them: what the store has
     answered is taken from it. Several processes may share the store: each claims requests a piece at a time and
     sends only those it holds. The ones another process holds wait until this process's own are answered; then
@@ -222,9 +225,8 @@ async def _produce(queue: asyncio.Queue[list[str] | None], store: Store, feed: A
         cached = await asyncio.to_thread(store.completed, new) if new else {}
         results.update(cached)
         stats.cached += len(cached)
-        if progress is not None:
-            progress.total = stats.requested
-            progress.update(len(cached))
+        if progress is not None and cached:
+            progress.from_store(len(cached))
         missing = [key for key in new if key not in cached]
         if batch_size > 1:  # by prompt length, then the prompt itself (see _execute)
             missing.sort(key=lambda k: (len(requests[k].prompt), requests[k].prompt, requests[k].continuation))
@@ -245,8 +247,8 @@ async def _produce(queue: asyncio.Queue[list[str] | None], store: Store, feed: A
         answered = await asyncio.to_thread(store.completed, deferred)
         results.update(answered)
         stats.cached += len(answered)
-        if progress is not None:
-            progress.update(len(answered))
+        if progress is not None and answered:
+            progress.from_store(len(answered))
         deferred = [k for k in deferred if k not in answered]
         stalled = 0 if answered else stalled + 1
         if deferred and stalled < STALLED_POLLS:  # the others may still be answering theirs: look again shortly

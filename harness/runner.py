@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import gc
 import hashlib
 import json
 import random
-import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,16 +19,16 @@ from typing import Any
 import orjson
 
 import harness
-from harness.adapters.base import AdaptedInstance
+from harness.adapters.base import AdaptedInstance, Adapter
 from harness.adapters.registry import make_adapter
-from harness.clients.base import make_client
+from harness.clients.base import LocalEngineClient, make_client
 from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
 from harness.executor import ExecutionStats, execute
 from harness.instance import TEST, Instance, LazySequence
 from harness.metrics.registry import EFFICIENCY, CorpusMetric, Metric, resolve
-from harness.names import visible
+from harness.progress import SuiteProgress
 from harness.run_spec import RunSpec, Suite
 from harness.scenarios.base import Scenario, make_scenario
 from harness.scoring import aggregate, score_instance, shown_stats, worst_cases
@@ -85,18 +84,6 @@ def select_instances(scenario: Scenario, max_instances: int | None, seed: int = 
     return pool
 
 
-@contextlib.contextmanager
-def progress_bar(total: int, description: str) -> Iterator[Any]:
-    """A tqdm bar on a terminal; nothing otherwise (logs, CI, benchmarks), where tqdm is not even imported (~0.08 s)."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from tqdm import tqdm
-
-    with tqdm(total=total, desc=description, unit="req", file=sys.stderr, dynamic_ncols=True, leave=True) as bar:
-        yield bar
-
-
 def run_metrics(spec: RunSpec) -> tuple[list[Metric], list[CorpusMetric]]:
     """The suite's metrics for this run (and what its corpus metrics need), then the efficiency metrics every run
     reports."""
@@ -150,6 +137,54 @@ def reuse(store: Store, run_id: str, suite: str, fingerprint: str, deployment: M
     main = next((s["mean"] for s in store.run_stats(run_id) if s["metric"] == main_metric), None)
     stats = ExecutionStats(requested=row["requests"], cached=row["requests"])
     return RunOutcome(run_id, deployment.name, scenario.full_name, row["instances"], stats, 0, main, reused=True)
+
+
+@dataclass
+class PlannedRun:
+    """One (deployment, run spec) of a suite, as far as it is known before any request: what it evaluates and how
+    many requests that takes, or the outcome of a finished run it reuses. run_one goes on from here."""
+
+    spec: RunSpec
+    deployment: ModelDeployment
+    scenario: Scenario
+    run_id: str
+    fingerprint: str
+    reused: RunOutcome | None
+    evaluated: Sequence[Instance] = ()
+    adapter: Adapter | None = None
+    requests: int = 0  # requests planned, one per request of each instance (perturbed copies included)
+
+
+def plan_suite(suite: Suite, deployments: list[ModelDeployment], store: Store) -> list[PlannedRun]:
+    """Every run of the suite, deployment by deployment, counted before the first request: each run spec's scenario
+    and instances are made once, for all deployments, and only for runs not reused whole. No prompt is built here."""
+    scenarios = [make_scenario(spec.scenario, spec.scenario_args) for spec in suite.run_specs]
+    # The run id names the shots the prompts hold: `shots` cut to the few-shot pool's size.
+    specs = [spec.with_shots_available(len(scenario.split(spec.adapter_spec.fewshot_split)))
+             if spec.adapter_spec.max_train_instances > 0 else spec for spec, scenario in zip(suite.run_specs, scenarios)]
+    evaluated: dict[int, Sequence[Instance]] = {}
+    planned = []
+    for deployment in deployments:
+        for index, (spec, scenario) in enumerate(zip(specs, scenarios)):
+            run_id = spec.run_id(deployment.name)
+            fingerprint = run_fingerprint(spec, deployment, scenario)
+            reused = reuse(store, run_id, suite.name, fingerprint, deployment, scenario, spec.main_metric)
+            if reused is not None:
+                planned.append(PlannedRun(spec, deployment, scenario, run_id, fingerprint, reused,
+                                          requests=reused.stats.requested))
+                continue
+            if index not in evaluated:
+                evaluated[index] = select_instances(scenario, spec.max_instances, spec.adapter_spec.seed)
+            adapter = make_adapter(
+                spec.adapter_spec,
+                chat=deployment.client in ("openai-compatible", "vllm-server") and deployment.api == "chat",
+                context_length=deployment.context_length,
+                instructions_for=scenario.instructions_for_instance,
+            )
+            count = adapter.request_count(evaluated[index]) * (1 + len(spec.perturbations))  # copies: same choices
+            planned.append(PlannedRun(spec, deployment, scenario, run_id, fingerprint, None, evaluated[index],
+                                      adapter, count))
+    return planned
 
 
 class _InlineScorer:
@@ -213,23 +248,15 @@ FIRST_CHUNK_MAX, CHUNK_MAX = 64, 1024
 SCORE_DELAY_S = 0.001  # answers are scored this long after they arrive (see _InlineScorer)
 
 
-async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store: Store, suite: str,
-                  while_waiting: Callable[[], None] | None = None) -> RunOutcome:
-    scenario = make_scenario(spec.scenario, spec.scenario_args)
+async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
+                  while_waiting: Callable[[], None] | None = None,
+                  progress: SuiteProgress | None = None) -> RunOutcome:
+    if plan.reused is not None:
+        return plan.reused
+    spec, deployment, scenario, run_id = plan.spec, plan.deployment, plan.scenario, plan.run_id
+    evaluated, fingerprint, adapter = plan.evaluated, plan.fingerprint, plan.adapter
+    assert adapter is not None  # planned for every run not reused
     fewshot = scenario.split(spec.adapter_spec.fewshot_split) if spec.adapter_spec.max_train_instances > 0 else []
-    spec = spec.with_shots_available(len(fewshot))  # the run id names the shots the prompts hold
-    run_id = spec.run_id(deployment.name)
-    fingerprint = run_fingerprint(spec, deployment, scenario)
-    reused = await asyncio.to_thread(reuse, store, run_id, suite, fingerprint, deployment, scenario, spec.main_metric)
-    if reused is not None:
-        return reused
-    evaluated = select_instances(scenario, spec.max_instances, spec.adapter_spec.seed)
-    adapter = make_adapter(
-        spec.adapter_spec,
-        chat=deployment.client in ("openai-compatible", "vllm-server") and deployment.api == "chat",
-        context_length=deployment.context_length,
-        instructions_for=scenario.instructions_for_instance,
-    )
     copies, categories = perturbed_copies(evaluated, spec)
     items = [*evaluated, *copies] if copies else evaluated
     metrics, corpus = run_metrics(spec)
@@ -263,14 +290,18 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
         start, size = 0, max(1, min(FIRST_CHUNK_MAX, client.concurrency * client.batch_size))
         while start < len(items):
             chunk: dict[str, Request] = {}
+            planned = 0
             for inst in items[start : start + size]:
                 item = adapter.adapt_one(inst, pool)
                 keys = [r.key(deployment.name, deployment.model_id) for r in item.requests]
                 adapted.append(item)
                 keyed.append(keys)
+                planned += len(keys)
                 chunk.update(zip(keys, item.requests))
                 if inline is not None:
                     inline.add(keys)
+            if progress is not None:  # a request that repeats one planned before is answered with it: done now
+                progress.repeats(planned - sum(1 for key in chunk if key not in requests))
             requests.update(chunk)
             # What is alive now (the run's instances, prompts, requests, answers and rows so far) mostly lives until
             # the run ends: the cyclic GC need not look at it again at every collection of young objects (~10 ms
@@ -284,9 +315,8 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
 
     freezing = gc.get_freeze_count() == 0
     try:
-        with progress_bar(len(items), visible(f"{deployment.name} {scenario.full_name}")) as bar:
-            results, stats = await execute(client, store, feed(), progress=bar, while_waiting=while_waiting,
-                                           on_answer=inline)
+        results, stats = await execute(client, store, feed(), progress=progress, while_waiting=while_waiting,
+                                       on_answer=inline)
     finally:
         if freezing:
             gc.unfreeze()  # see feed()
@@ -326,22 +356,58 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
 
 
 async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Store,
-                    warm_up: Callable[[], None] | None = None) -> SuiteOutcome:
-    """Every run spec on every deployment. `warm_up` (what later steps will need: imports, templates) runs once, in
-    the background, while the first requests are in flight."""
+                    warm_up: Callable[[], None] | None = None, progress: SuiteProgress | None = None) -> SuiteOutcome:
+    """Every run spec on every deployment, planned (and counted, for `progress`) before the first request.
+    `warm_up` (what later steps will need: imports, templates) runs once, in the background, while the first
+    requests are in flight."""
+    planned = plan_suite(suite, deployments, store)  # nothing else is running yet
     outcome = SuiteOutcome()
+
+    def show() -> None:
+        """The display, from when the first client has started (one that cannot start says only why) or, when
+        there is nothing to send, at once."""
+        if progress is not None and not progress.started:
+            reused = [p.reused for p in planned if p.reused is not None]
+            progress.start(len(planned), sum(p.requests for p in planned), len(reused),
+                           sum(r.stats.cached for r in reused))
+
     for deployment in deployments:
+        runs = [p for p in planned if p.deployment is deployment]
+        if all(p.reused is not None for p in runs):  # nothing to send: the client is not even started
+            outcome.runs += [p.reused for p in runs if p.reused is not None]
+            continue
         client = make_client(deployment)
         try:
-            await client.start()
-            for spec in suite.run_specs:
-                outcome.runs.append(await run_one(spec, deployment, client, store, suite.name, warm_up))
+            await _start(client, deployment, progress)
+            show()
+            for plan in runs:
+                if plan.reused is not None:
+                    outcome.runs.append(plan.reused)
+                    continue
+                if progress is not None:
+                    progress.begin_run(f"{deployment.name} {plan.scenario.full_name}")
+                outcome.runs.append(await run_one(plan, client, store, suite.name, warm_up, progress))
+                plan.evaluated, plan.adapter = (), None  # its instances can go once no later run holds them
+                if progress is not None:
+                    progress.end_run()
                 warm_up = None
         finally:
             await client.close()
+    show()
     return outcome
 
 
+async def _start(client: Any, deployment: ModelDeployment, progress: SuiteProgress | None) -> None:
+    """Start the client; a model loaded in this process (seconds to minutes) says so, on a terminal or not."""
+    if progress is None or not isinstance(client, LocalEngineClient):
+        await client.start()
+        return
+    progress.note(f"harness: loading {deployment.name} ({deployment.model_id})")
+    started = time.perf_counter()
+    await client.start()
+    progress.note(f"harness: {deployment.name} loaded in {time.perf_counter() - started:.0f} s")
+
+
 def run_suite_sync(suite: Suite, deployments: list[ModelDeployment], store: Store,
-                   warm_up: Callable[[], None] | None = None) -> SuiteOutcome:
-    return asyncio.run(run_suite(suite, deployments, store, warm_up))
+                   warm_up: Callable[[], None] | None = None, progress: SuiteProgress | None = None) -> SuiteOutcome:
+    return asyncio.run(run_suite(suite, deployments, store, warm_up, progress))

@@ -38,6 +38,9 @@ def test_embedded_suite(tmp_path: Path) -> None:
     proc = run_cli("run", "suite.yaml", "--output", "out", cwd=tmp_path, env={"HF_HUB_OFFLINE": "1"}, timeout=900)
     assert proc.returncode == 0, proc.stderr
     assert "0 failed" in proc.stdout
+    # stderr is a pipe here: the model's loading and the suite's progress are still said, as plain lines
+    assert "harness: loading google/gemma-3-270m" in proc.stderr and "google/gemma-3-270m loaded in" in proc.stderr
+    assert re.search(r"^progress: runs 6/6 · requests ([\d,]+)/\1 \(100\.0%\)", proc.stderr, re.M), proc.stderr
     with sqlite3.connect(tmp_path / "out" / "harness.db") as conn:
         runs = dict(conn.execute("SELECT model || ' ' || scenario, instances FROM runs").fetchall())
         assert len(runs) == 6
@@ -53,3 +56,4 @@ def test_embedded_suite(tmp_path: Path) -> None:
     assert "google/gemma-3-270m" in site.read_text()
     again = run_cli("run", "suite.yaml", "--output", "out", cwd=tmp_path, env={"HF_HUB_OFFLINE": "1"}, timeout=900)
     assert again.returncode == 0 and " 0 sent" in again.stdout
+    assert "loading" not in again.stderr  # every run reused: the model is not even loaded

@@ -142,6 +142,11 @@ class Adapter:
             return AdaptedInstance(inst, (request,), render_messages(messages), prompt.fewshot_dropped)
         return AdaptedInstance(inst, self.requests(inst, prompt), prompt.text, prompt.fewshot_dropped)
 
+    def request_count(self, instances: Sequence[Instance]) -> int:
+        """How many requests adapt_one makes for these instances, counted without building their prompts (the
+        suite's progress total)."""
+        return len(instances)
+
     def requests(self, inst: Instance, prompt: Prompt) -> tuple[Request, ...]:
         """The requests for a completions API; by default one completion of the prompt."""
         return (self.generate_request(inst, prompt=prompt.text),)

@@ -38,6 +38,9 @@ class MultipleChoiceSeparateAdapter(Adapter):
         "use multiple_choice_joint or a completions deployment"
     )
 
+    def request_count(self, instances: Sequence[Instance]) -> int:
+        return sum(len(inst.references) for inst in instances)  # chat is refused for this method
+
     def requests(self, inst: Instance, prompt: Prompt) -> tuple[Request, ...]:
         sep = self.spec.output_prefix[len(self.spec.output_prefix.rstrip()):] or " "
         return tuple(

