@@ -136,3 +136,127 @@ def test_interval_covers_the_true_difference_about_95_percent() -> None:
     rejected, covered, _ = _simulate(repeats=1_000, n=500, shrink=0.8, seed=21)
     assert 0.93 <= covered <= 0.97
     assert rejected > 0.5  # and the test sees a true difference of 0.1 at n=500 most of the time
+
+
+# ------------------------------------------------------------------------------------- end to end
+
+SUITE = """\
+name: pairs
+entries:
+  - scenario: boolq
+    max_instances: 40
+  - scenario: arc_challenge
+    max_instances: 40
+"""
+
+
+def _deployments(tmp_path: Path, steady: str, flaky: str) -> Path:
+    """Three deployments on stub servers that answer per model name: two steady, one on a server that fails
+    some requests (tried once)."""
+    text = ""
+    for name, url, model in (("local/m1", steady, "m1"), ("local/m2", steady, "m2"), ("local/flaky", flaky, "m3")):
+        text += (f"- name: {name}\n  client: openai-compatible\n  base_url: {url}\n  model: {model}\n"
+                 "  max_concurrency: 4\n  max_attempts: 1\n")
+    path = tmp_path / "models.yaml"
+    path.write_text(text)
+    return path
+
+
+def _table(stdout: str) -> dict[str, list[str]]:
+    """`harness compare`'s rows by scenario: the cells after the name and metric."""
+    rows = {}
+    for line in stdout.splitlines():
+        m = re.match(r"(\S+)\s+(?:exact_match|quasi_exact_match)\s+(\d+)\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+"
+                     r"(\[\S+, \S+\])\s+(\S+)$", line)
+        if m:
+            rows[m.group(1)] = list(m.groups()[1:])
+    return rows
+
+
+def _paired_means(db: Path, model_a: str, model_b: str, group: str, stat: str) -> tuple[int, float, float]:
+    """From the store by plain SQL: instances both answered, and each model's mean over them."""
+    import json
+
+    with sqlite3.connect(db) as conn:
+        def values(model: str) -> dict[str, float]:
+            rows = conn.execute("SELECT i.instance_id, i.stats FROM instances i JOIN runs r ON r.run_id = i.run_id "
+                                "WHERE r.model = ? AND r.group_name = ? AND i.error IS NULL", (model, group))
+            return {iid: json.loads(stats)[stat] for iid, stats in rows}
+
+        a, b = values(model_a), values(model_b)
+    both = sorted(a.keys() & b.keys())
+    return len(both), float(np.mean([a[k] for k in both])), float(np.mean([b[k] for k in both]))
+
+
+def test_compare_and_rank_intervals_end_to_end(tmp_path: Path, stub_factory) -> None:
+    steady = stub_factory("--latency", "0", "--answers-by-model")
+    flaky = stub_factory("--latency", "0", "--answers-by-model", "--fail-rate", "0.25", "--seed", "3")
+    (tmp_path / "suite.yaml").write_text(SUITE)
+    models = _deployments(tmp_path, steady.base_url, flaky.base_url)
+    run = run_cli("run", "suite.yaml", "--models", "chance,local/m1,local/m2,local/flaky", "--models-file",
+                  str(models), "--output", "out", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    header = run.stdout.splitlines()[0]
+    assert re.match(r"model\s+rank\s+win rate \[95%\]\s+> next\s+arc_challenge", header)
+    ranked = [line for line in run.stdout.splitlines()[1:5]]
+    assert all(re.match(r"\S+\s+\d(\u2013\d)?\s+\d\.\d{3} \[\d\.\d\d, \d\.\d\d\]", line) for line in ranked), ranked
+    summary = run_cli("summarize", "--output", "out", cwd=tmp_path)
+    assert summary.returncode == 0 and summary.stdout.splitlines()[0] == header
+
+    def intervals(stdout: str) -> set[tuple[str, ...]]:  # tied rows may come in another order: per model
+        return {tuple(line.split()[:5]) for line in stdout.splitlines()[1:5]}
+
+    assert intervals(summary.stdout) == intervals(run.stdout)
+    db = tmp_path / "out" / "harness.db"
+
+    # two steady models: every instance paired; the means are those of the store's instances
+    proc = run_cli("compare", "local/m1", "local/m2", "--output", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "A = local/m1, B = local/m2" in proc.stdout and "(0 dropped" in proc.stdout
+    rows = _table(proc.stdout)
+    assert set(rows) == {"boolq", "arc_challenge"}
+    for group, stat in (("boolq", "quasi_exact_match"), ("arc_challenge", "exact_match")):
+        n, mean_a, mean_b = _paired_means(db, "local/m1", "local/m2", group, stat)
+        assert rows[group][:4] == [str(n), "0", f"{mean_a:.3f}", f"{mean_b:.3f}"] and n == 40
+        assert rows[group][4] == f"{mean_a - mean_b:+.3f}"
+    assert re.search(r"^suite \(mean over scenarios\)\s+main metric, \+ favours A\s+80\s+0\s", proc.stdout, re.M)
+
+    # the flaky deployment: its failed instances are dropped, and said so
+    with sqlite3.connect(db) as conn:
+        failed = dict(conn.execute("SELECT r.group_name, count(*) FROM instances i JOIN runs r ON r.run_id = i.run_id "
+                                   "WHERE r.model = 'local/flaky' AND i.error IS NOT NULL GROUP BY r.group_name"))
+    assert sum(failed.values()) > 0
+    proc = run_cli("compare", "local/m1", "local/flaky", "--output", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = _table(proc.stdout)
+    for group in ("boolq", "arc_challenge"):
+        n, dropped = int(rows[group][0]), int(rows[group][1])
+        assert dropped == failed.get(group, 0) and n + dropped == 40
+    assert f"({sum(failed.values())} dropped" in proc.stdout
+
+    # chance answers boolq's yes/no right about half the time; the stub picks among four letters: told apart
+    proc = run_cli("compare", "chance", "local/m1", "--output", "out", cwd=tmp_path)
+    rows = _table(proc.stdout)
+    low = float(rows["boolq"][5].strip("[]").split(",")[0])
+    assert float(rows["boolq"][4]) > 0 and low > 0 and float(rows["boolq"][6].lstrip("<")) < 0.05
+
+    # the site shows the comparisons on the group pages
+    group_page = (tmp_path / "out" / "site" / "pairs" / "groups" / "boolq.html").read_text()
+    assert "Paired comparisons" in group_page and "every pair of models" in group_page
+    assert group_page.count('class="pair-model"') == 2 * 6  # 4 models: all 6 pairs, two names each
+    assert 'class="rank-ci"' in (tmp_path / "out" / "site" / "pairs" / "index.html").read_text()
+
+
+def test_compare_input_errors(tmp_path: Path, stub_factory) -> None:
+    steady = stub_factory("--latency", "0", "--answers-by-model")
+    (tmp_path / "suite.yaml").write_text("name: tiny\nentries:\n  - scenario: boolq\n    max_instances: 5\n")
+    models = _deployments(tmp_path, steady.base_url, steady.base_url)
+    assert run_cli("run", "suite.yaml", "--models", "chance,local/m1", "--models-file", str(models), "--output", "out",
+                   "--no-site", cwd=tmp_path).returncode == 0
+    for args, words in ((("chance", "nobody"), "MODEL_B: no runs of model 'nobody' in suite 'tiny'"),
+                        (("nobody", "chance"), "MODEL_A: no runs of model 'nobody'"),
+                        (("chance", "chance"), "two different models"),
+                        (("chance", "local/m1", "--suite", "other"), "no suite 'other'")):
+        proc = run_cli("compare", *args, "--output", "out", cwd=tmp_path)
+        assert proc.returncode == 2 and words in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert proc.stdout == ""
