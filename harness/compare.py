@@ -46,7 +46,7 @@ ALL_PAIRS_UP_TO = 4  # the site compares every pair of models up to this many, e
 _MAX_DISTINCT_FOR_BINOMIAL = 256
 _MAX_CHUNK_ELEMENTS = 2_000_000
 
-InstanceKey = tuple[str, str, str]  # (scenario, adapter spec JSON, instance id)
+InstanceKey = tuple[str, str, str]  # (scenario, digest of the adapter spec, instance id)
 
 
 @dataclass
@@ -72,9 +72,11 @@ def _number(value: Any) -> float | None:
 def load_scores(store: Store, runs: Sequence[RunInfo]) -> dict[tuple[str, str], GroupScores]:
     """(model, group) -> the model's per-instance main-metric values in the group, for groups whose main metric is
     a mean over instances (a corpus metric such as ECE has no per-instance value to pair)."""
-    from harness.metrics.registry import lower_is_better
+    import hashlib
 
     import orjson
+
+    from harness.metrics.registry import lower_is_better
 
     corpus = corpus_metric_registry()
     out: dict[tuple[str, str], GroupScores] = {}
@@ -85,7 +87,8 @@ def load_scores(store: Store, runs: Sequence[RunInfo]) -> dict[tuple[str, str], 
         cell = out.setdefault((run.model, run.group), GroupScores(metric, lower_is_better(metric), {}, set(), set()))
         if cell.metric != metric:  # runs of one group ranked by different metrics: nothing to pair
             continue
-        spec = orjson.dumps(run.adapter_spec, option=orjson.OPT_SORT_KEYS).decode()
+        # the adapter settings as a short digest: keys are hashed and sorted many times
+        spec = hashlib.blake2b(orjson.dumps(run.adapter_spec, option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()
         for instance_id, position, answered, value in store.scored_instances(run.run_id, metric):
             if position >= run.instances:  # a perturbed copy (the run's originals come first)
                 continue

@@ -3,7 +3,7 @@
 The instances of each scenario group are resampled with replacement, `RESAMPLES` times, seeded; within a group the
 same draws serve every model (so models are compared on the same resampled instances, as the paired test compares
 them). Each draw recomputes every cell (the mean over the drawn instances the model has a value for), then the mean
-win rates from those cells together (harness.win_rate, HELM's definition), then the ranks (1 + the number of models
+win rates from those cells together (harness.win_rate, HELM's definition, all draws at once), then the ranks (1 + the number of models
 with a strictly higher mean win rate). Per model:
 
 * its rank interval: the 2.5% and 97.5% quantiles of its ranks (the lower and the higher order statistic, so the
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from harness.report import Leaderboard, RankInterval, Report
-from harness.win_rate import mean_win_rates
+from harness.win_rate import mean_win_rates_batch
 
 if TYPE_CHECKING:
     import numpy as np
@@ -62,21 +62,23 @@ def _resampled_cells(models: Sequence[str], scores: dict[str, GroupScores], resa
     if n == 0:
         return out
     column = {k: i for i, k in enumerate(keys)}
-    values = np.zeros((len(models), n))
-    present = np.zeros((len(models), n))
+    m = len(models)
+    both = np.zeros((n, 2 * m))  # each model's values (0 where it has none), then where it has them
     for j, model in enumerate(models):
         cell = scores.get(model)
         for key, value in (cell.values.items() if cell else ()):
-            values[j, column[key]] = value
-            present[j, column[key]] = 1.0
-    chunk = max(1, min(resamples, _MAX_CHUNK_ELEMENTS // max(1, n * len(models))))
+            both[column[key], j] = value
+            both[column[key], m + j] = 1.0
+    # Each draw as how many times it picked each instance; then every model's sum (and count) over the draw is one
+    # matrix product, instead of gathering (models x draws x instances) values.
+    chunk = max(1, min(resamples, _MAX_CHUNK_ELEMENTS // n))
     for start in range(0, resamples, chunk):
         rows = min(chunk, resamples - start)
-        idx = rng.integers(0, n, size=(rows, n))
-        sums = values[:, idx].sum(axis=2)  # (models, rows)
-        counts = present[:, idx].sum(axis=2)
+        idx = rng.integers(0, n, size=(rows, n)) + (np.arange(rows) * n)[:, None]
+        picks = np.bincount(idx.ravel(), minlength=rows * n).reshape(rows, n).astype(np.float64)
+        sums = picks @ both
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[start:start + rows] = (sums / counts).T
+            out[start:start + rows] = sums[:, :m] / sums[:, m:]
     return out
 
 
@@ -86,28 +88,21 @@ def rank_intervals(board: Leaderboard, scores: dict[tuple[str, str], GroupScores
     import numpy as np
 
     models = list(board.models)
-    lower = {c.group: c.lower_is_better for c in board.columns}
     rng = np.random.default_rng(seed)
-    draws: dict[str, np.ndarray] = {}  # group -> (resamples, models)
-    for col in board.columns:
-        cells = {m: scores[(m, col.group)] for m in models
-                 if (m, col.group) in scores and scores[(m, col.group)].metric == col.metric}
-        if cells:
-            draws[col.group] = _resampled_cells(models, cells, resamples, rng)
-    point = {m: {c.group: (board.cells[(m, c.group)].mean if (m, c.group) in board.cells else None)
-                 for c in board.columns} for m in models}
-    wins = np.full((resamples, len(models)), np.nan)
-    for r in range(resamples):
-        table = {}
-        for j, m in enumerate(models):
-            row = dict(point[m])
-            for group, values in draws.items():
-                if row.get(group) is not None:  # a model without a cell stays without one
-                    v = values[r, j]
-                    row[group] = None if math.isnan(v) else float(v)
-            table[m] = row
-        rates = mean_win_rates(table, lower)
-        wins[r] = [np.nan if rates[m] is None else rates[m] for m in models]
+    # every resampled leaderboard at once: cells[r, model, column]; a column without per-instance values stays fixed
+    cells = np.full((resamples, len(models), len(board.columns)), np.nan)
+    for c, col in enumerate(board.columns):
+        fixed = np.array([board.cells[(m, col.group)].mean if (m, col.group) in board.cells else np.nan
+                          for m in models], dtype=np.float64)
+        cells[:, :, c] = fixed
+        per_instance = {m: scores[(m, col.group)] for m in models
+                        if (m, col.group) in scores and scores[(m, col.group)].metric == col.metric}
+        if per_instance:
+            drawn = _resampled_cells(models, per_instance, resamples, rng)
+            # a model without a cell stays without one; one with a cell but no drawn value has none in that draw
+            cells[:, :, c] = np.where(np.isnan(fixed) | ~np.isin(models, list(per_instance)), fixed, drawn)
+    # rounded: sums of the same rates in another order must not tell tied models apart
+    wins = np.round(mean_win_rates_batch(cells, [c.lower_is_better for c in board.columns]), 12)
     with np.errstate(invalid="ignore"):
         ranks = 1 + (wins[:, None, :] > wins[:, :, None]).sum(axis=2)  # (resamples, models): strictly higher ones
 
@@ -119,7 +114,7 @@ def rank_intervals(board: Leaderboard, scores: dict[tuple[str, str], GroupScores
     for pos, model in enumerate(order):
         j = index[model]
         wr = float(board.win_rates[model])  # type: ignore[arg-type]
-        point_rank = 1 + sum(1 for m in order if board.win_rates[m] > wr)  # type: ignore[operator]
+        point_rank = 1 + sum(1 for m in order if round(board.win_rates[m], 12) > round(wr, 12))  # type: ignore[arg-type]
         ok = ~np.isnan(wins[:, j])
         if ok.any():
             low = int(np.quantile(ranks[ok, j], alpha / 2, method="lower"))

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from harness.compare import GroupScores
 from harness.report import (Leaderboard, LeaderboardColumn, PairedComparison, RankInterval, Report, RunInfo,
@@ -159,3 +160,19 @@ def test_site_shows_rank_intervals_separability_and_paired_comparisons(tmp_path:
     build_site(_report(board, hostile), tmp_path / "hostile")
     group = (tmp_path / "hostile" / "groups" / "qa.html").read_text()
     assert "&lt;b&gt;x&lt;/b&gt;" in group and evil not in group and "top better" in group
+
+
+def test_batched_win_rates_are_helms_mean_win_rates() -> None:
+    from harness.win_rate import mean_win_rates_batch
+
+    rng = np.random.default_rng(9)
+    directions = [False, True, None, False, True]
+    values = rng.integers(0, 4, size=(300, 6, len(directions))).astype(float) / 4  # many ties
+    values[rng.random(values.shape) < 0.25] = np.nan  # and missing cells, some columns with < 2 models
+    batch = mean_win_rates_batch(values, directions)
+    models, columns = [f"m{i}" for i in range(6)], [f"c{j}" for j in range(len(directions))]
+    for r in range(values.shape[0]):
+        table = {m: {c: values[r, i, j] for j, c in enumerate(columns)} for i, m in enumerate(models)}
+        expected = mean_win_rates(table, dict(zip(columns, directions)))
+        got = [None if np.isnan(v) else float(v) for v in batch[r]]
+        assert got == [pytest.approx(expected[m]) if expected[m] is not None else None for m in models]
