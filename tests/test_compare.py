@@ -260,3 +260,17 @@ def test_compare_input_errors(tmp_path: Path, stub_factory) -> None:
         proc = run_cli("compare", *args, "--output", "out", cwd=tmp_path)
         assert proc.returncode == 2 and words in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
         assert proc.stdout == ""
+
+
+def test_compare_reads_any_store(tmp_path: Path, db_url: str) -> None:
+    """--db: the per-instance values come through the Store's SQL, the same on SQLite and PostgreSQL."""
+    (tmp_path / "suite.yaml").write_text("name: db\nentries:\n  - scenario: boolq\n    max_instances: 12\n")
+    (tmp_path / "models.yaml").write_text("- name: chance2\n  client: chance\n")
+    run = run_cli("run", "suite.yaml", "--models", "chance,chance2", "--models-file", "models.yaml", "--db", db_url,
+                  "--no-site", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    proc = run_cli("compare", "chance", "chance2", "--db", db_url, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = _table(proc.stdout)
+    # the two chance deployments pick with the same seed per prompt: the same answers, no difference
+    assert rows["boolq"][:2] == ["12", "0"] and rows["boolq"][4] == "+0.000" and rows["boolq"][6] == "1.000"
