@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--suite", help="suite name (default: the only or most recent one in the store)")
         _common(p)
 
+    compare = sub.add_parser("compare", help="paired comparison of two models on the same instances, per scenario")
+    compare.add_argument("model_a", metavar="MODEL_A")
+    compare.add_argument("model_b", metavar="MODEL_B")
+    compare.add_argument("--suite", help="suite name (default: the only or most recent one in the store)")
+    _common(compare)
+
     serve = sub.add_parser("serve", help="serve the built site on 127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--host", default="127.0.0.1")
@@ -312,6 +318,14 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import cmd_compare as compare
+
+    store = _store(args)
+    print(compare(store, _pick_suite(store, args.suite), args.model_a, args.model_b))
+    return 0
+
+
 def cmd_site(args: argparse.Namespace) -> int:
     store = _store(args)
     index = _build_site(store, _pick_suite(store, args.suite), args.output)
@@ -397,7 +411,7 @@ def cmd_prefetch(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "summarize": cmd_summarize, "site": cmd_site, "serve": cmd_serve, "list": cmd_list,
-            "prefetch": cmd_prefetch}
+            "prefetch": cmd_prefetch, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

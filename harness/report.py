@@ -60,6 +60,42 @@ class InstanceView:
 
 
 @dataclass(frozen=True)
+class RankInterval:
+    """How sure a leaderboard row's place is (harness.rank_intervals): 95% intervals of its rank and of its mean win
+    rate over resamples of the instances, and whether it is separable from the row below it."""
+
+    rank_low: int  # best rank (1 = first) in the interval
+    rank_high: int
+    win_rate_low: float
+    win_rate_high: float
+    next_model: str | None = None  # the row below it on the leaderboard (None: the last ranked row)
+    # its mean win rate is above next_model's in at least 97.5% of the resamples (a 95% interval of the difference
+    # above zero); None when there is no next row
+    above_next: bool | None = None
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Two models on the instances both answered (harness.compare): the mean difference A - B with a 95% paired
+    bootstrap interval and a paired permutation p-value. A suite row (group "") averages the scenarios' differences,
+    each signed so that positive favours A."""
+
+    group: str
+    metric: str
+    model_a: str
+    model_b: str
+    n: int  # instances both answered
+    dropped: int  # instances of either model's runs that are not in the pairs
+    mean_a: float
+    mean_b: float
+    diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    lower_is_better: bool = False
+
+
+@dataclass(frozen=True)
 class LeaderboardColumn:
     group: str  # e.g. "mmlu"
     metric: str  # the group's main metric
@@ -74,6 +110,7 @@ class Leaderboard:
     cells: dict[tuple[str, str], Score]  # (model, group) -> main score
     win_rates: dict[str, float | None]  # model -> mean win rate (None where it has no column)
     failed_requests: dict[str, int] = field(default_factory=dict)  # model -> failed requests over all runs
+    ranks: dict[str, RankInterval] = field(default_factory=dict)  # model -> its rank's uncertainty (main board only)
 
 
 @dataclass
@@ -96,6 +133,8 @@ class Report:
     # run_id -> a function yielding the run's instances, so the site can stream large runs page by page
     instances: dict[str, Any] = field(default_factory=dict)
     texts: Any = None  # (hashes) -> {hash: text}: the shared prompt heads the instances refer to
+    # group -> paired comparisons of models on its main metric (adjacent models on the leaderboard, or every pair)
+    comparisons: dict[str, list[PairedComparison]] = field(default_factory=dict)
 
     def iter_instances(self, run_id: str) -> Iterator[InstanceView]:
         return iter(self.instances[run_id]())

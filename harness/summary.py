@@ -17,6 +17,7 @@ from harness.names import visible
 from harness.report import Aspect, InstanceView, Leaderboard, LeaderboardColumn, Report, RunInfo, Score
 from harness.scenarios.base import scenario_class
 from harness.store.store import Store
+from harness.rank_intervals import RANK_NOTE, add_uncertainty, rank_cells
 from harness.win_rate import mean_win_rates
 
 
@@ -58,7 +59,8 @@ def _instances(store: Store, run_id: str) -> Iterator[InstanceView]:
         )
 
 
-def build_report(store: Store, suite: str, models: list[str] | None = None) -> Report:
+def build_runs(store: Store, suite: str, models: list[str] | None = None) -> list[RunInfo]:
+    """The suite's runs in the store (those of `models`, if given), each with its aggregated scores."""
     rows = store.runs(suite)
     if models is not None:
         rows = [r for r in rows if r["model"] in models]
@@ -71,6 +73,11 @@ def build_report(store: Store, suite: str, models: list[str] | None = None) -> R
             scores=scores, instances=row["instances"], failed_requests=row["failed_requests"],
             truncated_instances=row["truncated_instances"], server=json.loads(row["server"] or "{}"),
         ))
+    return runs
+
+
+def build_report(store: Store, suite: str, models: list[str] | None = None) -> Report:
+    runs = build_runs(store, suite, models)
     model_order = list(dict.fromkeys(models or [r.model for r in runs]))
     model_order = [m for m in model_order if any(r.model == m for r in runs)]
     by_cell: dict[tuple[str, str], list[RunInfo]] = defaultdict(list)
@@ -87,6 +94,7 @@ def build_report(store: Store, suite: str, models: list[str] | None = None) -> R
     report.aspects = _aspects(store, model_order, columns, by_cell, runs)
     report.instances = {run.run_id: (lambda run_id=run.run_id: _instances(store, run_id)) for run in runs}
     report.texts = store.texts
+    add_uncertainty(report, store)
     return report
 
 
@@ -169,9 +177,13 @@ def _format_board(board: Leaderboard, failed: bool = True) -> str:
             s = board.cells.get((model, col.group))
             cells.append("-" if s is None else f"{s.mean:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]")
         lines.append([visible(model), "-" if wr is None else f"{wr:.3f}", *cells])
-    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    if board.ranks:  # the main board: rank and win-rate intervals, and which rows are told apart
+        lines = [[row[0], *extra, *row[2:]] for row, extra in zip(lines, rank_cells(board, order))]
+    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
     out = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in lines]
     counts = {m: n for m, n in board.failed_requests.items() if n}
     if failed and counts:
         out.append("failed requests: " + ", ".join(f"{visible(m)}: {n}" for m, n in counts.items()))
+    if board.ranks:
+        out.append(RANK_NOTE)
     return "\n".join(out)

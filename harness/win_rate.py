@@ -29,7 +29,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def column_win_rates(values: Mapping[str, float], lower_is_better: bool) -> dict[str, float]:
@@ -81,3 +85,29 @@ def mean_win_rates(
             per_model[model].append(rate)
 
     return {model: (math.fsum(rates) / len(rates) if rates else None) for model, rates in per_model.items()}
+
+
+def mean_win_rates_batch(values: np.ndarray, lower_is_better: Sequence[bool | None]) -> np.ndarray:
+    """`mean_win_rates` over many tables at once: values[r, model, column] (NaN: no value) -> [r, model] mean win
+    rate (NaN where `mean_win_rates` gives None). The same definition, for resampled leaderboards
+    (harness.rank_intervals), where calling `mean_win_rates` per resample costs ~1 ms per table."""
+    import numpy as np
+
+    tables, models, _ = values.shape
+    total = np.zeros((tables, models))
+    counted = np.zeros((tables, models))
+    for c, direction in enumerate(lower_is_better):
+        if direction is None:
+            continue
+        x = -values[:, :, c] if direction else values[:, :, c]  # a lower value beats a higher one
+        present = ~np.isnan(x)
+        n = present.sum(axis=1, keepdims=True)  # (tables, 1)
+        with np.errstate(invalid="ignore", divide="ignore"):  # n = 1: no rate (took_part below)
+            worse = (x[:, None, :] < x[:, :, None]).sum(axis=2)  # NaN compares False: absent models never count
+            same = (x[:, None, :] == x[:, :, None]).sum(axis=2)  # includes the model itself
+            rate = (worse + (same - 1) / 2) / (n - 1)
+        took_part = present & (n >= 2)
+        total += np.where(took_part, rate, 0.0)
+        counted += took_part
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counted > 0, total / counted, np.nan)

@@ -84,6 +84,10 @@ class StubConfig:
     hostile_rate: float = 0.0  # fraction of prompts (by their hash: the same ones every run) whose answer is hostile
     hostile_kind: str = "all"  # one of HOSTILE, or "all": each hostile prompt gets one kind, by its hash
     echo_key_status: int | None = None  # 401, 400, 500: an error quoting the key; 200: an answer quoting it
+    # --- per-model answers (tests of paired comparisons and rank intervals) ---
+    # Mix the request's model name into every answer and log-probability, so that several deployments served by one
+    # stub (each its own `model`) answer differently, each still deterministically.
+    answers_by_model: bool = False
 
 
 # --- hostile text and key echo -------------------------------------------------------------------------------
@@ -152,9 +156,9 @@ def count_tokens(text: str) -> int:
     return len(text.split()) + (1 if text and text[-1].isspace() else 0)
 
 
-def token_logprob(token: str, position: int) -> float:
-    """Deterministic pseudo log-probability in [-10.0, -0.01]."""
-    return -(1 + zlib.crc32(f"{position}\x00{token}".encode()) % 1000) / 100  # whole hundredths: prints cleanly
+def token_logprob(token: str, position: int, salt: str = "") -> float:
+    """Deterministic pseudo log-probability in [-10.0, -0.01]; `salt` (per-model answers) gives other values."""
+    return -(1 + zlib.crc32(f"{salt}{position}\x00{token}".encode()) % 1000) / 100  # whole hundredths: prints cleanly
 
 
 def answer_text(prompt: str, variant: str = "", chat: bool = False) -> str:
@@ -183,7 +187,7 @@ def truncate(text: str, max_tokens: int | None, stop: list[str]) -> tuple[str, s
     return text, finish
 
 
-def logprobs_block(prompt: str, completion: str, echo: bool, top: int) -> dict[str, Any]:
+def logprobs_block(prompt: str, completion: str, echo: bool, top: int, salt: str = "") -> dict[str, Any]:
     """OpenAI legacy `logprobs`: offsets index into prompt + completion (which is `text` when echoing); positions
     count from the prompt's first token either way, so a token's logprob does not depend on `echo`."""
     tokens, offsets, values, tops = [], [], [], []
@@ -199,7 +203,7 @@ def logprobs_block(prompt: str, completion: str, echo: bool, top: int) -> dict[s
             values.append(None)
             tops.append(None)
             continue
-        lp = token_logprob(token, position)
+        lp = token_logprob(token, position, salt)
         values.append(lp)
         alternatives = {token: lp} if top > 0 else {}
         j = 0
@@ -378,12 +382,12 @@ class StubServer:
             choices, completion_tokens = [], 0
             for p in prompts:
                 for i in range(n):
-                    variant = f"\x00{seed}\x00{i}" if temperature > 0 else ""
+                    variant = (f"\x00{seed}\x00{i}" if temperature > 0 else "") + self._model_salt(model)
                     text, finish = truncate(self._answer(p, variant), max_tokens, stop)
                     completion_tokens += count_tokens(text)
                     choice: dict[str, Any] = {"index": len(choices), "text": p + text if echo else text, "logprobs": None, "finish_reason": finish}
                     if top is not None:
-                        choice["logprobs"] = logprobs_block(p, text, echo, max(int(top), 0))
+                        choice["logprobs"] = logprobs_block(p, text, echo, max(int(top), 0), self._model_salt(model))
                     choices.append(choice)
             return self._json({"id": f"cmpl-stub-{self.stats.completions}", "object": "text_completion", "created": int(time.time()),
                                "model": model, "choices": choices, "usage": _usage(prompt_tokens, completion_tokens)})
@@ -409,7 +413,7 @@ class StubServer:
         def build() -> web.Response:
             choices, completion_tokens = [], 0
             for i in range(n):
-                variant = f"\x00{seed}\x00{i}" if temperature > 0 else ""
+                variant = (f"\x00{seed}\x00{i}" if temperature > 0 else "") + self._model_salt(model)
                 text, finish = truncate(self._answer(last_user, variant, chat=True), max_tokens, stop)
                 completion_tokens += count_tokens(text)
                 choices.append({"index": i, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": finish})
@@ -424,6 +428,10 @@ class StubServer:
             with open(self.config.completion_file, encoding="utf-8") as f:
                 return f.read()
         return answer_text(prompt, variant, chat)
+
+    def _model_salt(self, model: Any) -> str:
+        """Per-model answers: what mixes the model's name into answers and log-probabilities ("" when off)."""
+        return f"\x00model={model}" if self.config.answers_by_model else ""
 
     async def stub_stats(self, request: web.Request) -> web.Response:
         return self._json(asdict(self.stats))
@@ -480,7 +488,8 @@ async def _main(args: argparse.Namespace) -> None:
                         fail_kind=args.fail_kind, retry_after=args.retry_after, context_window=args.context_window,
                         rate_limit_rpm=args.rate_limit_rpm, seed=args.seed, completion_file=args.completion_file,
                         hostile_rate=args.hostile_rate, hostile_kind=args.hostile_kind,
-                        echo_key_status=args.echo_key_status)
+                        echo_key_status=args.echo_key_status,
+                        answers_by_model=args.answers_by_model)
     runner, base_url = await start_stub(config, args.host, args.port)
     print(f"listening on {base_url.removesuffix('/v1')}", flush=True)
     stop = asyncio.Event()
@@ -519,6 +528,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--echo-key-status", type=int, choices=[200, 400, 401, 500], default=None,
                         help="quote the Authorization header and the bare key in every answer: an error of this "
                              "status, or (200) the answer's text")
+    parser.add_argument("--answers-by-model", action="store_true",
+                        help="answers and logprobs depend on the request's model name (several deployments, one stub)")
     asyncio.run(_main(parser.parse_args(argv)))
 
 

@@ -74,14 +74,18 @@ def bootstrap_ci(
         v = float(data[0])
         return (v, v, v)
 
-    rng = np.random.default_rng(seed)
-    boot_means = _bootstrap_means_by_counts(data, resamples, rng)
-    if boot_means is None:
-        boot_means = _bootstrap_means_by_indices(data, resamples, rng)
+    boot_means = bootstrap_means(data, resamples, np.random.default_rng(seed))
 
     alpha = 1.0 - confidence
     low, high = np.quantile(boot_means, [alpha / 2.0, 1.0 - alpha / 2.0])
     return (mean, min(float(low), mean), max(float(high), mean))
+
+
+def bootstrap_means(data: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """The means of `resamples` bootstrap resamples of `data` (float64, no NaN, at least one value), drawn as
+    `bootstrap_ci` draws them; for callers that combine resamples (harness.compare's suite-level interval)."""
+    means = _bootstrap_means_by_counts(data, resamples, rng)
+    return means if means is not None else _bootstrap_means_by_indices(data, resamples, rng)
 
 
 def _bootstrap_means_by_counts(data: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray | None:

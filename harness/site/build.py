@@ -21,7 +21,7 @@ import jinja2
 import harness
 from harness.cache import cache_folder
 from harness.names import slug, visible
-from harness.report import Leaderboard, Report, RunInfo, Score
+from harness.report import Leaderboard, PairedComparison, Report, RunInfo, Score
 from harness.site.format import ci_title, clip, fmt_num, fmt_pm, pretty
 from harness.site.runs import PAGE_BYTES, PAGE_INSTANCES, write_run
 
@@ -198,9 +198,14 @@ def _board_context(report: Report, lb: Leaderboard, cell_runs: dict[tuple[str, s
             })
         rows.append({
             "model": model, "rank": rank if wr is not None else None, "win_rate": wr,
-            "failed": lb.failed_requests.get(model, 0), "cells": cells,
+            "failed": lb.failed_requests.get(model, 0), "cells": cells, "ranks": lb.ranks.get(model),
         })
-    return {"columns": columns, "rows": rows}
+    # "above next" holds only for the row below as ranked (harness.rank_intervals); rows are shown in that order
+    for row, below in zip(rows, [*rows[1:], None]):
+        ranks = row["ranks"]
+        row["apart"] = (None if ranks is None or ranks.above_next is None or below is None
+                        or ranks.next_model != below["model"] else ranks.above_next)
+    return {"columns": columns, "rows": rows, "has_ranks": bool(lb.ranks)}
 
 
 def _index_context(
@@ -219,6 +224,12 @@ def _index_context(
     return {**board, "aspects": aspects, "groups": scenario_list, "n_runs": len(report.runs)}
 
 
+def _all_pairs(comparisons: list[PairedComparison]) -> bool:
+    """Whether the comparisons are every pair of their models (else neighbours on the leaderboard)."""
+    k = len({m for c in comparisons for m in (c.model_a, c.model_b)})
+    return len(comparisons) == k * (k - 1) // 2
+
+
 def _group_context(report: Report, group: str, runs: list[RunInfo]) -> dict[str, Any]:
     lb = report.leaderboard
     order = _model_order(report)
@@ -234,5 +245,6 @@ def _group_context(report: Report, group: str, runs: list[RunInfo]) -> dict[str,
     return {
         "group": group, "column": column, "main": main, "metrics": metrics, "lower": lower, "runs": runs,
         "summary": summary, "scenarios": sorted({r.scenario for r in runs}),
+        "comparisons": report.comparisons.get(group, []), "all_pairs": _all_pairs(report.comparisons.get(group, [])),
         "methods": sorted({r.method for r in runs}),
     }

@@ -358,6 +358,14 @@ class Store:
                 if value is not None:
                     yield run_id, instance_id, value
 
+    def scored_instances(self, run_id: str, metric: str) -> list[tuple[str, int, bool, float | None]]:
+        """(instance_id, position, answered, value of `metric` or None) of each instance of a run, in position order;
+        answered: stored without an error. What paired comparisons match models on (harness.compare)."""
+        with self._read() as conn:
+            rows = conn.rows("SELECT instance_id, position, error, stats FROM instances WHERE run_id = ? "
+                             "ORDER BY position", (run_id,))
+        return [(iid, pos, error is None, orjson.loads(stats).get(metric)) for iid, pos, error, stats in rows]
+
     def iter_instances(self, run_id: str, batch: int = 1000) -> Iterator[dict[str, Any]]:
         """A run's instances in order, each with its stats, streamed in batches (one query, read a batch at a time:
         a query per batch sorted the run again each time). A run this store has just saved is served from what it
