@@ -139,8 +139,10 @@ def add_uncertainty(report: Report, store: Store) -> None:
     per-instance values."""
     from harness.compare import load_scores, report_comparisons
 
-    scores = load_scores(store, report.runs)
     board = report.leaderboard
+    if len({r.model for r in report.runs}) < 2:  # nothing to rank or compare: skip reading every instance's stats
+        return
+    scores = load_scores(store, report.runs)
     if len([m for m, w in board.win_rates.items() if w is not None]) >= 1:
         board.ranks = rank_intervals(board, scores)
     groups = list(dict.fromkeys([c.group for c in board.columns] + [r.group for r in report.runs]))
