@@ -33,8 +33,8 @@ class XSTestScenario(_SafetyScenario):
     name = "xstest"
     description = ("XSTest: 250 safe prompts a model should answer and 200 unsafe contrast prompts it should refuse "
                    "(exaggerated safety); the unsafe ones ask for harmful help by design.")
-    main_metric = "xstest_safe_compliance"
-    more_metrics = ("xstest_unsafe_refusal", "refusal_rate_string_match")
+    main_metric = "xstest_appropriate"
+    more_metrics = ("xstest_safe_compliance", "xstest_unsafe_refusal", "refusal_rate_string_match")
     source = ("https://github.com/paul-rottger/exaggerated-safety (Röttger et al., NAACL 2024, arXiv:2308.01263)")
     license = "CC-BY-4.0 (XSTest, by Röttger, Kirk, Vidgen, Attanasio, Bianchi and Hovy)"
 
