@@ -165,6 +165,7 @@ def test_judge_check_cli(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["n"] == 2250 and report["confusion"]["rows"] == "final_label"
+    assert report["classifier_name"] == "string_match"
     assert [row[2] for row in report["confusion"]["matrix"]] == [0, 0, 0]
     assert 0 < report["classifier"]["kappa"] < report["annotator_1_vs_annotator_2"]["kappa"] <= 1
     text = run_cli("judge-check", "--string-match", cwd=tmp_path)
@@ -172,3 +173,25 @@ def test_judge_check_cli(tmp_path: Path) -> None:
     bad = run_cli("judge-check", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and "--string-match" in bad.stderr
+
+
+def test_judge_check_refuses_damaged_labels(tmp_path: Path) -> None:
+    """The shipped data is read as hostile: a label outside XSTest's three is one line naming file, line and field."""
+    import gzip
+    import hashlib
+
+    data = tmp_path / "data"
+    (data / "xstest").mkdir(parents=True)
+    source = data_root() / "xstest" / "completions.jsonl.gz"
+    lines = gzip.decompress(source.read_bytes()).decode("utf-8").splitlines(keepends=True)
+    row = json.loads(lines[2])
+    row["final_label"] = "4_\x1b[31mmaybe"
+    lines[2] = json.dumps(row) + "\n"
+    damaged = gzip.compress("".join(lines).encode("utf-8"))
+    (data / "xstest" / "completions.jsonl.gz").write_bytes(damaged)
+    (data / "checksums.json").write_text(json.dumps({"xstest/completions.jsonl.gz": hashlib.sha256(damaged).hexdigest()}))
+    proc = run_cli("judge-check", "--string-match", cwd=tmp_path, env={"HARNESS_DATA_DIR": str(data),
+                                                                       "HARNESS_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.count("\n") == 1
+    assert f"{data / 'xstest' / 'completions.jsonl.gz'}:3: final_label: '4_" in proc.stderr
+    assert "\x1b" not in proc.stderr  # the control character is escaped, not sent to the terminal

@@ -162,5 +162,7 @@ def cmd_judge_check(args: argparse.Namespace) -> int:
     if not args.string_match:
         raise HarnessError("judge-check needs a classifier to check: pass --string-match")
     report = judge_check(lambda _prompt, completion: string_match_label(completion), load_completions())
-    print(json.dumps(report.as_dict(), indent=2) if args.json else format_report(report, "string match"))
+    out = json.dumps({"classifier_name": "string_match", **report.as_dict()}, indent=2) if args.json else (
+        format_report(report, "string match"))
+    print(out)
     return 0
