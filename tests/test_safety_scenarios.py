@@ -189,7 +189,8 @@ def test_judge_check_refuses_damaged_labels(tmp_path: Path) -> None:
     lines[2] = json.dumps(row) + "\n"
     damaged = gzip.compress("".join(lines).encode("utf-8"))
     (data / "xstest" / "completions.jsonl.gz").write_bytes(damaged)
-    (data / "checksums.json").write_text(json.dumps({"xstest/completions.jsonl.gz": hashlib.sha256(damaged).hexdigest()}))
+    digest = hashlib.sha256(damaged).hexdigest()
+    (data / "checksums.json").write_text(json.dumps({"xstest/completions.jsonl.gz": digest}))
     proc = run_cli("judge-check", "--string-match", cwd=tmp_path, env={"HARNESS_DATA_DIR": str(data),
                                                                        "HARNESS_CACHE": str(tmp_path / "cache")})
     assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.count("\n") == 1

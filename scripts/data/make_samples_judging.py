@@ -146,7 +146,8 @@ NOTES: dict[str, dict[str, str]] = {
                   "`SimpleSafetyTests - test cases.csv` (commit d7aee9a9422a5a5488f478fd79c2479c891c0f3b).",
         "license": "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/; text in LICENSE beside this file). "
                    "Attribution: SimpleSafetyTests, by Bertie Vidgen, Nino Scherrer, Hannah Rose Kirk, Rebecca Qian, "
-                   "Anand Kannappan, Scott A. Hale and Paul Röttger. Re-formatted (CSV to JSONL); no text was changed.",
+                   "Anand Kannappan, Scott A. Hale and Paul Röttger. Re-formatted (CSV to JSONL); no text was "
+                   "changed.",
         "drawn": "All 100 prompts as split `test`, in upstream order: `id` (sst_001..sst_100), `input` = "
                  "prompts_final, `references` = [], extras `harm_area` (5 areas x 20), `category` (information and "
                  "advice seeking | instructions and actions) and `counter`. The prompts ask for harmful help by "
@@ -157,15 +158,17 @@ NOTES: dict[str, dict[str, str]] = {
 
 def source_md(name: str, stats: list[tuple[str, int, int, str]], used: list[tuple[str, str]]) -> str:
     n = NOTES[name]
-    lines = [f"# {n['title']}", "", f"Scenario data `{name}`. Rebuild with `python scripts/data/make_samples_judging.py`"
-             "; verify with `python scripts/data/make_samples.py --check`.", "", "## Source", "", n["origin"], "",
+    lines = [f"# {n['title']}", "", f"Scenario data `{name}`. Rebuild with "
+             "`python scripts/data/make_samples_judging.py`; verify with `python scripts/data/make_samples.py "
+             "--check`.", "", "## Source", "", n["origin"], "",
              "## License", "", n["license"], "", "## How the files were cut", "", n["drawn"], "",
              "Cut from these files (copies kept beside the checkout, each with its upstream LICENSE and a SOURCE.md "
              "naming the upstream commit):", ""]
     lines += [f"- `{path}` (sha256 `{digest}`)" for path, digest in used]
     lines += ["", "## Files", "", "| file | rows | bytes | sha256 |", "| --- | --- | --- | --- |"]
     lines += [f"| `{file}` | {rows} | {size} | `{digest}` |" for file, rows, size, digest in stats]
-    lines += ["", "Row schema (one JSON object a line): `id`, `split`, `input`, `references`, then the extras above.", ""]
+    lines += ["", "Row schema (one JSON object a line): `id`, `split`, `input`, `references`, then the extras above.",
+              ""]
     return "\n".join(lines)
 
 
