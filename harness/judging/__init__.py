@@ -1,0 +1,1 @@
+"""Judged evaluation: judges, rubrics, and the statistics and checks behind them (see docs/judging.md)."""
