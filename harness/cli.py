@@ -134,13 +134,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             replace(s, max_instances=min(s.max_instances or args.max_instances, args.max_instances)) for s in suite.run_specs))
     suite = _check_data(suite, args.offline)
     _check_methods(suite, chosen)
+    judges = _judge_deployments(suite, deployments, names)
     store = _store(args)
 
     from harness.runner import run_suite_sync
 
     start = time.perf_counter()
     try:
-        outcome = run_suite_sync(suite, chosen, store, None if args.no_site else _warm_up)
+        outcome = run_suite_sync(suite, chosen, store, None if args.no_site else _warm_up, judges)
+        if any(spec.pairwise for spec in suite.run_specs):
+            from harness.judging.pairwise_phase import run_pairwise_sync
+
+            compared = run_pairwise_sync(suite, chosen, judges, store)
+            outcome.pairwise_sent, outcome.pairwise_failed = compared.sent, compared.failed
     except KeyboardInterrupt:
         print("harness: interrupted; run the same command again to continue (stored results are kept)", file=sys.stderr)
         return 130
@@ -152,6 +158,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     requested = sum(r.stats.requested for r in outcome.runs)
     print(f"\n{len(outcome.runs)} runs, {requested} requests: {outcome.sent} sent, {requested - outcome.sent} from the store, "
           f"{outcome.failed} failed; {time.perf_counter() - start:.1f} s")
+    if outcome.pairwise_sent or outcome.pairwise_failed:
+        print(f"pairwise judging: {outcome.pairwise_sent} judge requests sent, {outcome.pairwise_failed} failed")
     if outcome.failed:
         print(f"harness: {outcome.failed} requests failed and are not scored; run the same command again to retry them",
               file=sys.stderr)
@@ -270,6 +278,23 @@ def _read_data_ahead(suite: Any) -> None:
                 pass
 
     threading.Thread(target=read, name="harness-read-ahead", daemon=True).start()
+
+
+def _judge_deployments(suite: Any, deployments: dict[str, Any], models: list[str]) -> dict[str, Any]:
+    """The deployments the suite's judges name, by name; an unknown one, or a pairwise baseline that is not among
+    the models run, is an error naming the suite's line."""
+    found = {}
+    for spec in suite.run_specs:
+        for judge in spec.judges:
+            if judge.deployment not in deployments:
+                raise HarnessError(f"unknown judge deployment {judge.deployment!r} (known: {', '.join(sorted(deployments))})",
+                                   path=str(suite.path), line=judge.line, field="deployment")
+            found[judge.deployment] = deployments[judge.deployment]
+        baseline = spec.pairwise.baseline if spec.pairwise else None
+        if baseline is not None and baseline not in models:
+            raise HarnessError(f"pairwise baseline {baseline!r} is not one of the models run ({', '.join(models)})",
+                               path=str(suite.path), line=spec.pairwise.line, field="baseline")
+    return found
 
 
 def _check_methods(suite: Any, deployments: list[Any]) -> None:

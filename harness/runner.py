@@ -51,6 +51,8 @@ class RunOutcome:
 @dataclass
 class SuiteOutcome:
     runs: list[RunOutcome] = field(default_factory=list)
+    pairwise_sent: int = 0  # judge requests of the pairwise phase (harness.judging.pairwise_phase)
+    pairwise_failed: int = 0
 
     @property
     def sent(self) -> int:
@@ -214,7 +216,8 @@ SCORE_DELAY_S = 0.001  # answers are scored this long after they arrive (see _In
 
 
 async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store: Store, suite: str,
-                  while_waiting: Callable[[], None] | None = None) -> RunOutcome:
+                  while_waiting: Callable[[], None] | None = None, judges: Any = None) -> RunOutcome:
+    """One run; `judges` (a harness.judging.judges.JudgePool) grades its answers where its entry has graders."""
     scenario = make_scenario(spec.scenario, spec.scenario_args)
     fewshot = scenario.split(spec.adapter_spec.fewshot_split) if spec.adapter_spec.max_train_instances > 0 else []
     spec = spec.with_shots_available(len(fewshot))  # the run id names the shots the prompts hold
@@ -255,7 +258,9 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
         }
         scored[position] = (values, row, pred.text is None)
 
-    inline = _InlineScorer(score) if all(m.quick for m in metrics) else None
+    # A multi-turn instance's later requests are made from its first answers (harness/turns.py): scored at the end.
+    multi_turn = adapter.method == "multi_turn_chat"
+    inline = _InlineScorer(score) if all(m.quick for m in metrics) and not multi_turn else None
 
     async def feed() -> AsyncIterator[dict[str, Request]]:
         """The requests a chunk of instances at a time: the first go out while the rest are still being prompted."""
@@ -287,6 +292,10 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
         with progress_bar(len(items), visible(f"{deployment.name} {scenario.full_name}")) as bar:
             results, stats = await execute(client, store, feed(), progress=bar, while_waiting=while_waiting,
                                            on_answer=inline)
+        if multi_turn:
+            from harness.turns import ask_later_turns
+
+            await ask_later_turns(adapter, adapted, keyed, results, requests, client, store, deployment, stats)
     finally:
         if freezing:
             gc.unfreeze()  # see feed()
@@ -299,6 +308,17 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
     instance_rows = [row for _, row, _ in scored]  # type: ignore[misc]
     failed_instances = sum(failed for _, _, failed in scored[:len(evaluated)])  # type: ignore[misc]
     n = len(evaluated)
+    judge_failed = 0
+    if judges is not None and any(j.kind != "pairwise" for j in spec.judges):
+        from harness.judging.grading import grade_run
+
+        graded = await grade_run(spec, run_id, deployment, client, adapter, adapted[:n], keyed[:n], results, judges,
+                                 store)
+        for values, extra in zip(per_instance[:n], graded.stats):  # the rows' stats too (the same dicts)
+            values.update(extra)
+        judge_failed = graded.failed  # the run's figures count its judges' requests too
+        stats.requested, stats.cached, stats.sent = (stats.requested + graded.requested, stats.cached + graded.cached,
+                                                     stats.sent + graded.sent)
     original = per_instance[:n]
     if copies:
         perturbed = {name: per_instance[n * (i + 1): n * (i + 2)] for i, name in enumerate(spec.perturbations)}
@@ -308,7 +328,7 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
         aggregating = pool.submit(aggregate, run_id, original, corpus, metrics, spec.adapter_spec.seed)
         prepared = store.prepare_instances(instance_rows)  # meanwhile: numpy lets go of the GIL as it resamples
         run_stats = aggregating.result()
-    failed_requests = sum(1 for k in requests if not results[k].ok)
+    failed_requests = sum(1 for k in requests if not results[k].ok) + judge_failed
     store.save_run(
         {
             "run_id": run_id, "suite": suite, "model": deployment.name, "scenario": scenario.full_name,
@@ -326,22 +346,34 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
 
 
 async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Store,
-                    warm_up: Callable[[], None] | None = None) -> SuiteOutcome:
+                    warm_up: Callable[[], None] | None = None,
+                    judge_deployments: dict[str, ModelDeployment] | None = None) -> SuiteOutcome:
     """Every run spec on every deployment. `warm_up` (what later steps will need: imports, templates) runs once, in
-    the background, while the first requests are in flight."""
+    the background, while the first requests are in flight. `judge_deployments`: the judges entries name, by name;
+    pairwise comparison is a phase of its own, after every run (harness.judging.pairwise_phase)."""
     outcome = SuiteOutcome()
-    for deployment in deployments:
-        client = make_client(deployment)
-        try:
-            await client.start()
-            for spec in suite.run_specs:
-                outcome.runs.append(await run_one(spec, deployment, client, store, suite.name, warm_up))
-                warm_up = None
-        finally:
-            await client.close()
+    judges = None
+    if any(spec.judges for spec in suite.run_specs):
+        from harness.judging.judges import JudgePool
+
+        judges = JudgePool(judge_deployments or {})
+    try:
+        for deployment in deployments:
+            client = make_client(deployment)
+            try:
+                await client.start()
+                for spec in suite.run_specs:
+                    outcome.runs.append(await run_one(spec, deployment, client, store, suite.name, warm_up, judges))
+                    warm_up = None
+            finally:
+                await client.close()
+    finally:
+        if judges is not None:
+            await judges.close()
     return outcome
 
 
 def run_suite_sync(suite: Suite, deployments: list[ModelDeployment], store: Store,
-                   warm_up: Callable[[], None] | None = None) -> SuiteOutcome:
-    return asyncio.run(run_suite(suite, deployments, store, warm_up))
+                   warm_up: Callable[[], None] | None = None,
+                   judge_deployments: dict[str, ModelDeployment] | None = None) -> SuiteOutcome:
+    return asyncio.run(run_suite(suite, deployments, store, warm_up, judge_deployments))
