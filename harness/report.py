@@ -74,6 +74,8 @@ class Leaderboard:
     cells: dict[tuple[str, str], Score]  # (model, group) -> main score
     win_rates: dict[str, float | None]  # model -> mean win rate (None where it has no column)
     failed_requests: dict[str, int] = field(default_factory=dict)  # model -> failed requests over all runs
+    # (model, group) -> why the cell is marked: its judge is the model itself or of its family (harness.judging)
+    marks: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,6 +98,7 @@ class Report:
     # run_id -> a function yielding the run's instances, so the site can stream large runs page by page
     instances: dict[str, Any] = field(default_factory=dict)
     texts: Any = None  # (hashes) -> {hash: text}: the shared prompt heads the instances refer to
+    judging: Any = None  # harness.judging.views.JudgingReport, where the suite has judges
 
     def iter_instances(self, run_id: str) -> Iterator[InstanceView]:
         return iter(self.instances[run_id]())

@@ -82,8 +82,13 @@ def build_report(store: Store, suite: str, models: list[str] | None = None) -> R
             description = scenario.description if scenario else ""
             columns[run.group] = LeaderboardColumn(run.group, run.main_metric, lower_is_better(run.main_metric), description)
     cells = {cell: _cell(store, group_runs) for cell, group_runs in by_cell.items()}
+    from harness.judging.report_hooks import add_judging
+
+    judging = add_judging(store, runs, columns, cells)  # a Bradley–Terry column per pairwise entry
     leaderboard = _leaderboard(model_order, columns, cells, runs)
+    leaderboard.marks = dict(judging.self_judged)
     report = Report(suite, datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), leaderboard, runs)
+    report.judging = judging if judging else None
     report.aspects = _aspects(store, model_order, columns, by_cell, runs)
     report.instances = {run.run_id: (lambda run_id=run.run_id: _instances(store, run_id)) for run in runs}
     report.texts = store.texts
@@ -153,6 +158,10 @@ def format_table(report: Report) -> str:
     for aspect in report.aspects:
         if aspect.name != "efficiency":
             parts.append(f"{aspect.name}:\n" + _format_board(aspect.leaderboard, failed=False))
+    if report.judging:
+        from harness.judging.report_hooks import format_judging
+
+        parts.append(format_judging(report.judging))
     return "\n\n".join(parts)
 
 
@@ -167,7 +176,8 @@ def _format_board(board: Leaderboard, failed: bool = True) -> str:
         cells = []
         for col in board.columns:
             s = board.cells.get((model, col.group))
-            cells.append("-" if s is None else f"{s.mean:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]")
+            mark = " [self-judged]" if (model, col.group) in board.marks else ""
+            cells.append("-" if s is None else f"{s.mean:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]{mark}")
         lines.append([visible(model), "-" if wr is None else f"{wr:.3f}", *cells])
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     out = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in lines]

@@ -92,7 +92,8 @@ async def compare(suite: Suite, models: list[ModelDeployment], pool: JudgePool, 
             for a, b in pairs:
                 if a not in answers or b not in answers:
                     continue
-                marked = int(self_judged(judge, by_name[a], by_name[b]))
+                # which answers' model the judge is, or shares a family with: 1 A's, 2 B's, 3 both
+                marked = int(self_judged(judge, by_name[a])) | 2 * int(self_judged(judge, by_name[b]))
                 for instance_id in sorted(answers[a].keys() & answers[b].keys() & questions.keys()):
                     turns, first, second = questions[instance_id], answers[a][instance_id], answers[b][instance_id]
                     for t in range(min(len(turns), len(first), len(second))):

@@ -141,7 +141,7 @@ TABLES: dict[str, tuple[Col, ...]] = {
         Col("verdict", "string", null=True, doc="the parsed verdict (a score, first/second/tie, a label); NULL: none"),
         Col("parse_error", "free_text", null=True, doc="why the reply has no verdict (or why the request failed)"),
         Col("self_judged", "integer", default=0,
-            doc="1: the judge is the candidate (either, pairwise) or declares the same family"),
+            doc="the judge is the candidate or declares its family: 1 (pairwise: 1 answer A's model, 2 B's, 3 both)"),
         Col("length_diff", "integer", null=True, doc="pairwise: characters of answer A minus answer B"),
     ),
 }
