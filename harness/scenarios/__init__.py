@@ -10,7 +10,7 @@ import importlib
 BUILT_IN: dict[str, str] = {
     "arc_challenge": "arc", "arc_easy": "arc", "bbq": "bbq", "boolq": "boolq", "gsm8k": "gsm8k",
     "hellaswag": "hellaswag", "humaneval": "humaneval", "ifeval": "ifeval", "med_qa": "med_qa", "mmlu": "mmlu",
-    "mt_bench": "mt_bench", "natural_qa": "natural_qa", "openbookqa": "openbookqa", "truthfulqa": "truthfulqa",
+    "natural_qa": "natural_qa", "openbookqa": "openbookqa", "truthfulqa": "truthfulqa",
     # download-only
     "legalbench": "legalbench", "math": "math_dataset", "narrativeqa": "narrativeqa", "cnn_dailymail": "summarization",
     "xsum": "summarization", "wmt14": "wmt14",
