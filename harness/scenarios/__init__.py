@@ -11,6 +11,7 @@ BUILT_IN: dict[str, str] = {
     "arc_challenge": "arc", "arc_easy": "arc", "bbq": "bbq", "boolq": "boolq", "gsm8k": "gsm8k",
     "hellaswag": "hellaswag", "humaneval": "humaneval", "ifeval": "ifeval", "med_qa": "med_qa", "mmlu": "mmlu",
     "natural_qa": "natural_qa", "openbookqa": "openbookqa", "truthfulqa": "truthfulqa",
+    "simple_safety_tests": "safety", "xstest": "safety",
     # download-only
     "legalbench": "legalbench", "math": "math_dataset", "narrativeqa": "narrativeqa", "cnn_dailymail": "summarization",
     "xsum": "summarization", "wmt14": "wmt14",
