@@ -64,8 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     lister.add_argument("--json", action="store_true", help="scenarios: every field, unabridged, as JSON")
 
     from harness import prefetch  # light: the heavy work is imported when the command runs
+    from harness.judging import judge_check
 
     prefetch.add_parser(sub)
+    judge_check.add_parser(sub)
     return parser
 
 
@@ -404,8 +406,14 @@ def cmd_prefetch(args: argparse.Namespace) -> int:
     return prefetch(args)
 
 
+def cmd_judge_check(args: argparse.Namespace) -> int:
+    from harness.judging.judge_check import cmd_judge_check as judge_check
+
+    return judge_check(args)
+
+
 COMMANDS = {"run": cmd_run, "summarize": cmd_summarize, "site": cmd_site, "serve": cmd_serve, "list": cmd_list,
-            "prefetch": cmd_prefetch}
+            "prefetch": cmd_prefetch, "judge-check": cmd_judge_check}
 
 
 def main(argv: list[str] | None = None) -> int:
