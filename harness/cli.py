@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--models", help="comma-separated deployment names (default: the suite's models)")
     run.add_argument("--models-file", action="append", default=[], help="extra deployments YAML (repeatable)")
     run.add_argument("--max-instances", type=int, help="evaluate at most N instances per run")
+    run.add_argument("--judge", help="deployment name: every judge of the suite is this one (docs/judging.md)")
     run.add_argument("--concurrency", type=int, help="requests in flight per deployment (overrides max_concurrency)")
     run.add_argument("--no-site", action="store_true", help="skip building the site")
     run.add_argument("--offline", action="store_true",
@@ -136,6 +137,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             replace(s, max_instances=min(s.max_instances or args.max_instances, args.max_instances)) for s in suite.run_specs))
     suite = _check_data(suite, args.offline)
     _check_methods(suite, chosen)
+    if args.judge is not None:
+        if args.judge not in deployments:
+            raise HarnessError(f"unknown deployment {args.judge!r} (known: {', '.join(sorted(deployments))})",
+                               field="--judge")
+        suite = replace(suite, run_specs=tuple(
+            replace(s, judges=tuple(replace(j, deployment=args.judge) for j in s.judges)) for s in suite.run_specs))
     judges = _judge_deployments(suite, deployments, names)
     store = _store(args)
 

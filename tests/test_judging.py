@@ -170,3 +170,33 @@ def test_suite_errors(tmp_path: Path, judges: str, pairwise: str, expected: str)
     done = run_cli("run", str(suite), "--models-file", str(models), "--output", str(tmp_path / "out"), cwd=tmp_path)
     assert done.returncode == 2 and expected in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_judge_check_with_a_judge_model(tmp_path: Path, stub_factory) -> None:  # noqa: ANN001
+    good = stub_factory("--latency", "0", "--judge-mode", "rubric")
+    bad = stub_factory("--latency", "0", "--judge-mode", "bad")
+    models = _models(tmp_path / "models.yaml", good.base_url, {"judge-good": good.base_url, "judge-bad": bad.base_url})
+    args = ["judge-check", "--rubric", "refusal", "--models-file", str(models), "--limit", "40",
+            "--output", str(tmp_path / "out")]
+    done = run_cli(*args, "--judge", "judge-good", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["judge"] == "judge-good" and report["unparsed"] == 0 and report["n"] == 40
+    again = run_cli(*args, "--judge", "judge-good", cwd=tmp_path)  # the replies come from the store
+    assert again.returncode == 0 and "0 judge requests sent, 40 from the store" in again.stdout
+    assert good.stats()["chat_completions"] == 40
+    unreadable = run_cli(*args, "--judge", "judge-bad", cwd=tmp_path)
+    assert unreadable.returncode == 2 and "no reply of judge-bad had a verdict" in unreadable.stderr
+
+
+def test_judge_flag_replaces_every_judge(tmp_path: Path, stub_factory) -> None:  # noqa: ANN001
+    candidates = stub_factory("--latency", "0")
+    judge = stub_factory("--latency", "0", "--judge-mode", "rubric")
+    models = _models(tmp_path / "models.yaml", candidates.base_url, {"judge-good": judge.base_url})
+    suite = _suite(tmp_path / "suite.yaml", "      - {deployment: not-a-deployment, rubric: single}", instances=1)
+    out = ["--models", "m2", "--models-file", str(models), "--output", str(tmp_path / "out"), "--no-site"]
+    done = run_cli("run", str(suite), *out, "--judge", "judge-good", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert judge.stats()["chat_completions"] == 2  # both turns graded by the judge named on the command line
+    wrong = run_cli("run", str(suite), *out, "--judge", "nobody", cwd=tmp_path)
+    assert wrong.returncode == 2 and "--judge: unknown deployment 'nobody'" in wrong.stderr
