@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
 
     prefetch.add_parser(sub)
     judge_check.add_parser(sub)
+    from harness.judging import arena
+
+    arena.add_parser(sub)
     return parser
 
 
@@ -413,6 +416,12 @@ def cmd_prefetch(args: argparse.Namespace) -> int:
     return prefetch(args)
 
 
+def cmd_arena(args: argparse.Namespace) -> int:
+    from harness.judging.arena import cmd_arena as arena
+
+    return arena(args)
+
+
 def cmd_judge_check(args: argparse.Namespace) -> int:
     from harness.judging.judge_check import cmd_judge_check as judge_check
 
@@ -420,7 +429,8 @@ def cmd_judge_check(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "summarize": cmd_summarize, "site": cmd_site, "serve": cmd_serve, "list": cmd_list,
-            "prefetch": cmd_prefetch, "judge-check": cmd_judge_check}
+            "prefetch": cmd_prefetch, "judge-check": cmd_judge_check,
+            "arena": cmd_arena}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -200,3 +200,19 @@ def test_judge_flag_replaces_every_judge(tmp_path: Path, stub_factory) -> None: 
     assert judge.stats()["chat_completions"] == 2  # both turns graded by the judge named on the command line
     wrong = run_cli("run", str(suite), *out, "--judge", "nobody", cwd=tmp_path)
     assert wrong.returncode == 2 and "--judge: unknown deployment 'nobody'" in wrong.stderr
+
+
+def test_arena_ranks_imported_votes(tmp_path: Path) -> None:
+    votes = tmp_path / "votes.csv"
+    votes.write_text("model_a,model_b,winner\n" + "strong,weak,model_a\n" * 8 + "weak,strong,model_b\n" * 4
+                     + "strong,weak,model_b\n" + "mid,weak,model_a\n" * 3 + "mid,strong,model_b\n" * 3
+                     + "weak,mid,tie\n")
+    done = run_cli("arena", "--votes", str(votes), "--json", "--resamples", "200", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert list(report["scores"]) == ["strong", "mid", "weak"] and report["battles"] == 20
+    for score, low, high in report["scores"].values():
+        assert low <= score <= high
+    votes.write_text("model_a,model_b,winner\nstrong,weak,model_a\nstrong,weak,maybe\n")
+    bad = run_cli("arena", "--votes", str(votes), cwd=tmp_path)
+    assert bad.returncode == 2 and f"{votes}:3: winner:" in bad.stderr
