@@ -216,3 +216,29 @@ def test_arena_ranks_imported_votes(tmp_path: Path) -> None:
     votes.write_text("model_a,model_b,winner\nstrong,weak,model_a\nstrong,weak,maybe\n")
     bad = run_cli("arena", "--votes", str(votes), cwd=tmp_path)
     assert bad.returncode == 2 and f"{votes}:3: winner:" in bad.stderr
+
+
+def test_judgments_are_stored_and_replaced(db_url: str) -> None:
+    from harness.store.store import open_store
+
+    def row(run_id: str, other: str, judge: str, ordering: str, verdict: str | None) -> dict:
+        return {"run_id": run_id, "other_run_id": other, "instance_id": "i1", "judge": judge, "rubric": "pairwise",
+                "turn": 1, "ordering": ordering, "rubric_hash": "h" * 64, "kind": "pairwise", "request_key": "k" * 32,
+                "prompt": f"judge {judge}: which is better?", "reply": "A\x00B [[A]]", "verdict": verdict,
+                "parse_error": None if verdict else "no verdict", "self_judged": 2, "length_diff": -3}
+
+    store = open_store(db_url)
+    try:
+        store.save_judgments([("a", "b")], [row("a", "b", "j1", "ab", "first"), row("a", "b", "j1", "ba", None),
+                                            row("a", "b", "j2", "ab", "tie")])
+        found = sorted(store.judgments(["b"], prompts=True), key=lambda r: (r["judge"], r["ordering"]))
+        assert [(r["judge"], r["ordering"], r["verdict"]) for r in found] == [
+            ("j1", "ab", "first"), ("j1", "ba", None), ("j2", "ab", "tie")]
+        assert found[0]["prompt"] == "judge j1: which is better?" and found[0]["length_diff"] == -3
+        assert found[0]["reply"] in ("A\x00B [[A]]", "A\ufffdB [[A]]")  # PostgreSQL stores NUL as U+FFFD
+        # One judge's judgments of a pair are replaced; the other judge's stay.
+        store.save_judgments([("a", "b")], [row("a", "b", "j1", "ab", "second")], judge="j1", rubric="pairwise")
+        again = {(r["judge"], r["ordering"]): r["verdict"] for r in store.judgments(["a"])}
+        assert again == {("j1", "ab"): "second", ("j2", "ab"): "tie"}
+    finally:
+        store.close()

@@ -28,7 +28,7 @@ def add_judging(store: Any, runs: list[Any], columns: dict[str, LeaderboardColum
                 cells: dict[tuple[str, str], Score]) -> JudgingReport:
     """The runs' judging report; each pairwise entry's Bradley–Terry scores become a leaderboard column (added to
     `columns` and `cells`) after its group's."""
-    judging = build_judging(store, runs, _embedded())
+    judging = build_judging(store, runs, _embedded)
     for arena in judging.arenas:
         name = arena.group + BT_SUFFIX
         columns[name] = LeaderboardColumn(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,19 +84,20 @@ def _finite(x: float) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
-def build_judging(store: Any, runs: Iterable[Any], embedded: set[str] = frozenset()) -> JudgingReport:
-    """The judging report of these runs (harness.report.RunInfo); `embedded`: deployments that are the embedded
-    model, whose judging the report warns about."""
-    from harness.judging.agreement import cohen_kappa, krippendorff_alpha
-    from harness.judging.bradley_terry import bradley_terry_intervals, win_rate_matrix
-    from harness.judging.length_control import length_controlled_win_rate, length_correlation
-
+def build_judging(store: Any, runs: Iterable[Any], embedded: Callable[[], set[str]] = set) -> JudgingReport:
+    """The judging report of these runs (harness.report.RunInfo); `embedded()`: the deployments that are the
+    embedded model, whose judging the report warns about (asked only where there are judgments)."""
     info = {r.run_id: r for r in runs}
     rows = [j for j in store.judgments(info, prompts=True) if j["run_id"] in info
             and (not j["other_run_id"] or j["other_run_id"] in info)]
     out = JudgingReport()
     if not rows:
         return out
+    from harness.judging.agreement import cohen_kappa, krippendorff_alpha
+    from harness.judging.bradley_terry import bradley_terry_intervals, win_rate_matrix
+    from harness.judging.length_control import length_controlled_win_rate, length_correlation
+
+    embedded_judges = embedded()
     for row in rows:
         out.examples.setdefault(row["run_id"], []).append(row)
         if row["other_run_id"]:
@@ -116,7 +117,7 @@ def build_judging(store: Any, runs: Iterable[Any], embedded: set[str] = frozense
         summary = JudgeSummary(
             group, judge, rubric, kind, sorted({r["rubric_hash"] for r in found}), len(found),
             sum(r["verdict"] is None for r in found),
-            sum(r["verdict"] is None and r["reply"] is None for r in found), marked, embedded=judge in embedded)
+            sum(r["verdict"] is None and r["reply"] is None for r in found), marked, embedded=judge in embedded_judges)
         if kind != "pairwise":
             values = [float(r["verdict"]) if kind != "refusal" else float(r["verdict"] in _refusals(r))
                       for r in found if r["verdict"] is not None]
