@@ -77,6 +77,7 @@ def test_pairwise_over_three_models(tmp_path: Path, stub_factory) -> None:  # no
         assert biased.consistency == 0.0 and biased.comparisons == 18
         assert all(raw == 0.5 for raw, _ in biased.win_rates.values())  # its verdicts all became ties
         assert fair.consistency == 1.0
+        assert [(a.kind, a.statistic, a.items) for a in judging.agreement] == [("pairwise", "Cohen's kappa", 18)]
         assert any(raw != 0.5 for raw, _ in fair.win_rates.values())
         column = next(c for c in report.leaderboard.columns if c.metric == "bradley_terry")
         assert {m for (m, g) in report.leaderboard.cells if g == column.group} == {"m1", "m2", "m3"}
@@ -161,6 +162,11 @@ def test_multi_turn_completions_rendering() -> None:
     ("      - {deployment: j, rubric: pairwise}", "", "judges: a pairwise rubric needs"),
     ("      - {deployment: j, rubric: single}", "    pairwise: all\n", "pairwise: pairwise needs a judge"),
     ("      - {deployment: nobody, rubric: single}", "", ":7: deployment: unknown judge deployment 'nobody'"),
+    ("      - {deployment: j, rubric: single}\n      - {deployment: j, rubric: pairwise}", "    pairwise: {baseline: zz}\n",
+     ":9: baseline: pairwise baseline 'zz' is not one of the models run"),
+    ("      - {deployment: j, rubric: pairwise}", "    pairwise: all\n",
+     "main_metric: judge_score comes from a judge"),
+    ("      - {deployment: j, rubric: single}", "    main_metric: judge_score_nosuch_thing\n", None),
 ])
 def test_suite_errors(tmp_path: Path, judges: str, pairwise: str, expected: str) -> None:
     models = tmp_path / "models.yaml"
@@ -168,8 +174,21 @@ def test_suite_errors(tmp_path: Path, judges: str, pairwise: str, expected: str)
                       "- {name: j, client: chance}\n")
     suite = _suite(tmp_path / "suite.yaml", judges, pairwise)
     done = run_cli("run", str(suite), "--models-file", str(models), "--output", str(tmp_path / "out"), cwd=tmp_path)
+    if expected is None:  # a judge stat (a category this scenario lacks is only empty): accepted
+        assert done.returncode == 0, done.stderr
+        return
     assert done.returncode == 2 and expected in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_pairs_against_a_baseline_or_all() -> None:
+    from harness.judging.pairwise_phase import pairs_of
+    from harness.run_spec import PairwiseSpec, RunSpec
+
+    spec = RunSpec("mt_bench", {}, AdapterSpec(), (), "mt_bench", pairwise=PairwiseSpec("b"))
+    assert pairs_of(spec, ["a", "b", "c"]) == [("a", "b"), ("c", "b")]
+    spec = RunSpec("mt_bench", {}, AdapterSpec(), (), "mt_bench", pairwise=PairwiseSpec(None))
+    assert pairs_of(spec, ["a", "b", "c"]) == [("a", "b"), ("a", "c"), ("b", "c")]
 
 
 def test_judge_check_with_a_judge_model(tmp_path: Path, stub_factory) -> None:  # noqa: ANN001
