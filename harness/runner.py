@@ -216,8 +216,9 @@ SCORE_DELAY_S = 0.001  # answers are scored this long after they arrive (see _In
 
 
 async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store: Store, suite: str,
-                  while_waiting: Callable[[], None] | None = None, judges: Any = None) -> RunOutcome:
-    """One run; `judges` (a harness.judging.judges.JudgePool) grades its answers where its entry has graders."""
+                  while_waiting: Callable[[], None] | None = None,
+                  judges: dict[str, ModelDeployment] | None = None) -> RunOutcome:
+    """One run; where its entry has graders, they grade its answers (`judges`: their deployments, by name)."""
     scenario = make_scenario(spec.scenario, spec.scenario_args)
     fewshot = scenario.split(spec.adapter_spec.fewshot_split) if spec.adapter_spec.max_train_instances > 0 else []
     spec = spec.with_shots_available(len(fewshot))  # the run id names the shots the prompts hold
@@ -309,11 +310,11 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
     failed_instances = sum(failed for _, _, failed in scored[:len(evaluated)])  # type: ignore[misc]
     n = len(evaluated)
     judge_failed = 0
-    if judges is not None and any(j.kind != "pairwise" for j in spec.judges):
+    if any(j.kind != "pairwise" for j in spec.judges):
         from harness.judging.grading import grade_run
 
-        graded = await grade_run(spec, run_id, deployment, client, adapter, adapted[:n], keyed[:n], results, judges,
-                                 store)
+        graded = await grade_run(spec, run_id, deployment, client, adapter, adapted[:n], keyed[:n], results,
+                                 judges or {}, store)
         for values, extra in zip(per_instance[:n], graded.stats):  # the rows' stats too (the same dicts)
             values.update(extra)
         judge_failed = graded.failed  # the run's figures count its judges' requests too
@@ -352,24 +353,16 @@ async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Sto
     the background, while the first requests are in flight. `judge_deployments`: the judges entries name, by name;
     pairwise comparison is a phase of its own, after every run (harness.judging.pairwise_phase)."""
     outcome = SuiteOutcome()
-    judges = None
-    if any(spec.judges for spec in suite.run_specs):
-        from harness.judging.judges import JudgePool
-
-        judges = JudgePool(judge_deployments or {})
-    try:
-        for deployment in deployments:
-            client = make_client(deployment)
-            try:
-                await client.start()
-                for spec in suite.run_specs:
-                    outcome.runs.append(await run_one(spec, deployment, client, store, suite.name, warm_up, judges))
-                    warm_up = None
-            finally:
-                await client.close()
-    finally:
-        if judges is not None:
-            await judges.close()
+    for deployment in deployments:
+        client = make_client(deployment)
+        try:
+            await client.start()
+            for spec in suite.run_specs:
+                outcome.runs.append(await run_one(spec, deployment, client, store, suite.name, warm_up,
+                                                  judge_deployments))
+                warm_up = None
+        finally:
+            await client.close()
     return outcome
 
 

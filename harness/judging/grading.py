@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,12 +60,24 @@ def conversation(adapter: Adapter, item: AdaptedInstance, results: Sequence[Resu
 
 async def grade_run(spec: RunSpec, run_id: str, candidate: ModelDeployment, candidate_client: Any, adapter: Adapter,
                     adapted: Sequence[AdaptedInstance], keyed: Sequence[Sequence[str]], results: dict[str, Result],
-                    pool: JudgePool, store: Store) -> Graded:
-    """Grade the run's evaluated instances (`adapted`) with each grader of `spec`; store the judgments."""
+                    judges: Mapping[str, ModelDeployment], store: Store) -> Graded:
+    """Grade the run's evaluated instances (`adapted`) with each grader of `spec` (`judges`: their deployments, by
+    name; a judge that is the candidate uses the run's own client); store the judgments."""
+    graders = [j for j in spec.judges if j.kind != "pairwise"]
+    if not graders:
+        return Graded([{} for _ in adapted])
+    pool = JudgePool(judges)
+    try:
+        return await _grade(spec, run_id, candidate, candidate_client, adapter, adapted, keyed, results, pool, store)
+    finally:
+        await pool.close()
+
+
+async def _grade(spec: RunSpec, run_id: str, candidate: ModelDeployment, candidate_client: Any, adapter: Adapter,
+                 adapted: Sequence[AdaptedInstance], keyed: Sequence[Sequence[str]], results: dict[str, Result],
+                 pool: JudgePool, store: Store) -> Graded:
     graders = [j for j in spec.judges if j.kind != "pairwise"]
     out = Graded([{} for _ in adapted])
-    if not graders:
-        return out
     talks = [conversation(adapter, item, [results[k] for k in keys]) for item, keys in zip(adapted, keyed)]
     multi = any(talk is not None and len(talk) > 1 for talk in talks)
     rows: list[dict[str, Any]] = []
