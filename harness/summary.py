@@ -177,7 +177,8 @@ def _format_board(board: Leaderboard, failed: bool = True) -> str:
         for col in board.columns:
             s = board.cells.get((model, col.group))
             mark = " [self-judged]" if (model, col.group) in board.marks else ""
-            cells.append("-" if s is None else f"{s.mean:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]{mark}")
+            cells.append("-" if s is None or s.mean != s.mean  # NaN: no instance has the metric (judged: no verdict)
+                         else f"{s.mean:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]{mark}")
         lines.append([visible(model), "-" if wr is None else f"{wr:.3f}", *cells])
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     out = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in lines]
