@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--models", help="comma-separated deployment names (default: the suite's models)")
     run.add_argument("--models-file", action="append", default=[], help="extra deployments YAML (repeatable)")
     run.add_argument("--max-instances", type=int, help="evaluate at most N instances per run")
+    run.add_argument("--judge", help="deployment name: every judge of the suite is this one (docs/judging.md)")
     run.add_argument("--concurrency", type=int, help="requests in flight per deployment (overrides max_concurrency)")
     run.add_argument("--no-site", action="store_true", help="skip building the site")
     run.add_argument("--offline", action="store_true",
@@ -74,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
 
     prefetch.add_parser(sub)
     judge_check.add_parser(sub)
+    from harness.judging import arena
+
+    arena.add_parser(sub)
     return parser
 
 
@@ -145,6 +149,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness import progress
 
     interval = progress.interval_from_env()
+    if args.judge is not None:
+        if args.judge not in deployments:
+            raise HarnessError(f"unknown deployment {args.judge!r} (known: {', '.join(sorted(deployments))})",
+                               field="--judge")
+        suite = replace(suite, run_specs=tuple(
+            replace(s, judges=tuple(replace(j, deployment=args.judge) for j in s.judges)) for s in suite.run_specs))
+    judges = _judge_deployments(suite, deployments, names)
     store = _store(args)
 
     from harness.runner import run_suite_sync
@@ -153,7 +164,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     display = progress.SuiteProgress(log_path=_log_path(args.output), interval=interval)
     progress.activate(display)
     try:
-        outcome = run_suite_sync(suite, chosen, store, None if args.no_site else _warm_up, display)
+        outcome = run_suite_sync(suite, chosen, store, None if args.no_site else _warm_up, display, judges)
+        if any(spec.pairwise for spec in suite.run_specs):
+            from harness.judging.pairwise_phase import run_pairwise_sync
+
+            compared = run_pairwise_sync(suite, chosen, judges, store)
+            outcome.pairwise_sent, outcome.pairwise_failed = compared.sent, compared.failed
     except KeyboardInterrupt:
         display.close()
         print("harness: interrupted; run the same command again to continue (stored results are kept)", file=sys.stderr)
@@ -169,6 +185,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     requested = sum(r.stats.requested for r in outcome.runs)
     print(f"\n{len(outcome.runs)} runs, {requested} requests: {outcome.sent} sent, {requested - outcome.sent} from the store, "
           f"{outcome.failed} failed; {time.perf_counter() - start:.1f} s")
+    if outcome.pairwise_sent or outcome.pairwise_failed:
+        print(f"pairwise judging: {outcome.pairwise_sent} judge requests sent, {outcome.pairwise_failed} failed")
     if display.log_path is not None:
         print(f"log: {display.log_path}")
     if outcome.failed:
@@ -297,6 +315,23 @@ def _read_data_ahead(suite: Any) -> None:
     threading.Thread(target=read, name="harness-read-ahead", daemon=True).start()
 
 
+def _judge_deployments(suite: Any, deployments: dict[str, Any], models: list[str]) -> dict[str, Any]:
+    """The deployments the suite's judges name, by name; an unknown one, or a pairwise baseline that is not among
+    the models run, is an error naming the suite's line."""
+    found = {}
+    for spec in suite.run_specs:
+        for judge in spec.judges:
+            if judge.deployment not in deployments:
+                raise HarnessError(f"unknown judge deployment {judge.deployment!r} (known: {', '.join(sorted(deployments))})",
+                                   path=str(suite.path), line=judge.line, field="deployment")
+            found[judge.deployment] = deployments[judge.deployment]
+        baseline = spec.pairwise.baseline if spec.pairwise else None
+        if baseline is not None and baseline not in models:
+            raise HarnessError(f"pairwise baseline {baseline!r} is not one of the models run ({', '.join(models)})",
+                               path=str(suite.path), line=spec.pairwise.line, field="baseline")
+    return found
+
+
 def _check_methods(suite: Any, deployments: list[Any]) -> None:
     """Fail before any request when a run spec cannot be evaluated on a deployment as configured."""
     from harness.adapters.registry import make_adapter
@@ -412,6 +447,12 @@ def cmd_prefetch(args: argparse.Namespace) -> int:
     return prefetch(args)
 
 
+def cmd_arena(args: argparse.Namespace) -> int:
+    from harness.judging.arena import cmd_arena as arena
+
+    return arena(args)
+
+
 def cmd_judge_check(args: argparse.Namespace) -> int:
     from harness.judging.judge_check import cmd_judge_check as judge_check
 
@@ -419,7 +460,7 @@ def cmd_judge_check(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "summarize": cmd_summarize, "site": cmd_site, "serve": cmd_serve, "list": cmd_list,
-            "prefetch": cmd_prefetch, "compare": cmd_compare, "judge-check": cmd_judge_check}
+            "prefetch": cmd_prefetch, "compare": cmd_compare, "judge-check": cmd_judge_check, "arena": cmd_arena}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -111,6 +111,8 @@ class Leaderboard:
     win_rates: dict[str, float | None]  # model -> mean win rate (None where it has no column)
     failed_requests: dict[str, int] = field(default_factory=dict)  # model -> failed requests over all runs
     ranks: dict[str, RankInterval] = field(default_factory=dict)  # model -> its rank's uncertainty (main board only)
+    # (model, group) -> why the cell is marked: its judge is the model itself or of its family (harness.judging)
+    marks: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 @dataclass
@@ -135,6 +137,7 @@ class Report:
     texts: Any = None  # (hashes) -> {hash: text}: the shared prompt heads the instances refer to
     # group -> paired comparisons of models on its main metric (adjacent models on the leaderboard, or every pair)
     comparisons: dict[str, list[PairedComparison]] = field(default_factory=dict)
+    judging: Any = None  # harness.judging.views.JudgingReport, where the suite has judges
 
     def iter_instances(self, run_id: str) -> Iterator[InstanceView]:
         return iter(self.instances[run_id]())

@@ -16,6 +16,28 @@ from harness.yaml_lines import LineDict, LineList, check_keys, load_yaml
 
 
 @dataclass(frozen=True)
+class JudgeSpec:
+    """A judge of a suite entry: a deployment and a rubric (harness.judging.rubric), its version the rubric file's
+    sha256. `line` is where the suite names it, for errors found later (an unknown deployment)."""
+
+    deployment: str
+    rubric: str  # the rubric's name
+    path: str  # its file
+    kind: str  # single | reference | pairwise | refusal
+    version: str
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class PairwiseSpec:
+    """Which answers a suite entry's pairwise judges compare: every model against `baseline`, or, with no baseline,
+    every pair of the suite's models."""
+
+    baseline: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class RunSpec:
     scenario: str
     scenario_args: dict[str, Any]
@@ -25,11 +47,15 @@ class RunSpec:
     max_instances: int | None = None
     main_metric: str = ""
     perturbations: tuple[str, ...] = ()  # each evaluated instance is also run rewritten by each of these
+    judges: tuple[JudgeSpec, ...] = ()  # judges that grade each answer (harness.judging); pairwise ones: below
+    pairwise: PairwiseSpec | None = None  # which models' answers the pairwise judges compare, after every run
 
     def _identity(self) -> tuple[Any, ...]:
         ident: tuple[Any, ...] = (self.scenario, sorted(self.scenario_args.items()), self.adapter_spec.to_json(),
                                   self.metrics, self.max_instances)
-        return ident + ((self.perturbations,) if self.perturbations else ())  # ids of runs without them stay as before
+        ident += (self.perturbations,) if self.perturbations else ()  # ids of runs without them stay as before
+        graders = tuple((j.deployment, j.rubric, j.version) for j in self.judges if j.kind != "pairwise")
+        return ident + ((graders,) if graders else ())  # a run's stats hold its graders' scores
 
     def with_shots_available(self, pool: int) -> RunSpec:
         """This spec with `shots` cut to the size of the few-shot pool, which is all a prompt can hold: `shots: 1000`
@@ -70,6 +96,7 @@ ENTRY_KEYS = {
     "scenario", "args", "method", "shots", "metrics", "max_instances", "group", "main_metric",
     "instructions", "input_prefix", "input_suffix", "output_prefix", "output_suffix", "instance_separator",
     "max_tokens", "stop", "temperature", "num_outputs", "seed", "fewshot_split", "choice_score", "perturbations",
+    "judges", "pairwise",
 }
 # entry key -> (AdapterSpec field, expected type)
 ADAPTER_FIELDS: dict[str, tuple[str, type | tuple[type, ...]]] = {
@@ -137,25 +164,86 @@ def _entry(raw: Any, defaults: dict[str, Any], path: Path, line: int) -> RunSpec
     for key in ("shots", "max_tokens", "num_outputs"):
         if key in merged and merged[key] < (1 if key == "num_outputs" else 0):
             raise error(f"{key} must be non-negative" if key != "num_outputs" else "num_outputs must be >= 1", key)
+    judges = _judges(merged, path) if merged.get("judges") else ()
+    pairwise = _pairwise(merged, path, judges)
     known = directions()
     metrics = merged.get("metrics", [scenario.main_metric, *scenario.more_metrics])
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise error("metrics must be a list of metric names", "metrics")
+    from harness.judging.stats import is_judge_stat
+
     for metric in metrics:
-        if metric not in known:
+        if metric not in known and not is_judge_stat(metric):
             raise error(f"unknown metric {metric!r} (known: {', '.join(known_names())})", "metrics")
     main_metric = merged.get("main_metric", scenario.main_metric)
     if main_metric not in metrics:
         metrics = [main_metric, *metrics]
-    if main_metric not in known:
+    if main_metric not in known and not is_judge_stat(main_metric):
         raise error(f"unknown metric {main_metric!r}", "main_metric")
+
+    # The graders' stats are not computed by a metric: they come from the judges (harness.judging.grading).
+    if any(is_judge_stat(m) for m in metrics) and not any(j.kind != "pairwise" for j in judges):
+        name = next(m for m in metrics if is_judge_stat(m))
+        raise error(f"{name} comes from a judge: give the entry `judges:` with a single, reference or refusal "
+                    "rubric", "main_metric" if name == main_metric else "metrics")
+    metrics = [m for m in metrics if not is_judge_stat(m)]
     max_instances = _typed(merged, "max_instances", int, path) if merged.get("max_instances") is not None else None
     if max_instances is not None:
         check_max_instances(max_instances, field="max_instances", path=str(path), line=merged.line_of("max_instances"))
     group = _typed(merged, "group", str, path) if "group" in merged else scenario.name
     perturbations = _perturbations(merged, path) if merged.get("perturbations") else ()
     return RunSpec(name, args, AdapterSpec(**adapter), tuple(dict.fromkeys(metrics)), group, max_instances, main_metric,
-                   perturbations)
+                   perturbations, judges, pairwise)
+
+
+def _judges(entry: LineDict, path: Path) -> tuple[JudgeSpec, ...]:
+    """`judges:` a list of {deployment: NAME, rubric: NAME | PATH} (a rubric path is relative to the suite)."""
+    from harness.judging.rubric import load_rubric
+
+    items = _typed(entry, "judges", list, path)
+    out = []
+    for i, item in enumerate(items):
+        line = items.line_of(i) if isinstance(items, LineList) else entry.line_of("judges")
+        item = check_keys(item, {"deployment", "rubric"}, {"deployment", "rubric"}, path, "judge", line=line)
+        for key in ("deployment", "rubric"):
+            if not isinstance(item[key], str) or not item[key].strip():
+                raise HarnessError("expected a non-empty string", path=str(path), line=item.line_of(key), field=key)
+        try:
+            rubric = load_rubric(item["rubric"], path.parent)
+        except HarnessError as exc:
+            if exc.path and exc.path != str(path):  # an error inside the rubric file names that file
+                raise
+            raise HarnessError(exc.message, path=str(path), line=item.line_of("rubric"), field="rubric") from None
+        spec = JudgeSpec(item["deployment"], rubric.name, rubric.path, rubric.kind, rubric.version, item.line)
+        if any((j.deployment, j.rubric) == (spec.deployment, spec.rubric) for j in out):
+            raise HarnessError("the same judge and rubric twice", path=str(path), line=item.line, field="judges")
+        out.append(spec)
+    return tuple(out)
+
+
+def _pairwise(entry: LineDict, path: Path, judges: tuple[JudgeSpec, ...]) -> PairwiseSpec | None:
+    """`pairwise: all` (every pair of the suite's models) or `pairwise: {baseline: MODEL}`; it needs a judge with a
+    pairwise rubric, and a pairwise rubric needs it."""
+    has_judge = any(j.kind == "pairwise" for j in judges)
+    if "pairwise" not in entry:
+        if has_judge:
+            raise HarnessError("a pairwise rubric needs `pairwise: all` or `pairwise: {baseline: MODEL}` in its entry",
+                               path=str(path), line=entry.line_of("judges"), field="judges")
+        return None
+    value, line = entry["pairwise"], entry.line_of("pairwise")
+    if value == "all":
+        spec = PairwiseSpec(None, line)
+    elif isinstance(value, dict):
+        value = check_keys(value, {"baseline"}, {"baseline"}, path, "pairwise", line=line)
+        if not isinstance(value["baseline"], str) or not value["baseline"].strip():
+            raise HarnessError("expected a model name", path=str(path), line=value.line_of("baseline"), field="baseline")
+        spec = PairwiseSpec(value["baseline"], line)
+    else:
+        raise HarnessError("expected `all` or {baseline: MODEL}", path=str(path), line=line, field="pairwise")
+    if not has_judge:
+        raise HarnessError("pairwise needs a judge with a pairwise rubric in `judges:`", path=str(path), line=line,
+                           field="pairwise")
+    return spec
 
 
 def _perturbations(entry: LineDict, path: Path) -> tuple[str, ...]:

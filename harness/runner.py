@@ -50,6 +50,8 @@ class RunOutcome:
 @dataclass
 class SuiteOutcome:
     runs: list[RunOutcome] = field(default_factory=list)
+    pairwise_sent: int = 0  # judge requests of the pairwise phase (harness.judging.pairwise_phase)
+    pairwise_failed: int = 0
 
     @property
     def sent(self) -> int:
@@ -250,7 +252,9 @@ SCORE_DELAY_S = 0.001  # answers are scored this long after they arrive (see _In
 
 async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
                   while_waiting: Callable[[], None] | None = None,
-                  progress: SuiteProgress | None = None) -> RunOutcome:
+                  progress: SuiteProgress | None = None,
+                  judges: dict[str, ModelDeployment] | None = None) -> RunOutcome:
+    """One planned run; where its entry has graders, they grade its answers (`judges`: their deployments, by name)."""
     if plan.reused is not None:
         return plan.reused
     spec, deployment, scenario, run_id = plan.spec, plan.deployment, plan.scenario, plan.run_id
@@ -282,7 +286,9 @@ async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
         }
         scored[position] = (values, row, pred.text is None)
 
-    inline = _InlineScorer(score) if all(m.quick for m in metrics) else None
+    # A multi-turn instance's later requests are made from its first answers (harness/turns.py): scored at the end.
+    multi_turn = adapter.method == "multi_turn_chat"
+    inline = _InlineScorer(score) if all(m.quick for m in metrics) and not multi_turn else None
 
     async def feed() -> AsyncIterator[dict[str, Request]]:
         """The requests a chunk of instances at a time: the first go out while the rest are still being prompted."""
@@ -317,6 +323,10 @@ async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
     try:
         results, stats = await execute(client, store, feed(), progress=progress, while_waiting=while_waiting,
                                        on_answer=inline)
+        if multi_turn:
+            from harness.turns import ask_later_turns
+
+            await ask_later_turns(adapter, adapted, keyed, results, requests, client, store, deployment, stats)
     finally:
         if freezing:
             gc.unfreeze()  # see feed()
@@ -329,6 +339,17 @@ async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
     instance_rows = [row for _, row, _ in scored]  # type: ignore[misc]
     failed_instances = sum(failed for _, _, failed in scored[:len(evaluated)])  # type: ignore[misc]
     n = len(evaluated)
+    judge_failed = 0
+    if any(j.kind != "pairwise" for j in spec.judges):
+        from harness.judging.grading import grade_run
+
+        graded = await grade_run(spec, run_id, deployment, client, adapter, adapted[:n], keyed[:n], results,
+                                 judges or {}, store)
+        for values, extra in zip(per_instance[:n], graded.stats):  # the rows' stats too (the same dicts)
+            values.update(extra)
+        judge_failed = graded.failed  # the run's figures count its judges' requests too
+        stats.requested, stats.cached, stats.sent = (stats.requested + graded.requested, stats.cached + graded.cached,
+                                                     stats.sent + graded.sent)
     original = per_instance[:n]
     if copies:
         perturbed = {name: per_instance[n * (i + 1): n * (i + 2)] for i, name in enumerate(spec.perturbations)}
@@ -338,7 +359,7 @@ async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
         aggregating = pool.submit(aggregate, run_id, original, corpus, metrics, spec.adapter_spec.seed)
         prepared = store.prepare_instances(instance_rows)  # meanwhile: numpy lets go of the GIL as it resamples
         run_stats = aggregating.result()
-    failed_requests = sum(1 for k in requests if not results[k].ok)
+    failed_requests = sum(1 for k in requests if not results[k].ok) + judge_failed
     store.save_run(
         {
             "run_id": run_id, "suite": suite, "model": deployment.name, "scenario": scenario.full_name,
@@ -356,10 +377,12 @@ async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
 
 
 async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Store,
-                    warm_up: Callable[[], None] | None = None, progress: SuiteProgress | None = None) -> SuiteOutcome:
+                    warm_up: Callable[[], None] | None = None, progress: SuiteProgress | None = None,
+                    judge_deployments: dict[str, ModelDeployment] | None = None) -> SuiteOutcome:
     """Every run spec on every deployment, planned (and counted, for `progress`) before the first request.
     `warm_up` (what later steps will need: imports, templates) runs once, in the background, while the first
-    requests are in flight."""
+    requests are in flight. `judge_deployments`: the deployments judges entries name, by name; pairwise comparison
+    is a phase of its own, after every run (harness.judging.pairwise_phase)."""
     planned = plan_suite(suite, deployments, store)  # nothing else is running yet
     outcome = SuiteOutcome()
 
@@ -386,7 +409,8 @@ async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Sto
                     continue
                 if progress is not None:
                     progress.begin_run(f"{deployment.name} {plan.scenario.full_name}")
-                outcome.runs.append(await run_one(plan, client, store, suite.name, warm_up, progress))
+                outcome.runs.append(await run_one(plan, client, store, suite.name, warm_up, progress,
+                                                  judge_deployments))
                 plan.evaluated, plan.adapter = (), None  # its instances can go once no later run holds them
                 if progress is not None:
                     progress.end_run()
@@ -409,5 +433,6 @@ async def _start(client: Any, deployment: ModelDeployment, progress: SuiteProgre
 
 
 def run_suite_sync(suite: Suite, deployments: list[ModelDeployment], store: Store,
-                   warm_up: Callable[[], None] | None = None, progress: SuiteProgress | None = None) -> SuiteOutcome:
-    return asyncio.run(run_suite(suite, deployments, store, warm_up, progress))
+                   warm_up: Callable[[], None] | None = None, progress: SuiteProgress | None = None,
+                   judge_deployments: dict[str, ModelDeployment] | None = None) -> SuiteOutcome:
+    return asyncio.run(run_suite(suite, deployments, store, warm_up, progress, judge_deployments))

@@ -89,8 +89,13 @@ def build_report(store: Store, suite: str, models: list[str] | None = None) -> R
             description = scenario.description if scenario else ""
             columns[run.group] = LeaderboardColumn(run.group, run.main_metric, lower_is_better(run.main_metric), description)
     cells = {cell: _cell(store, group_runs) for cell, group_runs in by_cell.items()}
+    from harness.judging.report_hooks import add_judging
+
+    judging = add_judging(store, runs, columns, cells)  # a Bradley–Terry column per pairwise entry
     leaderboard = _leaderboard(model_order, columns, cells, runs)
+    leaderboard.marks = dict(judging.self_judged)
     report = Report(suite, datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), leaderboard, runs)
+    report.judging = judging if judging else None
     report.aspects = _aspects(store, model_order, columns, by_cell, runs)
     report.instances = {run.run_id: (lambda run_id=run.run_id: _instances(store, run_id)) for run in runs}
     report.texts = store.texts
@@ -161,6 +166,10 @@ def format_table(report: Report) -> str:
     for aspect in report.aspects:
         if aspect.name != "efficiency":
             parts.append(f"{aspect.name}:\n" + _format_board(aspect.leaderboard, failed=False))
+    if report.judging:
+        from harness.judging.report_hooks import format_judging
+
+        parts.append(format_judging(report.judging))
     return "\n\n".join(parts)
 
 
@@ -175,7 +184,9 @@ def _format_board(board: Leaderboard, failed: bool = True) -> str:
         cells = []
         for col in board.columns:
             s = board.cells.get((model, col.group))
-            cells.append("-" if s is None else f"{s.mean:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]")
+            mark = " [self-judged]" if (model, col.group) in board.marks else ""
+            cells.append("-" if s is None or s.mean != s.mean  # NaN: no instance has the metric (judged: no verdict)
+                         else f"{s.mean:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]{mark}")
         lines.append([visible(model), "-" if wr is None else f"{wr:.3f}", *cells])
     if board.ranks:  # the main board: rank and win-rate intervals, and which rows are told apart
         lines = [[row[0], *extra, *row[2:]] for row, extra in zip(lines, rank_cells(board, order))]

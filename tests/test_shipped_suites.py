@@ -15,7 +15,7 @@ from harness.suites import SUITES_DIR, resolve_suite, shipped_suites, suite_argu
 
 def test_a_bare_name_is_a_shipped_suite_unless_a_file_has_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert set(shipped_suites()) == {"capabilities", "classic", "demo", "lite", "offline", "safety"}
+    assert set(shipped_suites()) == {"capabilities", "classic", "demo", "judged", "lite", "offline", "safety"}
     assert resolve_suite("demo") == SUITES_DIR / "demo.yaml" and load_suite("demo").name == "demo"
     assert suite_argument(resolve_suite("demo")) == "demo"
     (tmp_path / "demo").mkdir()  # a folder is no suite file: the shipped suite still runs

@@ -9,7 +9,8 @@ from typing import Any
 GENERATION = "generation"
 MULTIPLE_CHOICE_JOINT = "multiple_choice_joint"
 MULTIPLE_CHOICE_SEPARATE = "multiple_choice_separate"
-METHODS = (GENERATION, MULTIPLE_CHOICE_JOINT, MULTIPLE_CHOICE_SEPARATE)
+MULTI_TURN_CHAT = "multi_turn_chat"
+METHODS = (GENERATION, MULTIPLE_CHOICE_JOINT, MULTIPLE_CHOICE_SEPARATE, MULTI_TURN_CHAT)
 
 
 @dataclass(frozen=True)

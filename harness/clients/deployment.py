@@ -36,6 +36,9 @@ class ModelDeployment:
     rpm: int = 0  # requests-per-minute budget the client paces itself to (openai-compatible); 0 = none
     tpm: int = 0  # tokens-per-minute budget: estimated prompt tokens + max_tokens per request; 0 = none
     description: str = ""
+    # The model family it belongs to (e.g. "gemma"): a judge of the same family as a candidate is marked as judging
+    # itself (self-preference), as is a judge that is the candidate's own deployment.
+    family: str = ""
 
     @property
     def urls(self) -> list[str]:

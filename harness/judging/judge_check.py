@@ -154,13 +154,20 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("judge-check", help="measure a refusal classifier against XSTest's human labels")
     p.add_argument("--string-match", action="store_true", help="XSTest's string-match classifier (offline)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    from harness.judging.judge_model_check import add_arguments
+
+    add_arguments(p)  # --judge DEPLOYMENT --rubric refusal: a judge model as the classifier
 
 
 def cmd_judge_check(args: argparse.Namespace) -> int:
     from harness.judging.refusal import string_match_label
 
+    if getattr(args, "judge", None):
+        from harness.judging.judge_model_check import cmd_judge_model_check
+
+        return cmd_judge_model_check(args)
     if not args.string_match:
-        raise HarnessError("judge-check needs a classifier to check: pass --string-match")
+        raise HarnessError("judge-check needs a classifier to check: pass --string-match or --judge DEPLOYMENT")
     report = judge_check(lambda _prompt, completion: string_match_label(completion), load_completions())
     out = json.dumps({"classifier_name": "string_match", **report.as_dict()}, indent=2) if args.json else (
         format_report(report, "string match"))

@@ -127,6 +127,9 @@ def directions() -> dict[str, bool]:
         out.update(metric.outputs)
     for corpus in corpus_metric_registry().values():
         out[corpus.name] = corpus.lower_is_better
+    from harness.judging.stats import DIRECTIONS  # what judges give a run (harness.judging.grading)
+
+    out.update(DIRECTIONS)
     return out
 
 

@@ -23,6 +23,7 @@ from harness.cache import cache_folder
 from harness.names import slug, visible
 from harness.report import Leaderboard, PairedComparison, Report, RunInfo, Score
 from harness.site.format import ci_title, clip, fmt_num, fmt_pm, pretty
+from harness.site.judging import BT_METRIC, judging_context
 from harness.site.runs import PAGE_BYTES, PAGE_INSTANCES, write_run
 
 __all__ = ["PAGE_BYTES", "PAGE_INSTANCES", "build_site", "fmt_num", "group_href", "run_href", "slug", "web_dir"]
@@ -112,7 +113,8 @@ def build_site(report: Report, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copytree(web / "static", out_dir / "static", dirs_exist_ok=True)
 
-    groups: dict[str, list[RunInfo]] = {c.group: [] for c in report.leaderboard.columns}
+    # A Bradley–Terry column (harness.judging) is no scenario group: it links to the judging page instead.
+    groups: dict[str, list[RunInfo]] = {c.group: [] for c in report.leaderboard.columns if c.metric != BT_METRIC}
     cell_runs: dict[tuple[str, str], list[RunInfo]] = defaultdict(list)
     for run in report.runs:
         groups.setdefault(run.group, []).append(run)
@@ -127,6 +129,8 @@ def build_site(report: Report, out_dir: Path) -> Path:
         _write(out_dir / group_href(group), group_tpl.render(root="../", **ctx))
     for run in report.runs:
         write_run(env, report, run, out_dir / "runs" / slug(run.run_id))
+    if report.judging:
+        _write(out_dir / "judging.html", env.get_template("judging.html").render(root="", **judging_context(report)))
     return index
 
 
@@ -192,9 +196,12 @@ def _board_context(report: Report, lb: Leaderboard, cell_runs: dict[tuple[str, s
             group = c["col"].group
             score = lb.cells.get((model, group))
             runs = cell_runs.get((model, group), [])
+            href = _cell_href(model, group, runs) if (runs or score) else None
+            if c["col"].metric == BT_METRIC:
+                href = f"judging.html#arena-{slug(group)}"
             cells.append({
-                "score": score, "href": _cell_href(model, group, runs) if (runs or score) else None,
-                "bar": _bar(score, *c["scale"]) if score else None,
+                "score": score, "href": href, "bar": _bar(score, *c["scale"]) if score else None,
+                "mark": lb.marks.get((model, group)),
             })
         rows.append({
             "model": model, "rank": rank if wr is not None else None, "win_rate": wr,
@@ -221,7 +228,8 @@ def _index_context(
          "instances": sum(r.instances for r in runs)}
         for g, runs in groups.items()
     ]
-    return {**board, "aspects": aspects, "groups": scenario_list, "n_runs": len(report.runs)}
+    return {**board, "aspects": aspects, "groups": scenario_list, "n_runs": len(report.runs),
+            "judging": bool(report.judging)}
 
 
 def _all_pairs(comparisons: list[PairedComparison]) -> bool:

@@ -96,6 +96,21 @@ def instance_data(inst: InstanceView, main_metric: str, lower: bool, limit: int 
     return item
 
 
+def judgments_by_instance(report: Report, run: RunInfo, limit: int = FIELD_CHARS) -> dict[str, list[dict[str, Any]]]:
+    """instance id -> the judges' verdicts on its answers in this run (harness.judging), as its card shows them."""
+    rows = report.judging.examples.get(run.run_id, []) if report.judging else []
+    models = {r.run_id: r.model for r in report.runs}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for j in sorted(rows, key=lambda r: (r["judge"], r["rubric"], r["turn"], r["other_run_id"], r["ordering"])):
+        other = j["other_run_id"] if j["other_run_id"] != run.run_id else j["run_id"]
+        out.setdefault(j["instance_id"], []).append({
+            "judge": j["judge"], "rubric": j["rubric"], "turn": j["turn"], "order": j["ordering"],
+            "other": models.get(other, other) if j["other_run_id"] else "", "verdict": j["verdict"],
+            "error": _text(j["parse_error"], 500) if j["parse_error"] else "", "self": bool(j["self_judged"]),
+            "prompt": _text(j.get("prompt", ""), limit), "reply": None if j["reply"] is None else _text(j["reply"], limit)})
+    return out
+
+
 def encode(item: dict[str, Any]) -> bytes:
     """JSON that is safe inside <script>: no '<' (so no </script> or <!--), and compact."""
     data = orjson.dumps(item)
@@ -178,12 +193,16 @@ def write_run(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Pa
 
     # A run whose instances were not stored still gets its page (info and scores), with none listed.
     instances = report.iter_instances(run.run_id) if run.run_id in report.instances else iter(())
+    judged = judgments_by_instance(report, run)
     used_heads: dict[str, int] = {}
     while batch := list(itertools.islice(instances, BATCH)):
         for inst in batch:
             if inst.prompt_head:
                 used_heads[inst.prompt_head] = used_heads.get(inst.prompt_head, 0) + 1
-            data = encode(instance_data(inst, run.main_metric, lower))
+            item = instance_data(inst, run.main_metric, lower)
+            if inst.instance_id in judged:
+                item["judgments"] = judged[inst.instance_id]
+            data = encode(item)
             limit = budget[not pages] - 2  # the array's brackets
             if len(data) > limit:  # shown as a stub rather than break the page
                 data = encode(stub_data(inst, run.main_metric, lower, len(data)))

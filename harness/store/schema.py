@@ -20,6 +20,7 @@ from typing import Any, Literal
 # (harness.store.migrate); any other version is refused with a clear message instead of failing later.
 # 3: keys and text hashes are 32 hex digits (were 64); an instance's input may be stored as its place in the prompt.
 # 4: texts are TEXT (were zlib-compressed BLOBs); an instance's input is always its own text; views for reading.
+# (The `judgments` table came later without a new version: it is a table of its own, created where missing.)
 SCHEMA_VERSION = 4
 
 # string: VARCHAR, of `length` if given. text: TEXT. free_text: TEXT as it came (model outputs, server errors,
@@ -119,6 +120,29 @@ TABLES: dict[str, tuple[Col, ...]] = {
         Col("ci_high", "float"),
         Col("count", "integer", doc="instances with a value"),
         Col("lower_is_better", "integer"),
+    ),
+    # A judge's verdict on a candidate's answer (harness.judging): one row per judge request. Single and
+    # reference grading judge one run's answer (`other_run_id` ""); pairwise comparison judges the answers of two
+    # runs to one instance, asked in both orders (`ordering` ab: run_id's answer shown first; ba: other_run_id's).
+    # The judge's request (its prompt and raw reply, cached like any request) is `request_key` in `requests`.
+    "judgments": (
+        Col("run_id", "string", key=True, doc="the run whose answer is judged (pairwise: answer A's)"),
+        Col("other_run_id", "string", key=True, default="", doc="pairwise: the run of answer B; else ''"),
+        Col("instance_id", "string", key=True),
+        Col("judge", "string", key=True, doc="the judge's deployment"),
+        Col("rubric", "string", key=True, doc="the rubric's name"),
+        Col("turn", "integer", key=True, doc="the conversation turn judged, from 1"),
+        Col("ordering", "string", 8, key=True, doc="single, ab or ba"),
+        Col("rubric_hash", "string", 64, doc="sha256 of the rubric file: its version"),
+        Col("kind", "string", 16, doc="single, reference, pairwise or refusal"),
+        Col("request_key", "string", KEY_CHARS, doc="the judge's request, in `requests`"),
+        Col("prompt_hash", "string", KEY_CHARS, doc="the judge's prompt as shown (messages rendered), in `texts`"),
+        Col("reply", "free_text", null=True, doc="the judge's raw reply; NULL when its request failed"),
+        Col("verdict", "string", null=True, doc="the parsed verdict (a score, first/second/tie, a label); NULL: none"),
+        Col("parse_error", "free_text", null=True, doc="why the reply has no verdict (or why the request failed)"),
+        Col("self_judged", "integer", default=0,
+            doc="the judge is the candidate or declares its family: 1 (pairwise: 1 answer A's model, 2 B's, 3 both)"),
+        Col("length_diff", "integer", null=True, doc="pairwise: characters of answer A minus answer B"),
     ),
 }
 

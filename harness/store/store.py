@@ -389,6 +389,45 @@ class Store:
                     head, rest = parts.get(row["prompt_hash"], (None, ""))
                     yield _instance(row, heads[head] + rest if head else rest, head, len(heads[head]) if head else 0)
 
+    # --- judgments (harness.judging) ---------------------------------------------------------------------
+    def save_judgments(self, pairs: Iterable[tuple[str, str]], rows: Sequence[dict[str, Any]],
+                       judge: str | None = None, rubric: str | None = None) -> None:
+        """Replace the judgments of each (run_id, other_run_id) of `pairs` (only `judge`'s with `rubric`, when given)
+        by `rows`, in one transaction. Each row carries its judge prompt under "prompt" (stored once, in `texts`)."""
+        texts: dict[str, str] = {}
+        values = []
+        for row in rows:
+            row = dict(row)
+            prompt = row.pop("prompt")
+            row["prompt_hash"] = text_hash(prompt)
+            texts[row["prompt_hash"]] = prompt
+            row["reply"], row["parse_error"] = self._free_text(row.get("reply")), self._free_text(row.get("parse_error"))
+            values.append(_values("judgments", row))
+        text_rows = self._text_rows(texts)
+        with self._write() as conn:
+            self._insert_texts(conn, text_rows)
+            only = " AND judge = ? AND rubric = ?" if judge is not None else ""
+            for run_id, other in dict.fromkeys(pairs):
+                conn.execute("DELETE FROM judgments WHERE run_id = ? AND other_run_id = ?" + only,
+                             (run_id, other, *((judge, rubric) if judge is not None else ())))
+            conn.executemany(_insert("judgments"), values)
+
+    def judgments(self, run_ids: Iterable[str], prompts: bool = False) -> list[dict[str, Any]]:
+        """The judgments of the given runs (as the judged run or, pairwise, the other one); with `prompts`, each
+        with its judge prompt whole under "prompt"."""
+        ids = sorted(set(run_ids))
+        with self._read() as conn:
+            rows = self._keyed(conn, f"SELECT {_column_list('judgments')} FROM judgments WHERE run_id IN ({{keys}})", ids)
+            rows += self._keyed(conn, f"SELECT {_column_list('judgments')} FROM judgments "
+                                      "WHERE other_run_id IN ({keys}) AND other_run_id <> ''", ids)
+        names = schema.COLUMNS["judgments"]
+        found = list({tuple(r[:7]): dict(zip(names, r)) for r in rows}.values())  # a pair within run_ids: once
+        if prompts:
+            texts = self.texts({r["prompt_hash"] for r in found})
+            for row in found:
+                row["prompt"] = texts.get(row["prompt_hash"], "")
+        return found
+
 
 def _instance(row: dict[str, Any], prompt: str, head: str | None, head_chars: int) -> dict[str, Any]:
     """A stored instance row as iter_instances gives it: its stats parsed, its prompt whole (`head_chars` of it the

@@ -119,6 +119,32 @@
     return hint;
   }
 
+  // The judges' verdicts on this instance's answers (harness/judging): a line each, with the judge's prompt and
+  // raw reply behind it. A reply without a verdict says why, and is in no score.
+  function judgments(list) {
+    var f = field("Judgments");
+    var ul = el("ul", "judgments");
+    list.forEach(function (j) {
+      var li = el("li", j.verdict === null ? "unparsed" : null);
+      var det = el("details"), sum = el("summary");
+      var what = j.judge + " · " + j.rubric + " · turn " + j.turn + (j.order !== "single" ? " · " + j.order : "") +
+        (j.other ? " · vs " + j.other : "") + " → ";
+      sum.appendChild(document.createTextNode(what));
+      sum.appendChild(el("strong", null, j.verdict === null ? "no verdict" : j.verdict));
+      if (j.self) sum.appendChild(el("span", "badge warn", "self-judged"));
+      if (j.error) sum.appendChild(el("span", "hint", " (" + j.error + ")"));
+      det.appendChild(sum);
+      det.appendChild(el("p", "hint", "Judge prompt:"));
+      det.appendChild(textInto(el("pre", "text code"), j.prompt));
+      det.appendChild(el("p", "hint", "Judge reply:"));
+      det.appendChild(textInto(el("pre", "text code"), j.reply === null ? "(none: the request failed)" : j.reply));
+      li.appendChild(det);
+      ul.appendChild(li);
+    });
+    f.appendChild(ul);
+    return f;
+  }
+
   function card(d, ordinal, mainMetric) {
     var art = el("article", "inst state-" + d.state);
     art.id = "i" + ordinal;
@@ -181,6 +207,7 @@
       grid.appendChild(of);
     }
     art.appendChild(grid);
+    if (d.judgments && d.judgments.length) art.appendChild(judgments(d.judgments));
     if (d.input !== undefined && !d.tooLarge) {
       var det = el("details", "prompt"), sum = el("summary", null, "Prompt as sent ");
       sum.appendChild(promptHint(d, false));
