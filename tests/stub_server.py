@@ -78,7 +78,6 @@ class StubConfig:
     # answers 429 with the Retry-After that refills one request. 0 = no limit.
     rate_limit_rpm: int = 0
     seed: int = 0
-<<<<<<< HEAD
     # --- hostile output: every completion is this file's text (read per request), e.g. a malicious program ---
     completion_file: str | None = None
     # --- hostile text and key echo (see HOSTILE below)
@@ -89,6 +88,8 @@ class StubConfig:
     # Mix the request's model name into every answer and log-probability, so that several deployments served by one
     # stub (each its own `model`) answer differently, each still deterministically.
     answers_by_model: bool = False
+    # Judge modes (see the judge block below): how prompts written by a harness rubric are answered; "" = like any.
+    judge_mode: str = ""
 
 
 # --- hostile text and key echo -------------------------------------------------------------------------------
@@ -124,11 +125,6 @@ def _key_echo(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     # Padded so that a reason cut at 300 characters would cut the key in two.
     return f"{'.' * 250} you sent Authorization: {header} (so the key is {header.removeprefix('Bearer ')})"
-=======
-    # Judge modes (see the judge block below): how prompts written by a harness rubric are answered; "" = like any.
-    judge_mode: str = ""
-    vary_by_model: bool = False  # answers depend on the requested model's name too (distinct candidates, one stub)
->>>>>>> judging
 
 
 @dataclass
@@ -388,15 +384,9 @@ class StubServer:
             choices, completion_tokens = [], 0
             for p in prompts:
                 for i in range(n):
-<<<<<<< HEAD
                     variant = (f"\x00{seed}\x00{i}" if temperature > 0 else "") + self._model_salt(model)
-                    text, finish = truncate(self._answer(p, variant), max_tokens, stop)
-=======
-                    variant = f"\x00{seed}\x00{i}" if temperature > 0 else ""
-                    variant += f"\x00{model}" if self.config.vary_by_model else ""
                     reply = judge_reply(p, self.config.judge_mode) if self.config.judge_mode else None
-                    text, finish = truncate(answer_text(p, variant) if reply is None else reply, max_tokens, stop)
->>>>>>> judging
+                    text, finish = truncate(self._answer(p, variant) if reply is None else reply, max_tokens, stop)
                     completion_tokens += count_tokens(text)
                     choice: dict[str, Any] = {"index": len(choices), "text": p + text if echo else text, "logprobs": None, "finish_reason": finish}
                     if top is not None:
@@ -426,16 +416,10 @@ class StubServer:
         def build() -> web.Response:
             choices, completion_tokens = [], 0
             for i in range(n):
-<<<<<<< HEAD
                 variant = (f"\x00{seed}\x00{i}" if temperature > 0 else "") + self._model_salt(model)
-                text, finish = truncate(self._answer(last_user, variant, chat=True), max_tokens, stop)
-=======
-                variant = f"\x00{seed}\x00{i}" if temperature > 0 else ""
-                variant += f"\x00{model}" if self.config.vary_by_model else ""
                 reply = judge_reply("\n".join(contents), self.config.judge_mode) if self.config.judge_mode else None
-                text, finish = truncate(answer_text(last_user, variant, chat=True) if reply is None else reply,
+                text, finish = truncate(self._answer(last_user, variant, chat=True) if reply is None else reply,
                                         max_tokens, stop)
->>>>>>> judging
                 completion_tokens += count_tokens(text)
                 choices.append({"index": i, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": finish})
             return self._json({"id": f"chatcmpl-stub-{self.stats.chat_completions}", "object": "chat.completion", "created": int(time.time()),
@@ -554,15 +538,10 @@ async def _main(args: argparse.Namespace) -> None:
     config = StubConfig(latency_s=args.latency, max_concurrency=args.max_concurrency, model=args.model, api_key=args.api_key,
                         fail_first=args.fail_first, fail_rate=args.fail_rate, fail_status=args.fail_status,
                         fail_kind=args.fail_kind, retry_after=args.retry_after, context_window=args.context_window,
-<<<<<<< HEAD
                         rate_limit_rpm=args.rate_limit_rpm, seed=args.seed, completion_file=args.completion_file,
                         hostile_rate=args.hostile_rate, hostile_kind=args.hostile_kind,
                         echo_key_status=args.echo_key_status,
-                        answers_by_model=args.answers_by_model)
-=======
-                        rate_limit_rpm=args.rate_limit_rpm, seed=args.seed, judge_mode=args.judge_mode,
-                        vary_by_model=args.vary_by_model)
->>>>>>> judging
+                        answers_by_model=args.answers_by_model, judge_mode=args.judge_mode)
     runner, base_url = await start_stub(config, args.host, args.port)
     print(f"listening on {base_url.removesuffix('/v1')}", flush=True)
     stop = asyncio.Event()
@@ -594,7 +573,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-limit-rpm", type=int, default=0, help="429 past this many requests per minute; 0 = none")
     parser.add_argument("--context-window", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
-<<<<<<< HEAD
     parser.add_argument("--completion-file", default=None, help="answer every request with this file's text")
     parser.add_argument("--hostile-rate", type=float, default=0.0,
                         help="fraction of prompts whose answer holds hostile text (the same prompts every run)")
@@ -604,10 +582,7 @@ def main(argv: list[str] | None = None) -> None:
                              "status, or (200) the answer's text")
     parser.add_argument("--answers-by-model", action="store_true",
                         help="answers and logprobs depend on the request's model name (several deployments, one stub)")
-=======
     parser.add_argument("--judge-mode", choices=JUDGE_MODES, default="", help="answer harness rubric prompts as a judge")
-    parser.add_argument("--vary-by-model", action="store_true", help="answers depend on the requested model's name")
->>>>>>> judging
     asyncio.run(_main(parser.parse_args(argv)))
 
 

@@ -48,7 +48,7 @@ def _open(tmp_path: Path):  # noqa: ANN202
 
 
 def test_pairwise_over_three_models(tmp_path: Path, stub_factory) -> None:  # noqa: ANN001
-    good = stub_factory("--latency", "0", "--judge-mode", "rubric", "--vary-by-model")
+    good = stub_factory("--latency", "0", "--judge-mode", "rubric", "--answers-by-model")
     first = stub_factory("--latency", "0", "--judge-mode", "first")
     models = _models(tmp_path / "models.yaml", good.base_url, {"judge-good": good.base_url,
                                                                 "judge-first": first.base_url})
