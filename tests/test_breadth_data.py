@@ -108,7 +108,7 @@ def test_scenarios_registered_and_load() -> None:
         insts = list(make_scenario(name).instances())
         assert Counter(i.split for i in insts) == Counter(COUNTS[name]), name
         if name == "natural_qa":
-            assert cls.main_metric == "f1" and cls.default_method == "generation"
+            assert cls.main_metric == "f1_bag" and cls.default_method == "generation"
             assert all(r.is_correct for i in insts for r in i.references)
         else:
             assert all(len(i.correct_references) == 1 for i in insts), name
