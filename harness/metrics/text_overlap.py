@@ -18,7 +18,7 @@ the registry stays light.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from harness.metrics.registry import register_metric
@@ -45,9 +45,22 @@ def _bleu(max_order: int) -> Any:
     return BLEU(max_ngram_order=max_order, effective_order=True, smooth_method="exp")
 
 
+@lru_cache(maxsize=1024)
+def _rouge_fmeasures(gold: str, pred: str) -> dict[str, float]:
+    # One scoring pass gives all three: rouge_1, rouge_2 and rouge_l of a suite share it.
+    return {kind: float(score.fmeasure) for kind, score in _rouge_scorer().score(gold, pred).items()}
+
+
 def rouge_f(gold: str, pred: str, kind: str) -> float:
     """ROUGE F-measure of `pred` against `gold`; kind is one of ROUGE_TYPES."""
-    return float(_rouge_scorer().score(gold, pred)[kind].fmeasure)
+    return _rouge_fmeasures(gold, pred)[kind]
+
+
+@lru_cache(maxsize=1024)
+def _word_tokens(text: str) -> tuple[str, ...]:
+    from harness.metrics.ifeval.sentences import word_tokens
+
+    return tuple(word_tokens(text))
 
 
 def sacrebleu_sentence(gold: str, pred: str, max_order: int) -> float:
@@ -64,12 +77,10 @@ def helm_bleu(gold: str, pred: str, order: int) -> float:
 
     from nltk.translate.bleu_score import sentence_bleu
 
-    from harness.metrics.ifeval.sentences import word_tokens
-
     weights = tuple(1.0 if n == order else 0.0 for n in range(1, 5))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nltk warns on every zero n-gram count
-        return float(sentence_bleu([word_tokens(gold)], word_tokens(pred), weights=weights))
+        return float(sentence_bleu([list(_word_tokens(gold))], list(_word_tokens(pred)), weights=weights))
 
 
 def _best(instance: Instance, pred: Prediction, score: Any) -> float:
