@@ -81,8 +81,8 @@ def test_math_equivalence(a: str, b: str, same: bool) -> None:
     assert m.is_equiv(a, b) is same
 
 
-def test_math_equiv_metric_reads_boxed_answers() -> None:
+def test_boxed_answer_equiv_reads_boxed_answers() -> None:
     inst = _inst(r"The area is $\pi r^2 = \boxed{\dfrac{9}{4}}$.")
-    assert m.math_equiv(inst, Prediction(r"... so the answer is $\boxed{9/4}$"), None) == 1.0
-    assert m.math_equiv(inst, Prediction("the answer is 9/4"), None) == 0.0  # no boxed answer: 0, as in HELM
-    assert m.math_equiv(inst, Prediction(r"\boxed{2}"), None) == 0.0
+    assert m.boxed_answer_equiv(inst, Prediction(r"... so the answer is $\boxed{9/4}$"), None) == 1.0
+    assert m.boxed_answer_equiv(inst, Prediction("the answer is 9/4"), None) == 0.0  # no boxed answer: 0 (HELM: 1 if the reference has none either)
+    assert m.boxed_answer_equiv(inst, Prediction(r"\boxed{2}"), None) == 0.0
