@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from harness.clients.deployment import ModelDeployment
     from harness.instance import Instance
 
-STATS = ("ifeval_strict_accuracy", "ifeval_prompt_strict", "ifeval_prompt_loose", "_ifeval_followed_strict", "_ifeval_followed_loose",
-         "_ifeval_instructions")
+STATS = ("ifeval_strict_accuracy", "ifeval_prompt_strict", "ifeval_prompt_loose", "_ifeval_followed_strict",
+         "_ifeval_followed_loose", "_ifeval_instructions")
 
 
 def loose_variants(response: str) -> list[str]:
@@ -81,7 +81,8 @@ def _instructions_of(instance: Instance) -> tuple[list[str], list[dict[str, Any]
     return ids, kwargs
 
 
-@register_metric("ifeval", stats={"ifeval_strict_accuracy": False, "ifeval_prompt_strict": False, "ifeval_prompt_loose": False,
+@register_metric("ifeval", stats={"ifeval_strict_accuracy": False,
+                                  "ifeval_prompt_strict": False, "ifeval_prompt_loose": False,
                                   "_ifeval_followed_strict": False, "_ifeval_followed_loose": False,
                                   "_ifeval_instructions": False})
 def ifeval(instance: Instance, pred: Prediction, _: ModelDeployment) -> dict[str, float]:
