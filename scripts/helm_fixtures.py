@@ -65,7 +65,7 @@ ODD = ("café", "naïve", "Straße", "東京", "😀", "Zoë", "ﬁne", "İstanb
        "St.", "(parenthetical)", "[bracketed]", "{braced}", "<angled>", "#hashtag", "@handle", "50%", "$12",
        "x^2", "a/b", "foo_bar", "C++", "3rd", "1st", "'s", "--", "...", "..", "?!", "!!", "*", "**", "\\boxed{5}")
 NUMBERS = ("0", "1", "7", "18", "42", "-3", "+5", "3.14", "-0.5", ".5", "1,000", "1,234.56", "12,", "18.", "007",
-           "1e5", "2024", "1,2,3", "10,000,000", "-1,000", "3 4", "½", "٣", "１２")
+           "1e5", "2024", "1,2,3", "10,000,000", "-1,000", "3 4", "½", "²", "٣", "１２")
 ENDS = (".", ".", ".", "?", "!", "...", "", ":", ";", ".\"", "?)", ".'", "!!")
 OPENERS = ("What", "Then", "The", "I", "You", "Do", "It", "Separate", "Please", "However", "And", "So", "WHAT",
            "THE", "Because", "Is", "When", "If", "Bob", "Mr.", "Yes", "No")
@@ -353,12 +353,34 @@ def ifeval_response(rng: random.Random) -> str:
     return body
 
 
+def boundary_instruction(rng: random.Random, response: str) -> dict[str, dict[str, Any]]:
+    """An instruction the response follows or misses by one (its word or sentence count, as HELM counts them, or
+    its first paragraph's first word): where a count or a paragraph split is off by one, the verdict flips."""
+    from helm.benchmark.metrics.ifeval import instructions_util
+
+    stripped = response.strip()
+    relation = rng.choice(("less than", "at least"))
+    roll = rng.random()
+    if roll < 0.4:
+        count = instructions_util.count_words(stripped) + rng.choice((0, 1))
+        return {"length_constraints:number_words": {"num_words": count, "relation": relation}}
+    if roll < 0.8:
+        count = instructions_util.count_sentences(stripped) + rng.choice((0, 1))
+        return {"length_constraints:number_sentences": {"num_sentences": count, "relation": relation}}
+    paragraphs = [p for p in stripped.split("\n\n") if p.strip()]
+    first = (paragraphs[0].split() or ["none"])[0].strip("'\"").rstrip(".,?!'\"").lower() if paragraphs else "none"
+    return {"length_constraints:nth_paragraph_first_word": {"num_paragraphs": max(1, len(paragraphs)),
+                                                            "nth_paragraph": 1, "first_word": first}}
+
+
 def ifeval_cases(rng: random.Random, n: int) -> list[dict[str, Any]]:
     metric, spec, out = IFEvalMetric(), AdapterSpec(method="generation"), []
     for i in range(n):
         instructions = dict(ifeval_instruction(rng) for _ in range(rng.randint(1, 3)))
-        ids, kwargs = list(instructions), list(instructions.values())
         response = ifeval_response(rng)
+        if rng.random() < 0.3:
+            instructions.update(boundary_instruction(rng, response))
+        ids, kwargs = list(instructions), list(instructions.values())
         instance = Instance(Input(text="Write a poem about the river."), [], id=f"i{i}",
                             extra_data={"instruction_ids": ids, "instruction_kwargs": kwargs})
         DetectorFactory.seed = 0  # langdetect is random unless seeded; harness seeds it the same way
