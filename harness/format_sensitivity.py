@@ -118,6 +118,17 @@ class FormatSweep:
     flips: list[Flip]
     taus: dict[tuple[str, str], float]  # (format, format) -> Kendall tau of the two rankings
 
+    def order(self, fmt: str) -> str:
+        """A format's ranking as text, best first: `a > b = c` (equal scores tie)."""
+        from harness.names import visible
+
+        ranked = self.rankings[fmt]
+        out = visible(ranked[0]) if ranked else ""
+        for before, model in zip(ranked, ranked[1:]):
+            tied = self.scores[(before, fmt)] == self.scores[(model, fmt)]
+            out += (" = " if tied else " > ") + visible(model)
+        return out
+
     @property
     def min_tau(self) -> tuple[float, tuple[str, str]] | None:
         finite = [(t, pair) for pair, t in self.taus.items() if not math.isnan(t)]
@@ -208,11 +219,17 @@ def report_sweeps(report: Report) -> list[FormatSweep]:
 
 
 def flips_text(sweep: FormatSweep) -> str:
+    """The verdict: whether the order of the models flips between formats."""
     if not sweep.flips:
-        return "order flips between formats: no (every format ranks the models the same way)"
-    parts = [f"{f.first} ahead of {f.second} with {' | '.join(f.first_ahead)}; {f.second} ahead with "
-             f"{' | '.join(f.second_ahead)}" for f in sweep.flips]
-    return "order flips between formats: yes: " + "; ".join(parts)
+        return "order flips between formats: no (no two models swap places between formats; ties are no swap)"
+    pairs = len(sweep.models) * (len(sweep.models) - 1) // 2
+    return f"order flips between formats: yes ({len(sweep.flips)} of {pairs} pairs of models)"
+
+
+def flip_text(flip: Flip) -> str:
+    """Where one pair of models swaps places."""
+    return (f"{flip.first} ahead of {flip.second} with {' | '.join(flip.first_ahead)}; {flip.second} ahead with "
+            f"{' | '.join(flip.second_ahead)}")
 
 
 def format_text(report: Report) -> str:
@@ -232,6 +249,7 @@ def format_text(report: Report) -> str:
         lines = [f"format sensitivity: {visible(sweep.group)} ({sweep.metric}{arrow}, {len(sweep.formats)} formats)"]
         lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.append(visible(flips_text(sweep)))
+        lines += ["  " + visible(flip_text(flip)) for flip in sweep.flips]
         tau = sweep.min_tau
         if tau is not None:
             lines.append(f"lowest Kendall tau between two formats' rankings: {tau[0]:+.2f} "
@@ -242,7 +260,10 @@ def format_text(report: Report) -> str:
 
 def site_context(group: str, runs: list[RunInfo], models: list[str]) -> dict[str, Any]:
     """What the group page shows of an expanded group: its parts table and its format sweep (each None if none)."""
+    from harness.names import visible
+
     parts = group_parts(runs, models)
     sweep = format_sweep(group, runs, models) if parts else None
     part_of = {run.run_id: name for (name, _), run in parts.runs.items()} if parts else {}
-    return {"parts": parts, "part_of": part_of, "sweep": sweep, "sweep_flips": flips_text(sweep) if sweep else ""}
+    return {"parts": parts, "part_of": part_of, "sweep": sweep, "sweep_flips": flips_text(sweep) if sweep else "",
+            "flip_lines": [visible(flip_text(flip)) for flip in sweep.flips] if sweep else []}

@@ -207,6 +207,9 @@ def test_no_flip_and_lower_is_better() -> None:
     assert sweep is not None and sweep.flips == [] and sweep.min_tau == (1.0, ('output_prefix="A: "',
                                                                                'output_prefix="B: "'))
     assert sweep.spreads["m1"].best == 'output_prefix="A: "' and sweep.rankings['output_prefix="B: "'] == ["m1", "m2"]
+    assert sweep.order('output_prefix="A: "') == "m1 > m2"
+    tied = format_sweep("g", [*runs, _run("m3", "A: ", 0.5, lower=True)], ["m1", "m2", "m3"])
+    assert tied is not None and tied.order('output_prefix="A: "') in ("m1 > m2 = m3", "m1 > m3 = m2")
 
 
 def test_a_format_score_is_over_its_instances() -> None:
@@ -231,7 +234,8 @@ def test_kendall_tau() -> None:
     assert math.isnan(kendall_tau({"a": 1}, {"a": 2}))
 
 
-FORMATS = ["Answer: ", "A: ", "The answer is ", "=> "]
+# The stub answers a letter (its choice a hash of the prompt and the model) to a prompt ending in "Answer:"
+FORMATS = ["Answer: ", "Final Answer: ", "The Answer: ", "Correct Answer: "]
 
 
 def test_format_sweep_end_to_end(tmp_path: Path, stub_factory) -> None:  # noqa: ANN001
@@ -293,5 +297,5 @@ def test_format_sweep_end_to_end(tmp_path: Path, stub_factory) -> None:  # noqa:
     parts = re.search(r'<section id="parts">(.*?)</section>', page, re.S)
     assert parts is not None
     labels = re.findall(r'<th scope="row" data-value="([^"]*)">', parts.group(1))
-    assert len(labels) == 8 and "subject=anatomy, output_prefix=&#34;A: &#34;" in labels
+    assert len(labels) == 8 and "subject=anatomy, output_prefix=&#34;The Answer: &#34;" in labels
     assert parts.group(1).count('<td class="num score') == 8 * 3
