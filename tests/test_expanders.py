@@ -34,6 +34,20 @@ def test_each_subject_is_57_runs_in_one_column(tmp_path: Path) -> None:
     assert len(set(ids)) == 57 and all(f"subject={name}" in i for name, i in zip(SUBJECTS, ids))
 
 
+def test_each_subject_end_to_end(tmp_path: Path) -> None:
+    """57 runs, planned and run at --max-instances 1, one leaderboard column over all 57 instances, 57 parts."""
+    _suite(tmp_path, "  - scenario: mmlu\n    args: {subject: each}\n    shots: 5\n")
+    proc = run_cli("run", "suite.yaml", "--max-instances", "1", "--output", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^57 runs, 57 requests", proc.stdout, re.M), proc.stdout
+    header = proc.stdout.splitlines()[0]
+    assert header.split()[-2:] == ["mmlu", "(exact_match)"], header
+    page = (tmp_path / "out" / "site" / "x" / "groups" / "mmlu.html").read_text()
+    parts = re.search(r'<section id="parts">(.*?)</section>', page, re.S)
+    assert parts is not None and len(re.findall(r'<th scope="row" data-value="subject=', parts.group(1))) == 57
+    assert "Format sensitivity" not in page  # subjects are no prompt formats
+
+
 def test_lists_run_the_cross_product_named_by_their_values(tmp_path: Path) -> None:
     suite = load_suite(_suite(tmp_path, """  - scenario: mmlu
     args:
