@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a suite, summarize it and build its site")
     run.add_argument("suite", help="suite YAML file, or a shipped suite's name (harness list suites), e.g. demo")
-    run.add_argument("--models", help="comma-separated deployment names (default: the suite's models)")
+    run.add_argument("--models", help="comma-separated deployment names or globs such as 'openai/*' (default: the "
+                     "suite's models)")
     run.add_argument("--models-file", action="append", default=[], help="extra deployments YAML (repeatable)")
     run.add_argument("--max-instances", type=int, help="evaluate at most N instances per run")
     run.add_argument("--judge", help="deployment name: every judge of the suite is this one (docs/judging.md)")
@@ -130,12 +131,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     names = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else list(suite.models)
     if not names:
         raise HarnessError("no models: list them in the suite's `models` or pass --models", path=str(suite.path))
+
+    def bad_model(name: str, message: str) -> HarnessError:
+        if args.models:
+            return HarnessError(message, field="--models")
+        return HarnessError(message, path=str(suite.path), line=suite.line_of_model(name), field="models")
+
+    from harness.expand import expand_models
+
+    names = expand_models(names, deployments, bad_model)  # globs (`openai/*`) over the known deployments
     for name in names:
         if name not in deployments:
-            known = f"unknown model {name!r} (known: {', '.join(sorted(deployments))})"
-            if args.models:
-                raise HarnessError(known, field="--models")
-            raise HarnessError(known, path=str(suite.path), line=suite.line_of_model(name), field="models")
+            raise bad_model(name, f"unknown model {name!r} (known: {', '.join(sorted(deployments))})")
     chosen = [deployments[n] for n in names]
     if args.concurrency is not None:
         check_setting("max_concurrency", args.concurrency, field="--concurrency")

@@ -170,6 +170,11 @@ def format_table(report: Report) -> str:
         from harness.judging.report_hooks import format_judging
 
         parts.append(format_judging(report.judging))
+    from harness.format_sensitivity import format_text
+
+    sweeps = format_text(report)  # groups expanded over prompt formats (harness.expand): spread and order flips
+    if sweeps:
+        parts.append(sweeps)
     return "\n\n".join(parts)
 
 

@@ -64,6 +64,7 @@ class MATHScenario(DownloadedScenario):
     input_prefix = "Problem: "
     output_prefix = "Answer: "
     args = {"subject": "all", "level": "all"}
+    arg_values = {"subject": tuple(SUBJECTS), "level": LEVELS}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

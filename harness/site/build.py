@@ -20,6 +20,7 @@ import jinja2
 
 import harness
 from harness.cache import cache_folder
+from harness.format_sensitivity import site_context
 from harness.names import slug, visible
 from harness.report import Leaderboard, PairedComparison, Report, RunInfo, Score
 from harness.site.format import ci_title, clip, fmt_num, fmt_pm, pretty
@@ -255,4 +256,6 @@ def _group_context(report: Report, group: str, runs: list[RunInfo]) -> dict[str,
         "summary": summary, "scenarios": sorted({r.scenario for r in runs}),
         "comparisons": report.comparisons.get(group, []), "all_pairs": _all_pairs(report.comparisons.get(group, [])),
         "methods": sorted({r.method for r in runs}),
+        # an expanded group (harness.expand): each part's score per model, and its format sweep if it has one
+        **site_context(group, runs, sorted(order, key=order.__getitem__)),
     }
