@@ -61,7 +61,9 @@ class Conversation:
         self.adapter, self.chat = adapter, chat
         self.pool = pool if pool is not None else adapter.fewshot_pool(())
         self.multi_turn = adapter.method == MULTI_TURN_CHAT
-        self.frame: Frame | None = None  # set by a replay without an entry: fresh lines keep the stored head
+        # A replay without an entry: fresh lines keep the stored request's head and settings.
+        self.frame: Frame | None = None
+        self.replayed: Request | None = None
         self.sent: Request | None = None  # the request last sent (/prompt shows it)
         self.last: Request | None = None  # the request last answered, which the next turn goes on from
         self.reply: str | None = None  # its answer
@@ -84,8 +86,8 @@ class Conversation:
         if self.continues:
             assert self.last is not None and self.reply is not None
             return self.follow_up(self.last, self.reply, line)
-        if self.frame is not None and self.last is not None:
-            return self.framed(self.last, line)
+        if self.frame is not None and self.replayed is not None:
+            return self.framed(self.replayed, line)
         adapted = self.adapter.adapt_one(self.instance(line), self.pool)
         return adapted.requests[0]
 
@@ -101,15 +103,15 @@ class Conversation:
                 + spec.instance_separator + spec.input_prefix + line + spec.input_suffix + prefix)
         return replace(last, prompt=text)
 
-    def framed(self, last: Request, line: str) -> Request:
+    def framed(self, replayed: Request, line: str) -> Request:
         """A fresh prompt after a replay: the stored prompt's head, then this line as the adapter writes a query."""
         assert self.frame is not None
         if self.chat:
-            return replace(last, messages=(*self.frame.messages, ("user", self.user_text(line))))
+            return replace(replayed, messages=(*self.frame.messages, ("user", self.user_text(line))))
         spec = self.adapter.spec
         query = (spec.input_prefix + line + spec.input_suffix + spec.output_prefix.rstrip() if self.multi_turn
                  else self.adapter.query_text(self.instance(line)))
-        return replace(last, prompt=self.frame.text + query)
+        return replace(replayed, prompt=self.frame.text + query)
 
     def answered(self, request: Request, reply: str | None) -> None:
         """`reply`: the answer to `request`, or None when it failed (the conversation then stays where it was)."""
@@ -118,9 +120,7 @@ class Conversation:
             self.last, self.reply = request, reply
 
     def reset(self) -> None:
-        self.reply = None
-        if self.frame is None:
-            self.last = None
+        self.last = self.reply = None
 
 
 def shown(request: Request) -> str:
@@ -327,7 +327,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
                f"{entry.spec.adapter_spec.max_train_instances} shots)"
     elif stored is not None:
         conversation = Conversation(stored_adapter(stored, deployment), None, chat)
-        conversation.frame = replay_frame(conversation.adapter, stored)
+        conversation.frame, conversation.replayed = replay_frame(conversation.adapter, stored), stored.request
         what = f"as run {stored.run['run_id']} prompted"
     else:
         from harness.adapters.registry import make_adapter

@@ -234,6 +234,9 @@ def test_stored_instance_is_sent_again_byte_for_byte(tmp_path: Path, stub_factor
     if api == "chat":
         assert last["messages"][:-2] == sent[0]["messages"]
         assert last["messages"][-1] == {"role": "user", "content": "Q: 9 + 9?\nA:"}
+        term.line("/reset")  # a fresh prompt: the stored head (instructions, examples), then the line
+        term.line("8 + 8?")
+        assert recorded(stub)[-1]["messages"] == [*sent[0]["messages"][:-1], {"role": "user", "content": "Q: 8 + 8?\nA:"}]
     else:
         head = sent[0]["prompt"][:-len(f"Q: {row['input']}\nA:")]
         assert last["prompt"] == head + "Q: 9 + 9?\nA:"
