@@ -71,6 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     lister.add_argument("--models-file", action="append", default=[])
     lister.add_argument("--json", action="store_true", help="scenarios: every field, unabridged, as JSON")
 
+    chat = sub.add_parser("chat", help="talk to a deployment in the terminal, prompted as a suite entry prompts")
+    chat.add_argument("deployment", metavar="DEPLOYMENT", help="deployment name (harness list models)")
+    chat.add_argument("--entry", metavar="SUITE.yaml:N",
+                      help="format each turn as this suite entry's adapter does (N: the entry's number, from 1)")
+    chat.add_argument("--models-file", action="append", default=[], help="extra deployments YAML (repeatable)")
+    chat.add_argument("--instance", metavar="ID", help="start by sending a stored instance's request again")
+    chat.add_argument("--run", metavar="RUN_ID", help="the run of --instance, where its id is in several")
+    _common(chat)
+
     from harness import prefetch  # light: the heavy work is imported when the command runs
     from harness.judging import judge_check
 
@@ -460,6 +469,12 @@ def cmd_arena(args: argparse.Namespace) -> int:
     return arena(args)
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    from harness.chat import cmd_chat as chat
+
+    return chat(args)
+
+
 def cmd_judge_check(args: argparse.Namespace) -> int:
     from harness.judging.judge_check import cmd_judge_check as judge_check
 
@@ -467,7 +482,8 @@ def cmd_judge_check(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "summarize": cmd_summarize, "site": cmd_site, "serve": cmd_serve, "list": cmd_list,
-            "prefetch": cmd_prefetch, "compare": cmd_compare, "judge-check": cmd_judge_check, "arena": cmd_arena}
+            "prefetch": cmd_prefetch, "compare": cmd_compare, "judge-check": cmd_judge_check, "arena": cmd_arena,
+            "chat": cmd_chat}
 
 
 def main(argv: list[str] | None = None) -> int:

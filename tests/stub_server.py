@@ -90,6 +90,8 @@ class StubConfig:
     answers_by_model: bool = False
     # Judge modes (see the judge block below): how prompts written by a harness rubric are answered; "" = like any.
     judge_mode: str = ""
+    # --- recorded requests (harness chat's tests): keep every request body, as parsed; GET /stub/requests ---
+    record_requests: bool = False
 
 
 # --- hostile text and key echo -------------------------------------------------------------------------------
@@ -225,6 +227,7 @@ class StubServer:
         self.semaphore = asyncio.Semaphore(config.max_concurrency if config.max_concurrency > 0 else 1 << 30)
         self.auth = f"Bearer {config.api_key}" if config.api_key else None
         self._reset_bucket()
+        self.recorded: list[dict[str, Any]] = []  # with record_requests: every request's path and body, in order
 
     def reset(self) -> None:
         self.stats = StubStats()
@@ -262,6 +265,8 @@ class StubServer:
             raise web.HTTPBadRequest(text='{"error":{"message":"invalid JSON body"}}', content_type="application/json") from None
         if not isinstance(data, dict):
             raise web.HTTPBadRequest(text='{"error":{"message":"body must be a JSON object"}}', content_type="application/json")
+        if self.config.record_requests:
+            self.recorded.append({"path": request.path, "body": data})
         return data
 
     def _rate_limit(self) -> web.Response | None:
@@ -441,6 +446,10 @@ class StubServer:
     async def stub_stats(self, request: web.Request) -> web.Response:
         return self._json(asdict(self.stats))
 
+    async def stub_requests(self, request: web.Request) -> web.Response:
+        """The recorded requests (record_requests), oldest first."""
+        return self._json(self.recorded)
+
     async def stub_reset(self, request: web.Request) -> web.Response:
         self.reset()
         return self._json({"ok": True})
@@ -516,6 +525,7 @@ def make_app(config: StubConfig) -> web.Application:
     app.router.add_post("/v1/chat/completions", server.chat_completions)
     app.router.add_get("/stub/stats", server.stub_stats)
     app.router.add_post("/stub/reset", server.stub_reset)
+    app.router.add_get("/stub/requests", server.stub_requests)
     return app
 
 
@@ -541,7 +551,8 @@ async def _main(args: argparse.Namespace) -> None:
                         rate_limit_rpm=args.rate_limit_rpm, seed=args.seed, completion_file=args.completion_file,
                         hostile_rate=args.hostile_rate, hostile_kind=args.hostile_kind,
                         echo_key_status=args.echo_key_status,
-                        answers_by_model=args.answers_by_model, judge_mode=args.judge_mode)
+                        answers_by_model=args.answers_by_model, judge_mode=args.judge_mode,
+                        record_requests=args.record_requests)
     runner, base_url = await start_stub(config, args.host, args.port)
     print(f"listening on {base_url.removesuffix('/v1')}", flush=True)
     stop = asyncio.Event()
@@ -583,6 +594,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--answers-by-model", action="store_true",
                         help="answers and logprobs depend on the request's model name (several deployments, one stub)")
     parser.add_argument("--judge-mode", choices=JUDGE_MODES, default="", help="answer harness rubric prompts as a judge")
+    parser.add_argument("--record-requests", action="store_true",
+                        help="keep every request body; GET /stub/requests lists them (path and body, oldest first)")
     asyncio.run(_main(parser.parse_args(argv)))
 
 
