@@ -19,6 +19,8 @@ from harness.result_rows import check_suite, instance_rows, open_results, run_ro
 from harness.store.store import Store
 
 SHOWN = 50  # lines per section in the text output; --format json lists everything
+# Metrics that differ from run to run of the same requests (the clock): not reported as moved.
+NOISY = frozenset({"latency_s"})
 
 
 @dataclass
@@ -89,7 +91,7 @@ def compare(a: Side, b: Side) -> dict[str, Any]:
     compared_instances = 0
     for run_a, run_b in pairs:
         where = {**named(runs_a[run_a]), **({"run_id_b": run_b} if run_b != run_a else {})}
-        for metric in sorted(set(scores_a[run_a]) & set(scores_b[run_b])):
+        for metric in sorted((set(scores_a[run_a]) & set(scores_b[run_b])) - NOISY):
             sa, sb = scores_a[run_a][metric], scores_b[run_b][metric]
             if _moved(sa, sb):
                 moved.append({**where, "metric": metric, "is_main": sa["is_main"], "a": _score(sa), "b": _score(sb)})

@@ -3,8 +3,8 @@ the suite entry as YAML, the harness version and git commit, Python and key pack
 settings (the name of its key's environment variable, never the key), the data files with their sha256, the seed,
 and when the run started and ended. docs/results.md lists the fields.
 
-What is the same for every run of a command (command line, versions, git) is computed once per process; each run
-adds only what is its own (entry, deployment, data files, times), so a run pays no more than a few dictionaries."""
+What the runs of a suite share (command line, versions, git) is computed once (SuiteProvenance); each run adds only
+what is its own (entry, deployment, data files, times), so a run pays no more than a few dictionaries."""
 
 from __future__ import annotations
 
@@ -26,9 +26,13 @@ from harness.clients.deployment import ModelDeployment
 from harness.run_spec import ADAPTER_FIELDS, RunSpec, Suite
 from harness.scenarios.base import Scenario
 
-# Installed distributions whose version can change a run's results or how it was stored.
-KEY_PACKAGES = ("numpy", "orjson", "pyyaml", "sqlalchemy", "sacrebleu", "rouge-score", "langdetect", "httptools",
-                "jinja2", "torch", "transformers", "vllm", "psycopg")
+# Distributions whose version can change a run's results or how it was stored: import name -> distribution name.
+# Recorded for those this process has imported (what the run used), from the module itself: asking the installed
+# distributions (importlib.metadata) took ~0.14 s.
+KEY_PACKAGES = {"numpy": "numpy", "orjson": "orjson", "yaml": "pyyaml", "sqlalchemy": "sqlalchemy",
+                "sacrebleu": "sacrebleu", "rouge_score": "rouge-score", "langdetect": "langdetect",
+                "httptools": "httptools", "jinja2": "jinja2", "torch": "torch", "transformers": "transformers",
+                "vllm": "vllm", "psycopg": "psycopg", "aiohttp": "aiohttp"}
 
 # user:password@ in a URL (a --db URL on the command line, a base_url with credentials): the password is masked.
 _URL_PASSWORD = re.compile(r"(://[^/\s:@]*):[^@/\s]*@")
@@ -40,34 +44,57 @@ def _masked(text: str) -> str:
     return redact(_URL_PASSWORD.sub(r"\1:***@", text))
 
 
-@functools.cache
-def _package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
+def package_versions() -> dict[str, str]:
+    """Versions of the KEY_PACKAGES imported so far."""
     found = {}
-    for name in KEY_PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            pass
+    for module_name, distribution in KEY_PACKAGES.items():
+        module = sys.modules.get(module_name)
+        version = getattr(module, "__version__", None) if module is not None else None
+        if isinstance(version, str):
+            found[distribution] = version
+        elif version is not None:
+            found[distribution] = str(version)
     return found
 
 
-@functools.cache
-def git_state() -> dict[str, Any] | None:
-    """The commit of the git checkout harness runs from, and whether its tracked files differ from it; None when it
-    is not run from a checkout (an installed wheel) or git is missing."""
+def _checkout() -> Path | None:
+    """The git checkout harness runs from (a folder with .git beside the package), if any."""
     root = Path(harness.__file__).resolve().parent.parent
-    if not (root / ".git").exists():
-        return None
+    return root if (root / ".git").exists() else None
+
+
+def _git_dir(root: Path) -> Path | None:
+    dot_git = root / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    text = dot_git.read_text(encoding="utf-8", errors="replace")  # a worktree's: "gitdir: PATH"
+    return (root / text.partition(":")[2].strip()).resolve() if text.startswith("gitdir:") else None
+
+
+def git_commit(root: Path) -> str | None:
+    """HEAD's commit, read from the repository's files (no git process)."""
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5, check=True).stdout.strip()
-        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=5, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": commit, "dirty": bool(status.strip())}
+        git_dir = _git_dir(root)
+        if git_dir is None:
+            return None
+        head = (git_dir / "HEAD").read_text().strip()
+        if not head.startswith("ref:"):
+            return head or None  # detached
+        ref = head[4:].strip()
+        common = git_dir
+        if (git_dir / "commondir").is_file():  # a worktree: branches live in the main repository
+            common = (git_dir / (git_dir / "commondir").read_text().strip()).resolve()
+        for base in (git_dir, common):
+            if (base / ref).is_file():
+                return (base / ref).read_text().strip()
+        if (common / "packed-refs").is_file():
+            for line in (common / "packed-refs").read_text().splitlines():
+                sha, _, name = line.partition(" ")
+                if name == ref:
+                    return sha
+    except OSError:
+        pass
+    return None
 
 
 @functools.cache
@@ -85,25 +112,76 @@ def file_sha256(path: Path) -> str:
     return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
 
 
-@functools.cache
-def _process_record() -> dict[str, Any]:
-    """What every run of this process shares."""
-    from harness.runner import code_version
+class SuiteProvenance:
+    """The records of one suite's runs. What they share is computed once, when the first run that is evaluated (not
+    reused) starts (start()); whether the checkout has changes (`git status`, tens of milliseconds) runs meanwhile in
+    its own process, beside the run's requests, and is read when the first record is made."""
 
-    return {
-        "command": {"argv": [_masked(a) for a in getattr(sys, "orig_argv", sys.argv)], "cwd": os.getcwd()},
-        "harness": {"version": harness.__version__, "code_version": code_version(), "git": git_state()},
-        "python": {"version": platform.python_version(), "implementation": platform.python_implementation(),
-                   "platform": platform.platform()},
-        "packages": _package_versions(),
-    }
+    def __init__(self, suite: Suite) -> None:
+        self.suite = suite
+        self.shared: dict[str, Any] | None = None
+        self.git: subprocess.Popen[str] | None = None
 
+    def start(self) -> None:
+        if self.shared is not None:
+            return
+        from harness.runner import code_version
 
-def suite_record(suite: Suite) -> dict[str, Any]:
-    """What every run of one suite shares: the process's part, and the suite file with its sha256."""
-    path = Path(suite.path)
-    return {**_process_record(), "suite": {"name": suite.name, "path": str(path.resolve()),
-                                           "sha256": file_sha256(path) if path.is_file() else None}}
+        path = Path(self.suite.path)
+        root = _checkout()
+        commit = git_commit(root) if root is not None else None
+        if root is not None and commit is not None:
+            try:
+                self.git = subprocess.Popen(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            except OSError:  # no git: the commit is known, whether it was changed is not
+                self.git = None
+        self.shared = {
+            "command": {"argv": [_masked(a) for a in getattr(sys, "orig_argv", sys.argv)], "cwd": os.getcwd()},
+            "harness": {"version": harness.__version__, "code_version": code_version(),
+                        "git": None if commit is None else {"commit": commit, "dirty": None}},
+            "python": {"version": platform.python_version(), "implementation": platform.python_implementation(),
+                       "system": f"{platform.system()} {platform.release()} {platform.machine()}"},
+            "suite": {"name": self.suite.name, "path": str(path.resolve()),
+                      "sha256": file_sha256(path) if path.is_file() else None},
+        }
+
+    def _git_dirty(self) -> None:
+        if self.git is None or self.shared is None:
+            return
+        try:
+            out, _ = self.git.communicate(timeout=10)
+            if self.git.returncode == 0:
+                self.shared["harness"]["git"]["dirty"] = bool(out.strip())
+        except subprocess.TimeoutExpired:
+            self.git.kill()
+            self.git.wait()
+        self.git = None
+
+    def close(self) -> None:
+        """Reap `git status` if no record read it."""
+        if self.git is not None:
+            self.git.kill()
+            self.git.wait()
+            self.git = None
+
+    def record(self, spec: RunSpec, deployment: ModelDeployment, scenario: Scenario, started_at: str,
+               ended_at: str) -> dict[str, Any]:
+        """One run's record: what the suite's runs share, and what is the run's own."""
+        self.start()
+        self._git_dirty()
+        assert self.shared is not None
+        return {
+            **self.shared,
+            "packages": package_versions(),
+            "entry_yaml": entry_yaml(spec),
+            "deployment": deployment_settings(deployment),
+            "scenario": scenario.full_name,
+            "data_files": data_files(scenario),
+            "seeds": {"seed": spec.adapter_spec.seed},
+            "started_at": started_at,
+            "ended_at": ended_at,
+        }
 
 
 def entry_yaml(spec: RunSpec) -> str:
@@ -162,18 +240,3 @@ def data_files(scenario: Scenario) -> list[dict[str, Any]]:
     if isinstance(scenario, CustomScenario):
         return [{"path": str(path), "sha256": file_sha256(path)} for path in (scenario.yaml_path, scenario.data_path)]
     return []
-
-
-def run_record(shared: dict[str, Any], spec: RunSpec, deployment: ModelDeployment, scenario: Scenario,
-               started_at: str, ended_at: str) -> dict[str, Any]:
-    """One run's record: `shared` (suite_record) and what is the run's own."""
-    return {
-        **shared,
-        "entry_yaml": entry_yaml(spec),
-        "deployment": deployment_settings(deployment),
-        "scenario": scenario.full_name,
-        "data_files": data_files(scenario),
-        "seeds": {"seed": spec.adapter_spec.seed},
-        "started_at": started_at,
-        "ended_at": ended_at,
-    }

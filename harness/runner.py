@@ -30,7 +30,7 @@ from harness.executor import ExecutionStats, execute
 from harness.instance import TEST, Instance, LazySequence
 from harness.metrics.registry import EFFICIENCY, CorpusMetric, Metric, resolve
 from harness.names import visible
-from harness.provenance import run_record, suite_record
+from harness.provenance import SuiteProvenance
 from harness.run_spec import RunSpec, Suite
 from harness.scenarios.base import Scenario, make_scenario
 from harness.scoring import aggregate, score_instance, shown_stats, worst_cases
@@ -216,7 +216,7 @@ SCORE_DELAY_S = 0.001  # answers are scored this long after they arrive (see _In
 
 async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store: Store, suite: str,
                   while_waiting: Callable[[], None] | None = None,
-                  shared_record: dict[str, Any] | None = None) -> RunOutcome:
+                  provenance: SuiteProvenance | None = None) -> RunOutcome:
     started_at = now()
     scenario = make_scenario(spec.scenario, spec.scenario_args)
     fewshot = scenario.split(spec.adapter_spec.fewshot_split) if spec.adapter_spec.max_train_instances > 0 else []
@@ -226,6 +226,8 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
     reused = await asyncio.to_thread(reuse, store, run_id, suite, fingerprint, deployment, scenario, spec.main_metric)
     if reused is not None:
         return reused
+    if provenance is not None:
+        provenance.start()  # its `git status` runs beside the requests
     evaluated = select_instances(scenario, spec.max_instances, spec.adapter_spec.seed)
     adapter = make_adapter(
         spec.adapter_spec,
@@ -323,7 +325,7 @@ async def run_one(spec: RunSpec, deployment: ModelDeployment, client: Any, store
             "server": json.dumps(getattr(client, "server_info", {}) or {}, ensure_ascii=False),
         },
         prepared, run_stats,
-        None if shared_record is None else run_record(shared_record, spec, deployment, scenario, started_at, now()),
+        None if provenance is None else provenance.record(spec, deployment, scenario, started_at, now()),
     )
     main = next((r["mean"] for r in run_stats if r["metric"] == spec.main_metric), None)
     return RunOutcome(run_id, deployment.name, scenario.full_name, n, stats, failed_instances, main)
@@ -334,16 +336,20 @@ async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Sto
     """Every run spec on every deployment. `warm_up` (what later steps will need: imports, templates) runs once, in
     the background, while the first requests are in flight."""
     outcome = SuiteOutcome()
-    shared = suite_record(suite)  # once: every run's record shares it
-    for deployment in deployments:
-        client = make_client(deployment)
-        try:
-            await client.start()
-            for spec in suite.run_specs:
-                outcome.runs.append(await run_one(spec, deployment, client, store, suite.name, warm_up, shared))
-                warm_up = None
-        finally:
-            await client.close()
+    provenance = SuiteProvenance(suite)  # how each run was made, stored with it
+    try:
+        for deployment in deployments:
+            client = make_client(deployment)
+            try:
+                await client.start()
+                for spec in suite.run_specs:
+                    outcome.runs.append(await run_one(spec, deployment, client, store, suite.name, warm_up,
+                                                      provenance))
+                    warm_up = None
+            finally:
+                await client.close()
+    finally:
+        provenance.close()
     return outcome
 
 
