@@ -230,7 +230,7 @@ def check_format(fmt: str) -> None:
             import pyarrow  # noqa: F401
             import pyarrow.parquet  # noqa: F401
         except ImportError:
-            raise HarnessError("--format parquet needs pyarrow: pip install 'harness[results]'",
+            raise HarnessError("parquet needs pyarrow: pip install 'harness[results]'",
                                field="--format") from None
 
 
