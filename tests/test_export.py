@@ -179,3 +179,23 @@ def test_the_site_has_a_csv_and_a_json_file_per_table(stub_store: Path) -> None:
         assert {r["metric"] for r in rows} >= {"exact_match", "latency_s", "prompt_tokens"}
         group_json = json.loads((site / "groups" / f"{group}.json").read_text(encoding="utf-8"))
         assert group_json["group"] == group and group_json["runs"][0]["scores"]["exact_match"]["mean"] == 1.0
+
+
+def test_export_summarize_diff_and_frames_read_any_database(db_url: str, tmp_path: Path) -> None:
+    """The same reading on SQLite and PostgreSQL: a store given by --db / db=."""
+    from harness.results import instances_df, runs_df
+
+    suite = write_suite(tmp_path / "suite")
+    done = run_cli("run", str(suite), "--models", "chance", "--db", db_url, "--no-site", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    export(tmp_path, "--db", db_url, "--to", str(tmp_path / "export"), "--format", "jsonl")
+    runs = read_table(tmp_path / "export" / "runs.jsonl")
+    assert len(runs) == 2 and all(r["record"]["deployment"]["name"] == "chance" for r in runs)
+    assert len(read_table(tmp_path / "export" / "instances.jsonl")) == 6
+    assert len(read_table(tmp_path / "export" / "requests.jsonl")) == 6
+    assert "suite: mini" in run_cli("summarize", "--db", db_url, cwd=tmp_path).stdout
+    same = run_cli("diff", db_url, db_url, cwd=tmp_path)
+    assert same.returncode == 0 and same.stdout.endswith("no differences\n"), same.stderr
+    assert sorted(runs_df(db=db_url).scenario) == ["alpha", "beta"]
+    frame = instances_df(db_url)
+    assert len(frame) == 6 and frame.prompt.str.startswith("Q: ").all()
