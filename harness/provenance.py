@@ -8,23 +8,24 @@ what is its own (entry, deployment, data files, times), so a run pays no more th
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import os
-import platform
 import re
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 import harness
-from harness.clients.deployment import ModelDeployment
-from harness.run_spec import ADAPTER_FIELDS, RunSpec, Suite
-from harness.scenarios.base import Scenario
+
+if TYPE_CHECKING:  # imported when a record is made: a rerun that evaluates nothing pays for none of it
+    import subprocess
+
+    import yaml
+
+    from harness.clients.deployment import ModelDeployment
+    from harness.run_spec import RunSpec, Suite
+    from harness.scenarios.base import Scenario
 
 # Distributions whose version can change a run's results or how it was stored: import name -> distribution name.
 # Recorded for those this process has imported (what the run used), from the module itself: asking the installed
@@ -125,6 +126,9 @@ class SuiteProvenance:
     def start(self) -> None:
         if self.shared is not None:
             return
+        import platform
+        import subprocess
+
         from harness.runner import code_version
 
         path = Path(self.suite.path)
@@ -149,6 +153,8 @@ class SuiteProvenance:
     def _git_dirty(self) -> None:
         if self.git is None or self.shared is None:
             return
+        import subprocess
+
         try:
             out, _ = self.git.communicate(timeout=10)
             if self.git.returncode == 0:
@@ -186,6 +192,10 @@ class SuiteProvenance:
 
 def entry_yaml(spec: RunSpec) -> str:
     """The run's suite entry with every setting spelled out, as YAML: under a suite's `entries:` it runs the same."""
+    import yaml
+
+    from harness.run_spec import ADAPTER_FIELDS
+
     adapter = spec.adapter_spec.to_json()
     entry: dict[str, Any] = {"scenario": spec.scenario}
     if spec.scenario_args:
@@ -198,24 +208,23 @@ def entry_yaml(spec: RunSpec) -> str:
         entry["max_instances"] = spec.max_instances
     if spec.perturbations:
         entry["perturbations"] = list(spec.perturbations)
-    return yaml.dump(entry, Dumper=_EntryDumper, sort_keys=False, allow_unicode=True)
 
+    class Dumper(yaml.SafeDumper):
+        """Strings that hold a line break or a tab in double quotes, as "\\n" (the default folds them over lines)."""
 
-class _EntryDumper(yaml.SafeDumper):
-    """Strings that hold a line break or a tab in double quotes, as "\\n" (the default folds them over lines)."""
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = '"' if any(c in value for c in "\n\r\t") else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = '"' if any(c in value for c in "\n\r\t") else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_EntryDumper.add_representer(str, _str)
+    Dumper.add_representer(str, text)
+    return yaml.dump(entry, Dumper=Dumper, sort_keys=False, allow_unicode=True)
 
 
 def deployment_settings(deployment: ModelDeployment) -> dict[str, Any]:
     """The deployment's settings as a models file gives them. api_key_env is the variable's name; the key's value is
     never read here, and a password in a URL is masked."""
+    import dataclasses
+
     settings = dataclasses.asdict(deployment)
     settings["base_url"] = _masked(settings["base_url"])
     settings["base_urls"] = [_masked(u) for u in settings["base_urls"]]

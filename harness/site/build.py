@@ -20,7 +20,6 @@ import jinja2
 
 import harness
 from harness.cache import cache_folder
-from harness.export import write_table_files
 from harness.names import slug, visible
 from harness.report import Leaderboard, Report, RunInfo, Score
 from harness.site.format import ci_title, clip, fmt_num, fmt_pm, pretty
@@ -128,7 +127,9 @@ def build_site(report: Report, out_dir: Path) -> Path:
         _write(out_dir / group_href(group), group_tpl.render(root="../", **ctx))
     for run in report.runs:
         write_run(env, report, run, out_dir / "runs" / slug(run.run_id))
-    write_table_files(report, out_dir)  # leaderboard.csv/.json, groups/<group>.csv/.json (harness.export)
+    from harness.export import write_table_files  # leaderboard.csv/.json, groups/<group>.csv/.json
+
+    write_table_files(report, out_dir)
     return index
 
 
