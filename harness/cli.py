@@ -307,9 +307,9 @@ def _check_methods(suite: Any, deployments: list[Any]) -> None:
 
 
 def cmd_summarize(args: argparse.Namespace) -> int:
-    from harness.export import cmd_summarize as summarize
+    from harness.export import cmd_summarize as summarize, for_terminal
 
-    print(summarize(_store(args), args.suite, args.format))
+    print(for_terminal(summarize(_store(args), args.suite, args.format), sys.stdout))
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -175,7 +176,9 @@ def cmd_diff(args: Any) -> int:
         for side in sides:
             side.store.close()
     if args.format == "json":
-        print(json.dumps(result, ensure_ascii=False, indent=1, default=str))
+        from harness.export import for_terminal
+
+        print(for_terminal(json.dumps(result, ensure_ascii=False, indent=1, default=str), sys.stdout))
     else:
         print(format_text(result))
     return 0

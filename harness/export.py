@@ -330,6 +330,17 @@ def _write_parquet(path: Path, columns: list[str], rows: Iterable[dict[str, Any]
 
 # --- the commands -------------------------------------------------------------------------------------------------
 
+def for_terminal(text: str, stream: Any) -> str:
+    """CSV or JSON as it is when it goes to a file or a pipe; on a terminal each line with its control characters
+    escaped (harness.names.visible), so that a name or an output cannot act on the terminal."""
+    from harness.names import visible
+
+    isatty = getattr(stream, "isatty", None)
+    if isatty is None or not isatty():
+        return text
+    return "\n".join(visible(line) for line in text.split("\n"))
+
+
 def cmd_summarize(store: Any, suite: str | None, fmt: str) -> str:
     """`harness summarize`: every suite in the store, each under its name, or the one --suite names."""
     from harness.result_rows import check_suite

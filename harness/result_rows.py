@@ -33,6 +33,8 @@ def open_results(output: str | Path | None = None, db: str | None = None) -> Sto
     if db is not None:
         return open_store(db)
     folder = Path(output if output is not None else "out")
+    if folder.is_file():  # the store's file itself
+        return open_store(f"sqlite:///{folder}")
     if not (folder / "harness.db").is_file():
         raise HarnessError("no store here (harness.db): run `harness run` with this --output first, or pass --db",
                            path=str(folder))

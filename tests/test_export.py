@@ -199,3 +199,19 @@ def test_export_summarize_diff_and_frames_read_any_database(db_url: str, tmp_pat
     assert sorted(runs_df(db=db_url).scenario) == ["alpha", "beta"]
     frame = instances_df(db_url)
     assert len(frame) == 6 and frame.prompt.str.startswith("Q: ").all()
+
+
+def test_csv_and_json_reach_a_terminal_escaped_and_a_pipe_as_they_are() -> None:
+    from harness.export import for_terminal
+
+    class Stream:
+        def __init__(self, tty: bool) -> None:
+            self.tty = tty
+
+        def isatty(self) -> bool:
+            return self.tty
+
+    text = 'model,mean\n"ev\x1b[31mil\u202e",0.5'
+    assert for_terminal(text, Stream(False)) == text
+    shown = for_terminal(text, Stream(True))
+    assert "\x1b" not in shown and "\u202e" not in shown and shown.splitlines()[1] == '"ev\\x1b[31mil\\u202e",0.5'
