@@ -279,7 +279,8 @@ def _write_table(path: Path, fmt: str, columns: list[str], rows: Iterable[dict[s
             count = _write_parquet(partial, columns, rows)
         else:
             with open(partial, "w", encoding="utf-8", newline="") as stream:
-                count = _write_csv_counted(stream, columns, rows) if fmt == "csv" else _write_jsonl(stream, columns, rows)
+                write = _write_csv_counted if fmt == "csv" else _write_jsonl
+                count = write(stream, columns, rows)
         os.replace(partial, path)
     except OSError as exc:
         partial.unlink(missing_ok=True)

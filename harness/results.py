@@ -51,7 +51,8 @@ def runs_df(output: str | Path | None = None, *, db: str | None = None, suite: s
 
 def scores_df(output: str | Path | None = None, *, db: str | None = None, suite: str | None = None) -> pd.DataFrame:
     """One row per run and metric. Columns: suite, model, scenario, group_name, run_id, metric, mean, ci_low, ci_high
-    (the 95% bootstrap interval), count (instances with a value), lower_is_better, is_main (the run's ranking metric)."""
+    (the 95% bootstrap interval), count (instances with a value), lower_is_better, is_main (the run's ranking
+    metric)."""
     return _frame(result_rows.score_rows, output, db, suite)
 
 

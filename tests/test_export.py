@@ -42,8 +42,10 @@ def test_summarize_prints_every_suite_under_its_name(three_suites: Path) -> None
 
 def test_summarize_formats_hold_the_stored_scores(three_suites: Path) -> None:
     with sqlite3.connect(three_suites / "harness.db") as conn:
-        stored = {(suite, scenario): (mean, low, high, count) for suite, scenario, mean, low, high, count in conn.execute(
-            "SELECT suite, scenario, mean, ci_low, ci_high, count FROM run_scores WHERE metric = 'exact_match'")}
+        stored = {(suite, scenario): (mean, low, high, count)
+                  for suite, scenario, mean, low, high, count in conn.execute(
+                      "SELECT suite, scenario, mean, ci_low, ci_high, count FROM run_scores "
+                      "WHERE metric = 'exact_match'")}
     assert len(stored) == 6
     rows = list(csv.DictReader(io.StringIO(summarize(three_suites, "--format", "csv"))))
     accuracy = {(r["suite"], r["group"]): (float(r["mean"]), float(r["ci_low"]), float(r["ci_high"]), int(r["count"]))
@@ -56,7 +58,8 @@ def test_summarize_formats_hold_the_stored_scores(three_suites: Path) -> None:
     cell = table["rows"][0]["cells"]["beta"]
     assert (cell["mean"], cell["ci_low"], cell["ci_high"], cell["count"]) == stored[("second", "beta")]
     markdown = summarize(three_suites, "--format", "markdown", "--suite", "third")
-    assert markdown.startswith("## third\n\n### accuracy\n\n| model | win rate | alpha (exact_match) | beta (exact_match) |")
+    assert markdown.startswith("## third\n\n### accuracy\n\n"
+                               "| model | win rate | alpha (exact_match) | beta (exact_match) |")
     assert "| chance |" in markdown
 
 

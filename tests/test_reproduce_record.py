@@ -83,11 +83,13 @@ def test_the_entry_yaml_runs_the_same_run_again(tmp_path: Path) -> None:
     entry = "".join("    " + line + "\n" for line in record["entry_yaml"].splitlines())
     again.write_text("name: again\nmodels: [chance]\nentries:\n  -\n" + entry)
     run_suite(again, tmp_path / "out2")
-    with sqlite3.connect(tmp_path / "out" / "harness.db") as one, sqlite3.connect(tmp_path / "out2" / "harness.db") as two:
+    one, two = (sqlite3.connect(tmp_path / out / "harness.db") for out in ("out", "out2"))
+    with one, two:
         sql = "SELECT r.run_id, r.fingerprint, s.metric, s.mean FROM runs r JOIN run_stats s ON s.run_id = r.run_id " \
               "WHERE s.metric = 'exact_match'"
         assert one.execute(sql).fetchall() == two.execute(sql).fetchall()
-        assert one.execute("SELECT adapter_spec FROM runs").fetchall() == two.execute("SELECT adapter_spec FROM runs").fetchall()
+        specs = "SELECT adapter_spec FROM runs"
+        assert one.execute(specs).fetchall() == two.execute(specs).fetchall()
 
 
 def test_a_rerun_that_reuses_a_run_keeps_its_record_and_one_that_evaluates_replaces_it(tmp_path: Path) -> None:
