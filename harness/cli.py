@@ -49,10 +49,29 @@ def _parser() -> argparse.ArgumentParser:
                      help="run only the entries whose data is shipped or already downloaded; list the others")
     _common(run)
 
-    for name, text in (("summarize", "print the leaderboard of a suite"), ("site", "build the static site")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("--suite", help="suite name (default: the only or most recent one in the store)")
-        _common(p)
+    summarize = sub.add_parser("summarize", help="print the leaderboards of the store's suites")
+    summarize.add_argument("--suite", help="only this suite (default: every suite, each under its name)")
+    summarize.add_argument("--format", choices=["text", "csv", "json", "markdown"], default="text")
+    _common(summarize)
+
+    site = sub.add_parser("site", help="build the static site")
+    site.add_argument("--suite", help="suite name (default: the only or most recent one in the store)")
+    _common(site)
+
+    export = sub.add_parser("export", help="write runs, scores, instances and requests to files, one per table")
+    export.add_argument("--to", required=True, help="folder to write runs.EXT, scores.EXT, instances.EXT, requests.EXT")
+    export.add_argument("--format", choices=["csv", "jsonl", "parquet"], default="csv",
+                        help="default: csv; parquet needs pyarrow (the `results` extra)")
+    export.add_argument("--suite", help="only this suite's runs (default: every run)")
+    _common(export)
+
+    diff = sub.add_parser("diff", help="what changed between two stores, or two suites of one store")
+    diff.add_argument("a", metavar="A", help="output folder or database URL")
+    diff.add_argument("b", metavar="B", help="output folder or database URL (may be A, with --suite-a/--suite-b)")
+    diff.add_argument("--suite", help="compare this suite on both sides")
+    diff.add_argument("--suite-a", help="A's suite (default: --suite, or every run of A)")
+    diff.add_argument("--suite-b", help="B's suite (default: --suite, or every run of B)")
+    diff.add_argument("--format", choices=["text", "json"], default="text")
 
     compare = sub.add_parser("compare", help="paired comparison of two models on the same instances, per scenario")
     compare.add_argument("model_a", metavar="MODEL_A")
@@ -364,10 +383,9 @@ def _check_methods(suite: Any, deployments: list[Any]) -> None:
 
 
 def cmd_summarize(args: argparse.Namespace) -> int:
-    from harness.summary import build_report, format_table
+    from harness.export import cmd_summarize as summarize, for_terminal
 
-    store = _store(args)
-    print(format_table(build_report(store, _pick_suite(store, args.suite))))
+    print(for_terminal(summarize(_store(args), args.suite, args.format), sys.stdout))
     return 0
 
 
@@ -377,6 +395,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     store = _store(args)
     print(compare(store, _pick_suite(store, args.suite), args.model_a, args.model_b))
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from harness.export import cmd_export as export
+
+    return export(args)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from harness.diff import cmd_diff as diff
+
+    return diff(args)
 
 
 def cmd_site(args: argparse.Namespace) -> int:
@@ -483,7 +513,7 @@ def cmd_judge_check(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": cmd_run, "summarize": cmd_summarize, "site": cmd_site, "serve": cmd_serve, "list": cmd_list,
             "prefetch": cmd_prefetch, "compare": cmd_compare, "judge-check": cmd_judge_check, "arena": cmd_arena,
-            "chat": cmd_chat}
+            "chat": cmd_chat, "export": cmd_export, "diff": cmd_diff}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -132,6 +132,9 @@ def build_site(report: Report, out_dir: Path) -> Path:
         write_run(env, report, run, out_dir / "runs" / slug(run.run_id))
     if report.judging:
         _write(out_dir / "judging.html", env.get_template("judging.html").render(root="", **judging_context(report)))
+    from harness.export import write_table_files  # leaderboard.csv/.json, groups/<group>.csv/.json
+
+    write_table_files(report, out_dir)
     return index
 
 
