@@ -422,8 +422,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         from harness.clients.deployment import load_deployments
         from harness.names import visible
 
+        from harness.clients.base import client_kind, client_kinds
+
         for d in load_deployments(args.models_file).values():
             print(visible(f"{d.name:28} {d.client:18} {d.model_id:28} {' '.join(d.urls)}"))
+        # Every client a models file may name, the plug-ins' (entry-point group harness.clients) included.
+        kinds = [f"{k} (plug-in)" if getattr(client_kind(k), "plugin", "") else k for k in client_kinds()]
+        print(visible(f"clients: {', '.join(kinds)}"))
     else:
         from harness.metrics.registry import corpus_metric_registry, metric_registry
 
