@@ -1,8 +1,12 @@
 """Clients, registered by kind with lazy loaders: a client's module (and torch, for `embedded`) is imported only
-when a deployment of that kind is used (vLLM, for `vllm`, only when its engine starts)."""
+when a deployment of that kind is used (vLLM, for `vllm`, only when its engine starts). A provider in another
+package registers with @register_client (docs/models.md, "Add a provider")."""
 
-from harness.clients.base import Client, register_client
+from harness.clients.base import Client, Setting, SettingError, register_client
 from harness.clients.http_settings import HTTP_SETTINGS
+from harness.clients.request import Request, Result
+
+__all__ = ["Client", "Request", "Result", "Setting", "SettingError", "register_client"]  # what a provider plug-in uses
 
 
 def _openai() -> type[Client]:
