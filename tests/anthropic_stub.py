@@ -95,13 +95,15 @@ class AnthropicStub:
         digest = hashlib.blake2b(raw, digest_size=8).hexdigest()
         seen = stats.by_body[digest] = stats.by_body.get(digest, 0) + 1
         if seen <= config.fail_first:
-            headers = {"retry-after": f"{config.retry_after:g}"} if config.fail_status == 429 and config.retry_after else None
+            limited = config.fail_status == 429 and config.retry_after
+            headers = {"retry-after": f"{config.retry_after:g}"} if limited else None
             return self._error(config.fail_status, "injected failure", headers)
         problem = self._invalid(body)
         if problem:
             return self._error(400, problem)
         last_user = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
-        text, finish = truncate(answer_text(last_user, "", chat=True), body["max_tokens"], body.get("stop_sequences") or [])
+        full = answer_text(last_user, "", chat=True)
+        text, finish = truncate(full, body["max_tokens"], body.get("stop_sequences") or [])
         half = len(text) // 2
         content = [{"type": "text", "text": text[:half]},
                    {"type": "tool_use", "id": "toolu_stub", "name": "noop", "input": {}},
@@ -130,7 +132,8 @@ class AnthropicStub:
         if not isinstance(messages, list) or not messages:
             return "messages: at least one message is required"
         for i, m in enumerate(messages):
-            if not isinstance(m, dict) or m.get("role") not in ("user", "assistant") or not isinstance(m.get("content"), str):
+            if not isinstance(m, dict) or m.get("role") not in ("user", "assistant") \
+                    or not isinstance(m.get("content"), str):
                 return f"messages.{i}: a role of user or assistant and a string content"
         if messages[0]["role"] != "user":
             return "messages: the first message must use the user role"

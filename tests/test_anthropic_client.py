@@ -23,7 +23,8 @@ CHAT = (("system", "You are terse."), ("user", "Name three words."), ("assistant
         ("system", "Use lower case."), ("user", "Three more, please."))
 
 
-def ask(config: AnthropicStubConfig, requests: list[Request], key: str = KEY, **fields: Any) -> tuple[list[Result], Any, Any]:
+def ask(config: AnthropicStubConfig, requests: list[Request], key: str = KEY,
+        **fields: Any) -> tuple[list[Result], Any, Any]:
     """The client's results (as harness keeps them: redacted, cleaned), the stub's state and the client, after
     sending `requests` one after the other."""
     async def main() -> tuple[list[Result], Any, Any]:
@@ -97,8 +98,8 @@ def test_a_wrong_key_stops_the_deployment_with_the_key_redacted() -> None:
     requests = [Request("generate", messages=(("user", f"Question {i}?"),)) for i in range(3)]
     results, stub, _ = ask(AnthropicStubConfig(api_key="sk-ant-the-right-one"), requests)
     assert stub.stats.requests == 1  # no retry of a 401, and nothing more sent
-    assert all(not r.ok and "HTTP 401" in (r.error or "") and "authentication failed (invalid x-api-key)" in (r.error or "")
-               and f"${ENV}" in (r.error or "") for r in results)
+    errors = [r.error or "" for r in results]
+    assert all("HTTP 401" in e and "authentication failed (invalid x-api-key)" in e and f"${ENV}" in e for e in errors)
 
 
 def test_an_error_that_quotes_the_key_is_surfaced_redacted() -> None:
@@ -118,7 +119,8 @@ def test_log_probabilities_and_bare_prompts_are_refused_unsent() -> None:
 
 def test_models_file_chat_only_default_url_and_settings(tmp_path: Path) -> None:
     path = tmp_path / "models.yaml"
-    path.write_text("- name: claude\n  client: anthropic\n  model: claude-sonnet-4-5\n  api_key_env: ANTHROPIC_API_KEY\n")
+    path.write_text("- name: claude\n  client: anthropic\n  model: claude-sonnet-4-5\n"
+                    "  api_key_env: ANTHROPIC_API_KEY\n")
     deployment, = parse_deployments(path)
     assert deployment.api == "chat" and uses_chat(deployment)
     assert deployment.settings == {"headers": {}, "extra_body": {}}

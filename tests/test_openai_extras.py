@@ -100,9 +100,12 @@ def test_a_gateway_may_replace_the_authorization_header(tmp_path: Path, monkeypa
 
 @pytest.mark.parametrize("lines, where", [
     ("  headers: [a, b]\n", "4: headers: expected a mapping, got ['a', 'b']"),
-    ("  headers:\n    X-Ok: fine\n    Bad Name: x\n", "6: headers.Bad Name: 'Bad Name' is not a valid HTTP header name"),
-    ("  headers:\n    X-Split: \"a\\r\\nInjected: yes\"\n", "5: headers.X-Split: X-Split: a header value cannot hold a line break or NUL"),
-    ("  headers:\n    Content-Length: 5\n", "5: headers.Content-Length: Content-Length is set by the HTTP client itself"),
+    ("  headers:\n    X-Ok: fine\n    Bad Name: x\n",
+     "6: headers.Bad Name: 'Bad Name' is not a valid HTTP header name"),
+    ("  headers:\n    X-Split: \"a\\r\\nInjected: yes\"\n",
+     "5: headers.X-Split: a header value cannot hold a line break or NUL"),
+    ("  headers:\n    Content-Length: 5\n",
+     "5: headers.Content-Length: Content-Length is set by the HTTP client itself"),
     ("  headers:\n    X-Key: \"${not a name}\"\n",
      "5: headers.X-Key: '${' must start an environment variable reference ${NAME} (letters, digits, _)"),
     ("  extra_body:\n    top_k: 3\n    max_tokens: 99\n",
@@ -110,7 +113,7 @@ def test_a_gateway_may_replace_the_authorization_header(tmp_path: Path, monkeypa
     ("  extra_body:\n    stream: true\n",
      "5: extra_body.stream: stream is set from each request by the client; extra_body cannot change it"),
     ("  extra_body:\n    when: 2024-01-01\n",
-     "5: extra_body.when: when: expected JSON values (strings, numbers, booleans, null, lists, mappings)"),
+     "5: extra_body.when: expected JSON values (strings, numbers, booleans, null, lists, mappings)"),
     ("  extra_body: 3\n", "4: extra_body: expected a mapping, got 3"),
 ])
 def test_bad_headers_and_body_fields_name_file_line_and_field(tmp_path: Path, lines: str, where: str) -> None:

@@ -166,8 +166,9 @@ def parse_deployments(path: str | Path) -> list[ModelDeployment]:
         allowed = set(_FIELDS) | set(kind.settings)
         entry = check_keys(entry, allowed, {"name", "client"}, path, f"{kind.name} deployment", line=data.line_of(i))
         values = {key: _coerce(entry, key, path) for key in entry if key in _FIELDS}
-        values["settings"] = {key: _coerce_setting(entry, key, setting, path) if key in entry else _plain(setting.default)
-                              for key, setting in kind.settings.items()}
+        values["settings"] = {
+            key: _coerce_setting(entry, key, setting, path) if key in entry else _plain(setting.default)
+            for key, setting in kind.settings.items()}
         if kind.chat_form == "always":
             if values.setdefault("api", "chat") != "chat":
                 raise HarnessError(f"the {kind.name} client speaks chat only; leave api out or set api: chat",

@@ -45,20 +45,20 @@ def check_headers(headers: dict[str, Any]) -> None:
         if name.lower() in RESERVED_HEADERS:
             raise SettingError(f"{name} is set by the HTTP client itself", name)
         if not isinstance(value, str | int | float) or isinstance(value, bool):
-            raise SettingError(f"{name}: expected a string, got {value!r}", name)
+            raise SettingError(f"expected a string, got {value!r}", name)
         if any(c in str(value) for c in "\r\n\0"):
-            raise SettingError(f"{name}: a header value cannot hold a line break or NUL", name)
+            raise SettingError("a header value cannot hold a line break or NUL", name)
         _check_refs(str(value), name)
 
 
 def check_body(body: dict[str, Any]) -> None:
     for key, value in body.items():
         if not isinstance(key, str):
-            raise SettingError(f"{key!r}: body field names are strings", str(key))
+            raise SettingError(f"body field names are strings, got {key!r}", str(key))
         if key in RESERVED_BODY:
             raise SettingError(f"{key} is set from each request by the client; extra_body cannot change it", key)
         if not _json_like(value):
-            raise SettingError(f"{key}: expected JSON values (strings, numbers, booleans, null, lists, mappings)", key)
+            raise SettingError("expected JSON values (strings, numbers, booleans, null, lists, mappings)", key)
         for text in _strings(value):
             _check_refs(text, key)
 

@@ -210,6 +210,7 @@ class HttpApiClient(Client):
             return FatalError(f"HTTP 404: {message} (check the deployment's base_url and model)")
         return FatalError(f"HTTP {status}: {message}")
 
+
 class OpenAICompatibleClient(HttpApiClient):
     chat_form: ClassVar[ChatForm] = "api"
 
