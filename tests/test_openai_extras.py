@@ -62,19 +62,15 @@ def test_headers_and_extra_body_arrive_on_every_request(tmp_path: Path, monkeypa
             await runner.cleanup()
         return seen
 
-    for last in main_result(main()):
+    chat, scored = asyncio.run(main())
+    for last in (chat, scored):
         headers = last["headers"]
         assert headers["X-Gateway-Key"] == SECRET and headers["X-Route"] == "team-a/eu-west"
         assert headers["X-Retries"] == "2" and headers["Authorization"] == "Bearer sk-openai-abcdefgh"
         body = last["body"]
         assert body["top_k"] == 20 and body["chat_template_kwargs"] == {"enable_thinking": False}
         assert body["metadata"] == {"user": "eu-west"} and body["model"] == "stub-model"
-    chat, scored = main_result(main())
     assert chat["body"]["max_tokens"] == 5 and scored["body"]["echo"] is True  # the request's own fields kept
-
-
-def main_result(coroutine: Any) -> Any:
-    return asyncio.run(coroutine)
 
 
 def test_a_gateway_may_replace_the_authorization_header(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
