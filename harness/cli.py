@@ -370,11 +370,12 @@ def _judge_deployments(suite: Any, deployments: dict[str, Any], models: list[str
 def _check_methods(suite: Any, deployments: list[Any]) -> None:
     """Fail before any request when a run spec cannot be evaluated on a deployment as configured."""
     from harness.adapters.registry import make_adapter
-    from harness.clients.base import client_class
+    from harness.clients.base import client_class, uses_chat
 
     for deployment in deployments:
-        client_class(deployment)  # a missing extra (torch for `embedded`) is reported now, not after other runs
-        chat = deployment.client in ("openai-compatible", "vllm-server") and deployment.api == "chat"
+        # A missing extra (torch for `embedded`) or environment variable is reported now, not after other runs.
+        client_class(deployment).check(deployment)
+        chat = uses_chat(deployment)
         for spec in suite.run_specs:
             try:
                 make_adapter(spec.adapter_spec, chat=chat)
@@ -467,8 +468,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         from harness.clients.deployment import load_deployments
         from harness.names import visible
 
+        from harness.clients.base import client_kind, client_kinds
+
         for d in load_deployments(args.models_file).values():
             print(visible(f"{d.name:28} {d.client:18} {d.model_id:28} {' '.join(d.urls)}"))
+        # Every client a models file may name, the plug-ins' (entry-point group harness.clients) included.
+        kinds = [f"{k} (plug-in)" if getattr(client_kind(k), "plugin", "") else k for k in client_kinds()]
+        print(visible(f"clients: {', '.join(kinds)}"))
     else:
         from harness.metrics.registry import corpus_metric_registry, metric_registry
 

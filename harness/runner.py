@@ -21,7 +21,7 @@ import orjson
 import harness
 from harness.adapters.base import AdaptedInstance, Adapter
 from harness.adapters.registry import make_adapter
-from harness.clients.base import LocalEngineClient, make_client
+from harness.clients.base import LocalEngineClient, make_client, uses_chat
 from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
@@ -180,7 +180,7 @@ def plan_suite(suite: Suite, deployments: list[ModelDeployment], store: Store) -
                 evaluated[index] = select_instances(scenario, spec.max_instances, spec.adapter_spec.seed)
             adapter = make_adapter(
                 spec.adapter_spec,
-                chat=deployment.client in ("openai-compatible", "vllm-server") and deployment.api == "chat",
+                chat=uses_chat(deployment),
                 context_length=deployment.context_length,
                 instructions_for=scenario.instructions_for_instance,
             )
