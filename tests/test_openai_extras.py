@@ -44,7 +44,7 @@ def test_headers_and_extra_body_arrive_on_every_request(tmp_path: Path, monkeypa
     monkeypatch.setenv("HARNESS_TEST_OPENAI_KEY", "sk-openai-abcdefgh")
 
     async def main() -> list[dict[str, Any]]:
-        runner, base_url = await start_stub(StubConfig(latency_s=0, record_last=True))
+        runner, base_url = await start_stub(StubConfig(latency_s=0, record_requests=True))
         path = tmp_path / "models.yaml"
         path.write_text(MODELS.format(url=base_url))
         deployment, = parse_deployments(path)
@@ -56,7 +56,7 @@ def test_headers_and_extra_body_arrive_on_every_request(tmp_path: Path, monkeypa
                             Request("logprob", prompt="Q: 2+2?\nA:", continuation=" 4")):
                 result, = await client.process([request])
                 assert result.ok, result.error
-                seen.append(stub_state(runner).last_request)
+                seen.append(stub_state(runner).recorded[-1])
         finally:
             await client.close()
             await runner.cleanup()
@@ -77,7 +77,7 @@ def test_a_gateway_may_replace_the_authorization_header(tmp_path: Path, monkeypa
     monkeypatch.setenv("HARNESS_TEST_GATEWAY_KEY", SECRET)
 
     async def main() -> dict[str, Any]:
-        runner, base_url = await start_stub(StubConfig(latency_s=0, record_last=True, api_key=SECRET))
+        runner, base_url = await start_stub(StubConfig(latency_s=0, record_requests=True, api_key=SECRET))
         path = tmp_path / "models.yaml"
         path.write_text(f"- name: gw\n  client: openai-compatible\n  base_url: {base_url}\n"
                         "  headers: {Authorization: \"Bearer ${HARNESS_TEST_GATEWAY_KEY}\"}\n")
@@ -89,7 +89,7 @@ def test_a_gateway_may_replace_the_authorization_header(tmp_path: Path, monkeypa
             await client.close()
             await runner.cleanup()
         assert result.ok, result.error  # the stub answers 401 to any other key
-        return stub_state(runner).last_request
+        return stub_state(runner).recorded[-1]
 
     assert asyncio.run(main())["headers"]["Authorization"] == f"Bearer {SECRET}"
 
