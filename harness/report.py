@@ -38,6 +38,10 @@ class RunInfo:
     failed_requests: int
     truncated_instances: int  # instances whose prompt lost few-shot examples to fit the context
     server: dict[str, Any] = field(default_factory=dict)  # what answered, when the client knows (vLLM's version, ...)
+    # What identifies the stored run's content: the site rewrites a run's pages only when these change (empty: a
+    # Report made in memory, always written). Shown in the run's "Reproduce this number" box.
+    updated_at: str = ""
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)

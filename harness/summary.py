@@ -70,6 +70,7 @@ def build_report(store: Store, suite: str, models: list[str] | None = None) -> R
             method=row["method"], main_metric=row["main_metric"], adapter_spec=json.loads(row["adapter_spec"]),
             scores=scores, instances=row["instances"], failed_requests=row["failed_requests"],
             truncated_instances=row["truncated_instances"], server=json.loads(row["server"] or "{}"),
+            updated_at=row.get("updated_at") or "", fingerprint=row.get("fingerprint") or "",
         ))
     model_order = list(dict.fromkeys(models or [r.model for r in runs]))
     model_order = [m for m in model_order if any(r.model == m for r in runs)]
