@@ -1,0 +1,222 @@
+"""The site's model, comparison, plot, metrics and search pages, the reproduce box, perturbed copies beside their
+originals, the batch-average latency label, incremental rebuilds, and (with Playwright and chromium) the pages in
+a headless browser at 1280 and 390 px."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import harness.site.build as site_build
+from harness.report import InstanceView, Leaderboard, LeaderboardColumn, Report, RunInfo, Score
+from harness.site.build import build_site, run_href
+from harness.site.models import compare_href, comparison_pairs, model_href
+
+MODELS = ["acme/large", "acme/small", "google/gemma-3-270m"]
+GROUPS = ["qa", "math"]
+N = 30
+
+
+def _score(metric: str, mean: float, n: int = N, lower: bool = False) -> Score:
+    return Score(metric, mean, mean - 0.1, mean + 0.1, n, lower)
+
+
+def _instances(model: str, group: str, perturbed: bool) -> Iterator[InstanceView]:
+    """Model i answers instance k correctly when k % (i + 2) != 0, so the models disagree on some instances."""
+    i = MODELS.index(model)
+    ids = [f"q{k}" for k in range(N)]
+    if perturbed:
+        ids += [f"q{k}~typos" for k in range(N)]
+    for ident in ids:
+        k = int(ident[1:].split("~")[0])
+        right = k % (i + 2) != 0
+        yield InstanceView(ident, f"Question {ident} <b>", [("yes", True), ("no", False)], f"Prompt for {ident}\nAnswer:",
+                           ["yes" if right else "no"], "yes" if right else f"no from {model}",
+                           {"exact_match": float(right), "latency_s": 0.5})
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordedRun(RunInfo):
+    record: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def make_report(saved: str = "2026-01-01T00:00:00", record: dict[str, Any] | None = None) -> Report:
+    runs, cells = [], {}
+    for m in MODELS:
+        for g in GROUPS:
+            mean = 1 - 1 / (MODELS.index(m) + 2)
+            scores = {"exact_match": _score("exact_match", mean), "latency_s": _score("latency_s", 0.5, lower=True),
+                      "cost_usd": _score("cost_usd", 0.001 * (MODELS.index(m) + 1), lower=True)}
+            if g == "qa":
+                scores["exact_match@robustness"] = _score("exact_match@robustness", mean - 0.1)
+            cls, extra = (RecordedRun, {"record": record}) if record else (RunInfo, {})
+            runs.append(cls(f"{g}--{m.replace('/', '_')}", m, g, g, "generation", "exact_match", {"seed": 0}, scores,
+                            N, 0, 0, updated_at=saved, fingerprint="f" * 8, **extra))
+            cells[(m, g)] = scores["exact_match"]
+    win = {m: 1 - MODELS.index(m) / 2 for m in MODELS}
+    lb = Leaderboard(MODELS, [LeaderboardColumn(g, "exact_match") for g in GROUPS], cells, win, {m: 0 for m in MODELS})
+    instances = {r.run_id: (lambda r=r: _instances(r.model, r.group, r.group == "qa")) for r in runs}
+    return Report("suite", "2026-01-01 00:00 UTC", lb, runs, instances=instances)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    build_site(make_report(), out)
+    return out
+
+
+def test_every_model_has_a_page_and_names_link_to_it(site: Path) -> None:
+    index = (site / "index.html").read_text()
+    for m in MODELS:
+        page = (site / model_href(m)).read_text()
+        assert f'href="{model_href(m)}"' in index
+        assert "Scores across the suite" in page and "reproduce" in page
+        slug_m = m.replace("/", "_")
+        assert all(f'href="../{run_href(f"{g}--{slug_m}")}"' in page for g in GROUPS)
+    run_page = (site / run_href("qa--acme_small")).read_text()
+    assert f'href="../../{model_href("acme/small")}"' in run_page
+
+
+def test_comparison_pages_show_differences_and_disagreements(site: Path) -> None:
+    assert comparison_pairs(MODELS) == [(MODELS[0], MODELS[1]), (MODELS[0], MODELS[2]), (MODELS[1], MODELS[2])]
+    assert comparison_pairs([str(i) for i in range(8)]) == [(str(i), str(i + 1)) for i in range(7)]
+    page = (site / compare_href("acme/large", "acme/small")).read_text()
+    # acme/large misses k % 2 == 0, acme/small k % 3 == 0: they differ where exactly one holds
+    differ = [k for k in range(N) if (k % 2 == 0) != (k % 3 == 0)]
+    assert f"{len(differ)} of {N} instances differ" in page
+    assert "no from acme/large" in page and "no from acme/small" in page
+    assert page.count("Prompt for q2\n") == len(GROUPS)  # once per group, both answers beside it
+    assert "-0.167" in page  # 0.500 - 0.667
+    assert "q2~typos" not in page  # perturbed copies are not compared
+    assert "Instance-level" not in page and (site / "compare" / "index.html").is_file()
+
+
+def test_plots_are_svg_with_csv_and_text(site: Path) -> None:
+    for name in ("qa-scores", "qa-cost", "qa-latency", "win-rates"):
+        svg = (site / "plots" / f"{name}.svg").read_text()
+        assert "<title" in svg and "<desc" in svg and "<script" not in svg
+        rows = (site / "plots" / f"{name}.csv").read_text().splitlines()
+        assert len(rows) == 1 + len(MODELS)
+    page = (site / "plots.html").read_text()
+    assert 'href="plots/qa-scores.csv"' in page and "<table" in page and 'role="img"' in page
+
+
+def test_metrics_page_and_header_help(site: Path) -> None:
+    metrics = (site / "metrics.html").read_text()
+    assert 'id="metric-exact_match"' in metrics and "after stripping surrounding whitespace" in metrics
+    group = (site / "groups" / "qa.html").read_text()
+    assert 'href="../metrics.html#metric-exact_match"' in group and "whole suite" in group
+
+
+def test_reproduce_box_without_and_with_a_record(site: Path, tmp_path: Path) -> None:
+    page = (site / run_href("qa--acme_small")).read_text()
+    assert 'id="reproduce"' in page and 'href="#reproduce"' in page
+    assert "harness run suite --models acme/small" in page and "ffffffff" in page
+    record = {"command": "harness run suite.yaml --models acme/small", "suite_entry_yaml": "- scenario: qa\n",
+              "harness_version": "9.9", "git_commit": "abc123", "git_dirty": False, "python": "3.11.7",
+              "packages": {"numpy": "2.0"}, "deployment": {"client": "openai-compatible", "batch_size": 1},
+              "data_files": [{"path": "qa.jsonl.gz", "sha256": "d" * 64}], "seeds": {"adapter": 0},
+              "started_at": "2026-01-01T00:00:00", "ended_at": "2026-01-01T00:01:00", "cwd": "/work"}
+    build_site(make_report(record=record), tmp_path)
+    page = (tmp_path / run_href("qa--acme_small")).read_text()
+    for text in ("harness run suite.yaml --models acme/small", "abc123", "numpy", "qa.jsonl.gz", "d" * 64, "3.11.7",
+                 "2026-01-01T00:01:00", "openai-compatible"):
+        assert text in page, text
+
+
+def test_perturbed_copies_follow_their_original(site: Path) -> None:
+    page = (site / run_href("qa--acme_small")).read_text()
+    ids = re.findall(r'"id":"(q\d+(?:~typos)?)"', page)
+    assert ids[:4] == ["q0", "q0~typos", "q1", "q1~typos"]
+
+
+def test_latency_is_labelled_batch_average_for_batching_engines(site: Path) -> None:
+    assert 'data-batch-latency="1"' in (site / run_href("qa--google_gemma-3-270m")).read_text()
+    assert "data-batch-latency" not in (site / run_href("qa--acme_small")).read_text()
+    assert "batch average" in (site / model_href("google/gemma-3-270m")).read_text()
+
+
+def test_search_indexes_are_scripts(site: Path) -> None:
+    run_index = (site / "runs" / "qa--acme_small" / "search.js").read_text()
+    assert run_index.startswith("window.harnessRunIndex = [") and "<" not in run_index  # escaped: no </script>
+    assert '"q0~typos"' in run_index
+    assert "harnessSiteIndex" in (site / "search.js").read_text()
+    assert 'id="board-search"' in (site / "index.html").read_text()
+
+
+def test_only_changed_runs_are_rewritten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    written: list[str] = []
+    real = site_build.write_run
+
+    def counting(env: Any, report: Report, run: RunInfo, run_dir: Path, extra: Any = None) -> int:
+        written.append(run.run_id)
+        return real(env, report, run, run_dir, extra)
+
+    monkeypatch.setattr(site_build, "write_run", counting)
+    build_site(make_report(), tmp_path)
+    assert len(written) == len(MODELS) * len(GROUPS)
+    written.clear()
+    build_site(make_report(), tmp_path)
+    assert written == []
+    report = make_report()
+    report.runs[0] = dataclasses.replace(report.runs[0], updated_at="2026-02-02T00:00:00")
+    build_site(report, tmp_path)
+    assert written == [report.runs[0].run_id]
+    written.clear()
+    shutil.rmtree(tmp_path / "runs" / "math--acme_small")  # a page that went missing is written again
+    build_site(report, tmp_path)
+    assert written == ["math--acme_small"]
+
+
+# ---------------------------------------------------------------- in a browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _browser() -> Any:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
+    if CHROMIUM is None:
+        pytest.skip("no chromium on PATH")
+    return sync_api
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_pages_in_a_browser(site: Path, width: int) -> None:
+    sync_api = _browser()
+    pages = ["index.html", run_href("qa--acme_small"), model_href("acme/small"),
+             compare_href("acme/large", "acme/small"), "compare/index.html", "plots.html", "metrics.html",
+             "groups/qa.html"]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": width, "height": 800})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        for rel in pages:
+            page.goto((site / rel).as_uri())
+            assert errors == [], f"{rel}: {errors}"
+            if rel.startswith("runs/"):
+                scroll, inner = page.evaluate("[document.scrollingElement.scrollWidth, innerWidth]")
+                assert scroll <= inner, f"{rel} scrolls sideways at {width} px: {scroll} > {inner}"
+        # An instance linked to lands below the sticky filter bar, not under it.
+        page.goto((site / run_href("qa--acme_small")).as_uri() + "#i20")
+        page.wait_for_timeout(100)
+        bar = page.evaluate("document.querySelector('.filters').getBoundingClientRect().bottom")
+        head = page.evaluate("document.querySelector('#i20 .inst-head').getBoundingClientRect().top")
+        assert head >= bar, f"#i20's header at {head} px is under the sticky bar ending at {bar} px"
+        # The reproduce box opens from its link, without JavaScript's help.
+        assert not page.is_visible("#reproduce")
+        page.click("a[href='#reproduce']")
+        assert page.is_visible("#reproduce")
+        # Search over the run's other pages uses search.js, loaded from file://.
+        page.fill("#search", "q1")
+        page.wait_for_timeout(400)
+        assert errors == [], errors
+        browser.close()
