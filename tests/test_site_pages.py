@@ -23,6 +23,11 @@ GROUPS = ["qa", "math"]
 N = 30
 
 
+def rid(group: str, model: str) -> str:
+    """Run ids as the runner makes them: one long word (no spaces), which a phone's page must wrap, not widen for."""
+    return f"{group},generation,0shot,max_instances={N},seed=0,temperature=0.0@{model}"
+
+
 def _score(metric: str, mean: float, n: int = N, lower: bool = False) -> Score:
     return Score(metric, mean, mean - 0.1, mean + 0.1, n, lower)
 
@@ -56,7 +61,7 @@ def make_report(saved: str = "2026-01-01T00:00:00", record: dict[str, Any] | Non
             if g == "qa":
                 scores["exact_match@robustness"] = _score("exact_match@robustness", mean - 0.1)
             cls, extra = (RecordedRun, {"record": record}) if record else (RunInfo, {})
-            runs.append(cls(f"{g}--{m.replace('/', '_')}", m, g, g, "generation", "exact_match", {"seed": 0}, scores,
+            runs.append(cls(rid(g, m), m, g, g, "generation", "exact_match", {"seed": 0}, scores,
                             N, 0, 0, updated_at=saved, fingerprint="f" * 8, **extra))
             cells[(m, g)] = scores["exact_match"]
     win = {m: 1 - MODELS.index(m) / 2 for m in MODELS}
@@ -78,9 +83,8 @@ def test_every_model_has_a_page_and_names_link_to_it(site: Path) -> None:
         page = (site / model_href(m)).read_text()
         assert f'href="{model_href(m)}"' in index
         assert "Scores across the suite" in page and "reproduce" in page
-        slug_m = m.replace("/", "_")
-        assert all(f'href="../{run_href(f"{g}--{slug_m}")}"' in page for g in GROUPS)
-    run_page = (site / run_href("qa--acme_small")).read_text()
+        assert all(f'href="../{run_href(rid(g, m))}"' in page for g in GROUPS)
+    run_page = (site / run_href(rid("qa", "acme/small"))).read_text()
     assert f'href="../../{model_href("acme/small")}"' in run_page
 
 
@@ -116,7 +120,7 @@ def test_metrics_page_and_header_help(site: Path) -> None:
 
 
 def test_reproduce_box_without_and_with_a_record(site: Path, tmp_path: Path) -> None:
-    page = (site / run_href("qa--acme_small")).read_text()
+    page = (site / run_href(rid("qa", "acme/small"))).read_text()
     assert 'id="reproduce"' in page and 'href="#reproduce"' in page
     assert "harness run suite --models acme/small" in page and "ffffffff" in page
     record = {"command": "harness run suite.yaml --models acme/small", "suite_entry_yaml": "- scenario: qa\n",
@@ -125,26 +129,26 @@ def test_reproduce_box_without_and_with_a_record(site: Path, tmp_path: Path) -> 
               "data_files": [{"path": "qa.jsonl.gz", "sha256": "d" * 64}], "seeds": {"adapter": 0},
               "started_at": "2026-01-01T00:00:00", "ended_at": "2026-01-01T00:01:00", "cwd": "/work"}
     build_site(make_report(record=record), tmp_path)
-    page = (tmp_path / run_href("qa--acme_small")).read_text()
+    page = (tmp_path / run_href(rid("qa", "acme/small"))).read_text()
     for text in ("harness run suite.yaml --models acme/small", "abc123", "numpy", "qa.jsonl.gz", "d" * 64, "3.11.7",
                  "2026-01-01T00:01:00", "openai-compatible"):
         assert text in page, text
 
 
 def test_perturbed_copies_follow_their_original(site: Path) -> None:
-    page = (site / run_href("qa--acme_small")).read_text()
+    page = (site / run_href(rid("qa", "acme/small"))).read_text()
     ids = re.findall(r'"id":"(q\d+(?:~typos)?)"', page)
     assert ids[:4] == ["q0", "q0~typos", "q1", "q1~typos"]
 
 
 def test_latency_is_labelled_batch_average_for_batching_engines(site: Path) -> None:
-    assert 'data-batch-latency="1"' in (site / run_href("qa--google_gemma-3-270m")).read_text()
-    assert "data-batch-latency" not in (site / run_href("qa--acme_small")).read_text()
+    assert 'data-batch-latency="1"' in (site / run_href(rid("qa", "google/gemma-3-270m"))).read_text()
+    assert "data-batch-latency" not in (site / run_href(rid("qa", "acme/small"))).read_text()
     assert "batch average" in (site / model_href("google/gemma-3-270m")).read_text()
 
 
 def test_search_indexes_are_scripts(site: Path) -> None:
-    run_index = (site / "runs" / "qa--acme_small" / "search.js").read_text()
+    run_index = (site / run_href(rid("qa", "acme/small"))).with_name("search.js").read_text()
     assert run_index.startswith("window.harnessRunIndex = [") and "<" not in run_index  # escaped: no </script>
     assert '"q0~typos"' in run_index
     assert "harnessSiteIndex" in (site / "search.js").read_text()
@@ -170,9 +174,9 @@ def test_only_changed_runs_are_rewritten(tmp_path: Path, monkeypatch: pytest.Mon
     build_site(report, tmp_path)
     assert written == [report.runs[0].run_id]
     written.clear()
-    shutil.rmtree(tmp_path / "runs" / "math--acme_small")  # a page that went missing is written again
+    shutil.rmtree((tmp_path / run_href(rid("math", "acme/small"))).parent)  # a page gone missing is written again
     build_site(report, tmp_path)
-    assert written == ["math--acme_small"]
+    assert written == [rid("math", "acme/small")]
 
 
 # ---------------------------------------------------------------- in a browser
@@ -190,7 +194,7 @@ def _browser() -> Any:
 @pytest.mark.parametrize("width", [1280, 390])
 def test_pages_in_a_browser(site: Path, width: int) -> None:
     sync_api = _browser()
-    pages = ["index.html", run_href("qa--acme_small"), model_href("acme/small"),
+    pages = ["index.html", run_href(rid("qa", "acme/small")), model_href("acme/small"),
              compare_href("acme/large", "acme/small"), "compare/index.html", "plots.html", "metrics.html",
              "groups/qa.html"]
     with sync_api.sync_playwright() as p:
@@ -206,7 +210,7 @@ def test_pages_in_a_browser(site: Path, width: int) -> None:
                 scroll, inner = page.evaluate("[document.scrollingElement.scrollWidth, innerWidth]")
                 assert scroll <= inner, f"{rel} scrolls sideways at {width} px: {scroll} > {inner}"
         # An instance linked to lands below the sticky filter bar, not under it.
-        page.goto((site / run_href("qa--acme_small")).as_uri() + "#i20")
+        page.goto((site / run_href(rid("qa", "acme/small"))).as_uri() + "#i20")
         page.wait_for_timeout(100)
         bar = page.evaluate("document.querySelector('.filters').getBoundingClientRect().bottom")
         head = page.evaluate("document.querySelector('#i20 .inst-head').getBoundingClientRect().top")
