@@ -156,7 +156,10 @@ def scatter(name: str, title: str, x_metric: str, y_metric: str,
     for i, (label, a, b) in enumerate(shown):
         colour = PALETTE[i % len(PALETTE)]
         parts.append(f'<circle cx="{x(a):.1f}" cy="{y(b):.1f}" r="5" fill="{colour}"><title>{escape(visible(label))}</title></circle>'  # type: ignore[arg-type]
-                     f'<text x="{x(a) + 7:.1f}" y="{y(b) - 6:.1f}" fill="{colour}">{escape(_label(label, 18))}</text>')  # type: ignore[arg-type]
+                     + (f'<text x="{x(a) - 7:.1f}" y="{y(b) - 6:.1f}" text-anchor="end" fill="{colour}">'  # type: ignore[arg-type]
+                        if x(a) > WIDTH * 0.7 else  # type: ignore[arg-type]
+                        f'<text x="{x(a) + 7:.1f}" y="{y(b) - 6:.1f}" fill="{colour}">')  # type: ignore[arg-type]
+                     + f'{escape(_label(label, 18))}</text>')
     parts.append("</svg>")
     rows = tuple((visible(label), fmt_num(a, x_metric), fmt_num(b, y_metric)) for label, a, b in shown)
     return Plot(name, visible(title), visible(desc), Markup("".join(parts)), ("model", x_metric, y_metric), rows)
