@@ -102,6 +102,38 @@ def test_comparison_pages_show_differences_and_disagreements(site: Path) -> None
     assert "Instance-level" not in page and (site / "compare" / "index.html").is_file()
 
 
+def test_a_paired_test_drops_into_the_comparison(tmp_path: Path) -> None:
+    """harness.compare's paired test (when this version has it) gets each group's paired values, in instance order,
+    and its result shows beside the plain difference."""
+    from harness.site import compare
+    from harness.site.build import site_env
+
+    seen: list[tuple[list[float], list[float]]] = []
+
+    @dataclasses.dataclass
+    class Result:
+        n: int
+        diff: float
+        ci_low: float
+        ci_high: float
+        p_value: float
+
+    def fake(a: list[float], b: list[float], lower: bool) -> Result:
+        seen.append((a, b))
+        return Result(len(a), sum(a) / len(a) - sum(b) / len(b), -0.4, 0.1, 0.0123)
+
+    report = make_report()
+    cell_runs: dict[tuple[str, str], list[RunInfo]] = {}
+    for run in report.runs:
+        cell_runs.setdefault((run.model, run.group), []).append(run)
+    ctx = compare.compare_context(report, "acme/large", "acme/small", cell_runs, compare.ValueCache(report), fake)
+    assert [len(a) for a, _ in seen] == [N, N]  # originals only, both groups
+    assert seen[0][0] == [float(k % 2 != 0) for k in range(N)] and seen[0][1] == [float(k % 3 != 0) for k in range(N)]
+    html = site_env().get_template("compare.html").render(root="../", shown=compare.SHOWN, suite="s", created_at="",
+                                                          **ctx)
+    assert "-0.167 [-0.400, +0.100]" in html and "p = 0.0123" in html
+
+
 def test_plots_are_svg_with_csv_and_text(site: Path) -> None:
     for name in ("qa-scores", "qa-cost", "qa-latency", "win-rates"):
         svg = (site / "plots" / f"{name}.svg").read_text()

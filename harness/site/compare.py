@@ -24,14 +24,15 @@ TEXT_CHARS = 4000  # of a prompt or an answer on this page; the run page has the
 
 
 def paired_result(a: Sequence[float], b: Sequence[float], lower_is_better: bool) -> Any | None:
-    """The paired test of two models over the same instances (a[i] and b[i]: one instance), from harness.compare
-    when it is there; None otherwise (the page then shows each side's own interval). The template reads `mean`,
-    `ci_low`, `ci_high` and, if present, `p_value` of what this returns."""
+    """The paired test of two models over the same instances (a[i] and b[i]: one instance): harness.compare's
+    paired_test when this version has it, else None (the page then shows each side's own interval). The template
+    reads `diff` (A - B), `ci_low`, `ci_high` and `p_value` of what this returns."""
     try:
-        from harness.compare import paired_difference  # type: ignore[import-not-found,attr-defined]
+        from harness.compare import paired_test  # type: ignore[attr-defined]
     except ImportError:
         return None
-    return paired_difference(list(a), list(b))
+    result = paired_test(list(a), list(b))
+    return result if getattr(result, "n", 1) else None
 
 
 @dataclass
