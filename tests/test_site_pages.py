@@ -253,6 +253,13 @@ def test_pages_in_a_browser(site: Path, width: int) -> None:
         assert page.is_visible("#reproduce")
         # Search over the run's other pages uses search.js, loaded from file://.
         page.fill("#search", "q1")
-        page.wait_for_timeout(400)
+        page.wait_for_function("document.getElementById('run-search').textContent.length > 0")
+        assert "other pages" in page.inner_text("#run-search")
+        # The leaderboard's filter keeps the matching models' rows.
+        page.goto((site / "index.html").as_uri())
+        page.fill("#board-search", "small")
+        page.wait_for_timeout(300)
+        shown = page.evaluate("[...document.querySelectorAll('#leaderboard tbody tr')].filter(r => !r.hidden).length")
+        assert shown == 1
         assert errors == [], errors
         browser.close()
