@@ -11,6 +11,7 @@ texts only of the few disagreements shown.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,12 @@ def _value(inst: InstanceView, metric: str) -> float | None:
     return v if v is not None and math.isfinite(v) else None
 
 
+def _setting(run: RunInfo) -> tuple[str, str]:
+    """What makes two models' runs comparable instance by instance: the same scenario under the same adapter
+    settings (a group may hold several runs of one scenario, e.g. one per seed)."""
+    return run.scenario, json.dumps(run.adapter_spec, sort_keys=True, default=str)
+
+
 class ValueCache:
     """Each run's main-metric value per original instance, read once per build however many pairs use the run."""
 
@@ -112,11 +119,11 @@ def compare_context(report: Report, a: str, b: str, cell_runs: Mapping[tuple[str
         sa, sb = lb.cells.get((a, col.group)), lb.cells.get((b, col.group))
         diff = sa.mean - sb.mean if sa and sb and math.isfinite(sa.mean) and math.isfinite(sb.mean) else None
         row = Difference(col.group, col.metric, col.lower_is_better, sa, sb, diff)
-        runs_b = {r.scenario: r for r in cell_runs.get((b, col.group), [])}
+        runs_b = {_setting(r): r for r in cell_runs.get((b, col.group), [])}
         va_all: list[float] = []
         vb_all: list[float] = []
         for run_a in cell_runs.get((a, col.group), []):
-            run_b = runs_b.get(run_a.scenario)
+            run_b = runs_b.get(_setting(run_a))
             if run_b is None or run_b.main_metric != run_a.main_metric:
                 continue
             va, vb = cache.get(run_a), cache.get(run_b)

@@ -3,7 +3,7 @@ were written from, and build_site skips those whose inputs are unchanged.
 
 A run's key is what the store says identifies its content (when it was saved and its fingerprint) plus what its
 page shows beside it; a Report made in memory (no `updated_at`) has no key, so its runs are always rewritten. Any
-change to the site's code, templates or static files, or to harness's version, rewrites everything.
+change to harness's code, the templates or static files rewrites everything.
 The summary pages (leaderboard, groups, models, plots) depend on every run and are cheap: they are always written.
 """
 
@@ -21,9 +21,10 @@ MANIFEST = ".harness-pages.json"
 
 
 def code_key(web: Path) -> str:
-    """harness's version and the newest change to the site package (its modules, templates and static files)."""
-    package = Path(__file__).resolve().parent
-    files = [*package.glob("*.py"), *(p for sub in ("templates", "static") for p in (web / sub).rglob("*") if p.is_file())]
+    """harness's version and the newest change to its code (the site's, and what reads the store for it) or to the
+    templates and static files."""
+    package = Path(harness.__file__).resolve().parent
+    files = [*package.rglob("*.py"), *(p for sub in ("templates", "static") for p in (web / sub).rglob("*") if p.is_file())]
     newest = max((p.stat().st_mtime_ns for p in files), default=0)
     return f"{harness.__version__}+{newest}+{web}"
 
