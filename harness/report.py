@@ -42,6 +42,9 @@ class RunInfo:
     # Report made in memory, always written). Shown in the run's "Reproduce this number" box.
     updated_at: str = ""
     fingerprint: str = ""
+    # How the run was made (command, versions, deployment, data files with sha256, seeds, times), when the store keeps
+    # it: the run page's "Reproduce this number" box shows it (harness.site.reproduce). None: not recorded.
+    record: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

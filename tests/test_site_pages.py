@@ -46,11 +46,6 @@ def _instances(model: str, group: str, perturbed: bool) -> Iterator[InstanceView
                            {"exact_match": float(right), "latency_s": 0.5})
 
 
-@dataclasses.dataclass(frozen=True)
-class RecordedRun(RunInfo):
-    record: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
 def make_report(saved: str = "2026-01-01T00:00:00", record: dict[str, Any] | None = None) -> Report:
     runs, cells = [], {}
     for m in MODELS:
@@ -60,9 +55,8 @@ def make_report(saved: str = "2026-01-01T00:00:00", record: dict[str, Any] | Non
                       "cost_usd": _score("cost_usd", 0.001 * (MODELS.index(m) + 1), lower=True)}
             if g == "qa":
                 scores["exact_match@robustness"] = _score("exact_match@robustness", mean - 0.1)
-            cls, extra = (RecordedRun, {"record": record}) if record else (RunInfo, {})
-            runs.append(cls(rid(g, m), m, g, g, "generation", "exact_match", {"seed": 0}, scores,
-                            N, 0, 0, updated_at=saved, fingerprint="f" * 8, **extra))
+            runs.append(RunInfo(rid(g, m), m, g, g, "generation", "exact_match", {"seed": 0}, scores,
+                            N, 0, 0, updated_at=saved, fingerprint="f" * 8, record=record))
             cells[(m, g)] = scores["exact_match"]
     win = {m: 1 - MODELS.index(m) / 2 for m in MODELS}
     lb = Leaderboard(MODELS, [LeaderboardColumn(g, "exact_match") for g in GROUPS], cells, win, {m: 0 for m in MODELS})
@@ -163,7 +157,20 @@ def test_reproduce_box_without_and_with_a_record(site: Path, tmp_path: Path) -> 
     build_site(make_report(record=record), tmp_path)
     page = (tmp_path / run_href(rid("qa", "acme/small"))).read_text()
     for text in ("harness run suite.yaml --models acme/small", "abc123", "numpy", "qa.jsonl.gz", "d" * 64, "3.11.7",
-                 "2026-01-01T00:01:00", "openai-compatible"):
+                 "2026-01-01T00:01:00", "openai-compatible", "- scenario: qa"):
+        assert text in page, text
+    # The same, nested as harness.provenance (branch results) stores it.
+    nested = {"command": {"argv": ["harness", "run", "suite.yaml", "--models", "acme/small"], "cwd": "/work"},
+              "harness": {"version": "9.9", "code_version": "9.9+1", "git": {"commit": "abc123", "dirty": True}},
+              "python": {"version": "3.11.7", "implementation": "CPython", "system": "Linux"},
+              "entry_yaml": "- scenario: qa\n", "packages": {"numpy": "2.0"},
+              "deployment": {"client": "openai-compatible", "api_key_env": "OPENAI_API_KEY"},
+              "data_files": [{"path": "qa.jsonl.gz", "shipped": True, "sha256": "d" * 64}],
+              "seeds": {"seed": 0}, "started_at": "2026-01-01T00:00:00", "ended_at": "2026-01-01T00:01:00"}
+    build_site(make_report(record=nested), tmp_path)
+    page = (tmp_path / run_href(rid("qa", "acme/small"))).read_text()
+    for text in ("harness run suite.yaml --models acme/small", "abc123", "numpy", "qa.jsonl.gz", "d" * 64, "3.11.7",
+                 "2026-01-01T00:01:00", "OPENAI_API_KEY", "- scenario: qa", "/work"):
         assert text in page, text
 
 

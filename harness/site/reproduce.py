@@ -1,7 +1,8 @@
 """The "Reproduce this number" box of a run page: how the run was made.
 
 A run's full record (command, suite entry, versions, deployment without secrets, data files with sha256, seeds,
-start and end) is shown when the run carries one (`RunInfo.record`, a dict with the keys below); a store without it
+start and end) is shown when the run carries one (`RunInfo.record`: flat keys, or nested as harness.provenance
+writes them; `_get` reads either); a store without it
 gets what it does have: the run id, fingerprint, when it was saved, the server info and adapter spec, and a command
 that runs the suite's entry again. Every value is shown as text: a record comes from the store, and is not trusted.
 """
@@ -15,11 +16,6 @@ from typing import Any
 from harness.names import visible
 from harness.report import RunInfo
 
-# (key, label) of the record's plain values, in the order shown.
-FIELDS = (
-    ("harness_version", "harness version"), ("git_commit", "git commit"), ("git_dirty", "uncommitted changes"),
-    ("python", "Python"), ("seeds", "seeds"), ("started_at", "started"), ("ended_at", "ended"), ("cwd", "directory"),
-)
 VALUE_CHARS = 20_000
 
 
@@ -48,14 +44,48 @@ def _data_files(value: Any) -> list[tuple[str, str]]:
     return rows
 
 
+def _get(record: dict[str, Any], *paths: str) -> Any:
+    """The first of the dotted paths the record has a value at (records are flat, or nested as harness.provenance
+    writes them: command.argv, harness.git.commit, python.version, ...)."""
+    for path in paths:
+        value: Any = record
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value not in (None, "", [], {}):
+            return value
+    return None
+
+
+def _command(value: Any) -> str:
+    if isinstance(value, list):
+        return shlex.join(str(a) for a in value)
+    return "" if value is None else str(value)
+
+
 def reproduce_context(run: RunInfo, suite: str) -> dict[str, Any]:
     record = getattr(run, "record", None)
     if isinstance(record, dict) and record:
+        python = _get(record, "python.version", "python")
+        facts = [
+            ("harness version", _get(record, "harness_version", "harness.version")),
+            ("harness code version", _get(record, "harness.code_version")),
+            ("git commit", _get(record, "git_commit", "harness.git.commit")),
+            ("uncommitted changes", _get(record, "git_dirty", "harness.git.dirty")),
+            ("Python", python if isinstance(python, str) else None),
+            ("Python (details)", None if isinstance(python, str) else _get(record, "python")),
+            ("suite file", _get(record, "suite.path")),
+            ("suite file sha256", _get(record, "suite.sha256")),
+            ("scenario", _get(record, "scenario")),
+            ("seeds", _get(record, "seeds")),
+            ("started", _get(record, "started_at")),
+            ("ended", _get(record, "ended_at")),
+            ("directory", _get(record, "cwd", "command.cwd")),
+        ]
         return {
             "full": True,
-            "command": _text(record.get("command", "")),
-            "suite_entry": _text(record.get("suite_entry_yaml", "")),
-            "facts": [(label, _text(record[key])) for key, label in FIELDS if record.get(key) not in (None, "")],
+            "command": visible(_command(_get(record, "command.argv", "command")))[:VALUE_CHARS],
+            "suite_entry": _text(_get(record, "suite_entry_yaml", "entry_yaml") or ""),
+            "facts": [(label, _text(value)) for label, value in facts if value is not None],
             "deployment": _pairs(record.get("deployment")),
             "packages": _pairs(record.get("packages")),
             "data_files": _data_files(record.get("data_files")),
