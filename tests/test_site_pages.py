@@ -138,6 +138,14 @@ def test_plots_are_svg_with_csv_and_text(site: Path) -> None:
     assert 'href="plots/qa-scores.csv"' in page and "<table" in page and 'role="img"' in page
 
 
+def test_plot_csv_quotes_names_that_look_like_formulas() -> None:
+    from harness.site.plots import bars
+
+    plot = bars("x", "t", "exact_match", [("=HYPERLINK(1)", 0.5, 0.4, 0.6), ("ok", 0.2, 0.1, 0.3)])
+    assert plot is not None
+    assert plot.csv().splitlines()[1:] == ["'=HYPERLINK(1),0.500,0.400,0.600", "ok,0.200,0.100,0.300"]
+
+
 def test_metrics_page_and_header_help(site: Path) -> None:
     metrics = (site / "metrics.html").read_text()
     assert 'id="metric-exact_match"' in metrics and "after stripping surrounding whitespace" in metrics

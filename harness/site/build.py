@@ -135,7 +135,8 @@ def build_site(report: Report, out_dir: Path) -> Path:
     manifest = Manifest(out_dir, code_key(web))
     batched = batch_averaged(report.runs)
     for run in report.runs:
-        if manifest.fresh(f"run:{run.run_id}", run_key(run, report.suite, batched[run.run_id], run.record), out_dir / run_href(run.run_id)):
+        key = run_key(run, report.suite, batched[run.run_id], run.record)
+        if manifest.fresh(f"run:{run.run_id}", key, out_dir / run_href(run.run_id)):
             continue
         extra = {"repro": reproduce_context(run, report.suite), "batched_latency": batched[run.run_id]}
         write_run(env, report, run, out_dir / "runs" / slug(run.run_id), extra)

@@ -38,7 +38,9 @@ class Plot:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(self.header)
-        writer.writerows(self.rows)
+        # A name that starts like a formula (=, +, -, @) would run as one in a spreadsheet: it is quoted as text.
+        writer.writerows((("'" + row[0] if row[0][:1] in ("=", "+", "-", "@") else row[0]), *row[1:])
+                         for row in self.rows)
         return out.getvalue()
 
     def write(self, folder: Path) -> None:
@@ -129,12 +131,13 @@ def bars(name: str, title: str, metric: str, items: Sequence[tuple[str, float, f
 def scatter(name: str, title: str, x_metric: str, y_metric: str,
             points: Sequence[tuple[str, float | None, float | None]]) -> Plot | None:
     """One labelled point per (label, x, y). None unless at least one point has both values."""
-    shown = [(label, x_, y_) for label, x_, y_ in points if _finite(x_, y_)]
+    shown = [(label, float(x_), float(y_)) for label, x_, y_ in points  # type: ignore[arg-type]
+             if _finite(x_, y_)]
     if not shown:
         return None
     height = 360
-    x_lo, x_hi = _span([p[1] for p in shown])  # type: ignore[misc]
-    y_lo, y_hi = _span([p[2] for p in shown])  # type: ignore[misc]
+    x_lo, x_hi = _span([p[1] for p in shown])
+    y_lo, y_hi = _span([p[2] for p in shown])
     top, bottom = PAD_T, height - PAD_B
 
     def x(v: float) -> float:
@@ -155,11 +158,12 @@ def scatter(name: str, title: str, x_metric: str, y_metric: str,
     parts += _x_axis(x_lo, x_hi, x, bottom, x_metric, x_metric)
     for i, (label, a, b) in enumerate(shown):
         colour = PALETTE[i % len(PALETTE)]
-        parts.append(f'<circle cx="{x(a):.1f}" cy="{y(b):.1f}" r="5" fill="{colour}"><title>{escape(visible(label))}</title></circle>'  # type: ignore[arg-type]
-                     + (f'<text x="{x(a) - 7:.1f}" y="{y(b) - 6:.1f}" text-anchor="end" fill="{colour}">'  # type: ignore[arg-type]
-                        if x(a) > WIDTH * 0.7 else  # type: ignore[arg-type]
-                        f'<text x="{x(a) + 7:.1f}" y="{y(b) - 6:.1f}" fill="{colour}">')  # type: ignore[arg-type]
-                     + f'{escape(_label(label, 18))}</text>')
+        px, py = x(a), y(b)
+        left = px > WIDTH * 0.7  # a label near the right edge goes to the point's left
+        anchor = ' text-anchor="end"' if left else ""
+        parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="5" fill="{colour}"><title>{escape(visible(label))}</title>'
+                     f'</circle><text x="{px - 7 if left else px + 7:.1f}" y="{py - 6:.1f}" fill="{colour}"{anchor}>'
+                     f'{escape(_label(label, 18))}</text>')
     parts.append("</svg>")
     rows = tuple((visible(label), fmt_num(a, x_metric), fmt_num(b, y_metric)) for label, a, b in shown)
     return Plot(name, visible(title), visible(desc), Markup("".join(parts)), ("model", x_metric, y_metric), rows)
