@@ -15,7 +15,7 @@ import pytest
 
 import harness.site.build as site_build
 from harness.report import InstanceView, Leaderboard, LeaderboardColumn, Report, RunInfo, Score
-from harness.site.build import build_site, run_href
+from harness.site.build import PAGE_INSTANCES, build_site, run_href
 from harness.site.models import compare_href, comparison_pairs, model_href
 
 MODELS = ["acme/large", "acme/small", "google/gemma-3-270m"]
@@ -200,6 +200,26 @@ def test_search_indexes_are_scripts(site: Path) -> None:
     assert '"q0~typos"' in run_index
     assert "harnessSiteIndex" in (site / "search.js").read_text()
     assert 'id="board-search"' in (site / "index.html").read_text()
+
+
+def test_run_search_index_points_at_each_instance_page(tmp_path: Path) -> None:
+    """Every instance of a run that spans several pages is in its search index, with the page that shows it."""
+    import json
+
+    report = make_report()
+    run = report.runs[0]
+    many = 2 * PAGE_INSTANCES + 50
+    report.instances[run.run_id] = lambda: (
+        InstanceView(f"x{k}", f"input {k}", [("a", True)], "p", ["a"], "a", {"exact_match": 1.0}) for k in range(many))
+    build_site(report, tmp_path)
+    run_dir = (tmp_path / run_href(run.run_id)).parent
+    text = (run_dir / "search.js").read_text()
+    items = json.loads(text[text.index("=") + 1:].rstrip().rstrip(";"))
+    assert [it[0] for it in items] == list(range(many))
+    for ordinal, page, ident, _ in items[:: 37]:
+        html = (run_dir / ("index.html" if page == 1 else f"page-{page}.html")).read_text()
+        assert f'"id":"{ident}"' in html
+    assert items[-1][1] == 3
 
 
 def test_only_changed_runs_are_rewritten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
