@@ -140,13 +140,6 @@ def _pick_suite(store: Any, wanted: str | None) -> str:
     return max(runs, key=lambda r: r["updated_at"])["suite"]
 
 
-def _build_site(store: Any, suite: str, output: str, models: list[str] | None = None) -> Path:
-    from harness.site.build import build_site
-    from harness.summary import build_report
-
-    return build_site(build_report(store, suite, models), _site_dir(output, suite))
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.run_spec import check_max_instances, load_suite
 
@@ -228,7 +221,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"harness: {outcome.failed} requests failed and are not scored; run the same command again to retry them",
               file=sys.stderr)
     if not args.no_site:
-        index = _build_site_if_changed(store, report, _site_dir(args.output, suite.name), names)
+        index = _build_site_if_changed(store, suite.name, _site_dir(args.output, suite.name), names, report)
         print(f"site: {index.resolve()}")
         print(f"open it in a browser, or serve it: {_command_prefix()} serve --output {shlex.quote(str(args.output))}")
     return 0
@@ -259,9 +252,11 @@ def _log_path(output: str) -> Path:
 SITE_STAMP = ".harness-build"  # beside index.html: what the site was built from
 
 
-def _build_site_if_changed(store: Any, report: Any, site_dir: Path, models: list[str]) -> Path:
+def _build_site_if_changed(store: Any, suite: str, site_dir: Path, models: list[str] | None, report: Any = None) -> Path:
     """Build the site, unless the one there was built from exactly these runs by this code (a rerun that found
-    everything stored); returns index.html."""
+    everything stored, `harness site` with nothing new); returns index.html. The report (`models`' runs, all of the
+    suite's when None) is read only when the site is built. Within a build, only the pages of runs that changed are
+    written again (harness.site.incremental)."""
     import hashlib
     import json
 
@@ -269,7 +264,7 @@ def _build_site_if_changed(store: Any, report: Any, site_dir: Path, models: list
     from harness.site.build import build_site, web_dir
 
     runs = sorted((r["run_id"], r["updated_at"], r["fingerprint"], r["failed_requests"])
-                  for r in store.runs(report.suite) if r["model"] in models)
+                  for r in store.runs(suite) if models is None or r["model"] in models)
     # Only templates/ and static/: web_dir() is the harness.site package itself, whose code code_version() covers.
     web = max(p.stat().st_mtime_ns for sub in ("templates", "static") for p in (web_dir() / sub).rglob("*")
               if p.is_file())
@@ -277,6 +272,10 @@ def _build_site_if_changed(store: Any, report: Any, site_dir: Path, models: list
     index, stamp_file = site_dir / "index.html", site_dir / SITE_STAMP
     if index.is_file() and stamp_file.is_file() and stamp_file.read_text() == stamp:
         return index
+    if report is None:
+        from harness.summary import build_report
+
+        report = build_report(store, suite, models)
     index = build_site(report, site_dir)
     stamp_file.write_text(stamp)
     return index
@@ -412,7 +411,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_site(args: argparse.Namespace) -> int:
     store = _store(args)
-    index = _build_site(store, _pick_suite(store, args.suite), args.output)
+    suite = _pick_suite(store, args.suite)
+    index = _build_site_if_changed(store, suite, _site_dir(args.output, suite), None)
     print(f"site: {index.resolve()}")
     return 0
 

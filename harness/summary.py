@@ -72,6 +72,7 @@ def build_runs(store: Store, suite: str, models: list[str] | None = None) -> lis
             method=row["method"], main_metric=row["main_metric"], adapter_spec=json.loads(row["adapter_spec"]),
             scores=scores, instances=row["instances"], failed_requests=row["failed_requests"],
             truncated_instances=row["truncated_instances"], server=json.loads(row["server"] or "{}"),
+            updated_at=row.get("updated_at") or "", fingerprint=row.get("fingerprint") or "",
         ))
     return runs
 
