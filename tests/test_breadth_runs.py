@@ -14,7 +14,11 @@ import pytest
 from harness.run_spec import load_suite
 from harness.scenarios.base import scenario_registry
 
-SHIPPED = sorted(name for name, cls in scenario_registry().items() if cls.data_shipped in ("full", "sample"))
+from harness.judging.stats import is_judge_stat
+
+# Scenarios scored by a judge (MT-Bench) need a judge deployment: tests/test_judging.py runs them with a stub judge.
+SHIPPED = sorted(name for name, cls in scenario_registry().items()
+                 if cls.data_shipped in ("full", "sample") and not is_judge_stat(cls.main_metric))
 
 
 def suite_of_every_shipped_scenario(models: str, n: int, max_tokens: int | None) -> str:

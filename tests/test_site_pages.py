@@ -148,7 +148,7 @@ def test_plot_csv_quotes_names_that_look_like_formulas() -> None:
 
 def test_metrics_page_and_header_help(site: Path) -> None:
     metrics = (site / "metrics.html").read_text()
-    assert 'id="metric-exact_match"' in metrics and "after stripping surrounding whitespace" in metrics
+    assert 'id="metric-exact_match"' in metrics and "surrounding whitespace ignored" in metrics
     group = (site / "groups" / "qa.html").read_text()
     assert 'href="../metrics.html#metric-exact_match"' in group and "whole suite" in group
 
