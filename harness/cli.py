@@ -370,14 +370,13 @@ def _judge_deployments(suite: Any, deployments: dict[str, Any], models: list[str
 def _check_methods(suite: Any, deployments: list[Any]) -> None:
     """Fail before any request when a run spec cannot be evaluated on a deployment as configured."""
     from harness.adapters.registry import make_adapter
-    from harness.clients.base import client_class
+    from harness.clients.registry import client_class
 
     for deployment in deployments:
         client_class(deployment)  # a missing extra (torch for `embedded`) is reported now, not after other runs
-        chat = deployment.client in ("openai-compatible", "vllm-server") and deployment.api == "chat"
         for spec in suite.run_specs:
             try:
-                make_adapter(spec.adapter_spec, chat=chat)
+                make_adapter(spec.adapter_spec, chat=deployment.chat)
             except HarnessError as exc:
                 raise HarnessError(f"{spec.scenario} on {deployment.name}: {exc.message}", path=str(suite.path)) from None
 

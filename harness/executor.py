@@ -14,7 +14,6 @@ import math
 import os
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -60,7 +59,6 @@ class ExecutionStats:
     cached: int = 0  # already stored
     sent: int = 0
     failed: int = 0
-    wall_s: float = 0.0
 
 
 class _Writer:
@@ -128,11 +126,10 @@ async def execute(
     earlier chunk is not sent again. `on_answer` is told of each answer this process receives as it arrives, on the
     event loop (the runner scores instances then, while other requests are in flight). `progress` is told how
     many requests were answered from the store, and how many were sent and answered (and how many of those failed)."""
-    start = time.perf_counter()
     previous_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(previous_interval, SWITCH_INTERVAL_S))
     try:
-        return await _execute(client, store, requests, progress, while_waiting, on_answer, start)
+        return await _execute(client, store, requests, progress, while_waiting, on_answer)
     finally:
         sys.setswitchinterval(previous_interval)
 
@@ -143,8 +140,8 @@ async def _single(requests: dict[str, Request]) -> AsyncIterator[dict[str, Reque
 
 async def _execute(client: Client, store: Store, feed: AsyncIterator[dict[str, Request]],
                    progress: RequestCounter | None,
-                   while_waiting: Callable[[], None] | None, on_answer: Callable[[str, Result], None] | None,
-                   start: float) -> tuple[dict[str, Result], ExecutionStats]:
+                   while_waiting: Callable[[], None] | None,
+                   on_answer: Callable[[str, Result], None] | None) -> tuple[dict[str, Result], ExecutionStats]:
     stats = ExecutionStats()
     requests: dict[str, Request] = {}
     results: dict[str, Result] = {}
@@ -201,7 +198,6 @@ async def _execute(client: Client, store: Store, feed: AsyncIterator[dict[str, R
         for task in tasks:
             task.cancel()
         await writer.finish(writer_task)
-    stats.wall_s = time.perf_counter() - start
     return results, stats
 
 

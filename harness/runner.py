@@ -21,8 +21,9 @@ import orjson
 import harness
 from harness.adapters.base import AdaptedInstance, Adapter
 from harness.adapters.registry import make_adapter
-from harness.clients.base import LocalEngineClient, make_client
+from harness.clients.base import LocalEngineClient
 from harness.clients.deployment import ModelDeployment
+from harness.clients.registry import make_client
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
 from harness.executor import ExecutionStats, execute
@@ -180,7 +181,7 @@ def plan_suite(suite: Suite, deployments: list[ModelDeployment], store: Store) -
                 evaluated[index] = select_instances(scenario, spec.max_instances, spec.adapter_spec.seed)
             adapter = make_adapter(
                 spec.adapter_spec,
-                chat=deployment.client in ("openai-compatible", "vllm-server") and deployment.api == "chat",
+                chat=deployment.chat,
                 context_length=deployment.context_length,
                 instructions_for=scenario.instructions_for_instance,
             )

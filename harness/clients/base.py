@@ -1,11 +1,10 @@
-"""Client: the interface every backend implements, and the registry that maps a deployment's `client` to it."""
+"""Client: the interface every backend implements (harness.clients.registry maps a deployment's `client` to one)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from harness.clients.request import Request, Result
@@ -23,7 +22,6 @@ class Client(ABC):
 
     batch_size: int = 1
     concurrency: int = 1
-    supports_logprobs: bool = True
 
     def __init__(self, deployment: ModelDeployment) -> None:
         self.deployment = deployment
@@ -77,36 +75,3 @@ def from_outside(result: Result) -> Result:
     if result.error is not None:
         result.error = redact(clean(result.error))
     return result
-
-
-_CLIENTS: dict[str, Callable[[], type[Client]]] = {}
-
-
-def register_client(kind: str, loader: Callable[[], type[Client]]) -> None:
-    """Register a client kind by a loader, so that its module (and e.g. torch) is imported only when used."""
-    _CLIENTS[kind] = loader
-
-
-def client_kinds() -> list[str]:
-    import harness.clients  # noqa: F401  (registers the built-in clients)
-
-    return sorted(_CLIENTS)
-
-
-def client_class(deployment: ModelDeployment) -> type[Client]:
-    """The deployment's client class; a missing optional package (torch for `embedded`) is a HarnessError."""
-    import harness.clients  # noqa: F401
-    from harness.errors import HarnessError
-
-    try:
-        return _CLIENTS[deployment.client]()
-    except ImportError as exc:
-        raise HarnessError(
-            f"the {deployment.client} client needs a package that is not installed ({exc.name or exc}); "
-            f"install the extra: pip install -e '.[{deployment.client}]'",
-            field=deployment.name,
-        ) from None
-
-
-def make_client(deployment: ModelDeployment) -> Client:
-    return client_class(deployment)(deployment)

@@ -9,8 +9,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness import bounds
+from harness.clients.registry import client_kinds
 from harness.errors import HarnessError
 from harness.yaml_lines import LineList, check_keys, load_yaml
+
+HTTP_CLIENTS = ("openai-compatible", "vllm-server")  # the client kinds that send requests to a server's base_url
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,11 @@ class ModelDeployment:
     @property
     def urls(self) -> list[str]:
         return list(self.base_urls) or ([self.base_url] if self.base_url else [])
+
+    @property
+    def chat(self) -> bool:
+        """Whether requests go out as chat messages (an HTTP client with `api: chat`), not as plain prompts."""
+        return self.client in HTTP_CLIENTS and self.api == "chat"
 
     @property
     def model_id(self) -> str:
@@ -108,8 +116,6 @@ def _coerce(entry: dict[str, Any], key: str, path: str | Path) -> Any:
 
 
 def parse_deployments(path: str | Path) -> list[ModelDeployment]:
-    from harness.clients.base import client_kinds
-
     data = load_yaml(path)
     if not isinstance(data, list):
         raise HarnessError("a models file must be a list of deployments", path=str(path), line=getattr(data, "line", 1))
@@ -124,7 +130,7 @@ def parse_deployments(path: str | Path) -> list[ModelDeployment]:
                 path=str(path), line=entry.line_of("client"), field="client",
             )
         urls = list(values.get("base_urls", ())) or [values.get("base_url", "")]
-        if values["client"] in ("openai-compatible", "vllm-server") and not all(u.startswith(("http://", "https://")) for u in urls):
+        if values["client"] in HTTP_CLIENTS and not all(u.startswith(("http://", "https://")) for u in urls):
             key = "base_urls" if "base_urls" in values else "base_url"
             raise HarnessError(f"a {values['client']} deployment needs {key}: http(s)://host[:port]/v1",
                                path=str(path), line=entry.line_of(key) if key in entry else entry.line, field=key)

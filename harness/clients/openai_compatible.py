@@ -25,6 +25,7 @@ from harness.clients.pacing import AimdLimiter, Pacer
 from harness.clients.request import Request, Result
 from harness.clients.secrets import api_key, redact
 from harness.text import clean
+from harness.tokens import estimate_tokens
 
 if TYPE_CHECKING:
     from harness.clients.deployment import ModelDeployment
@@ -113,7 +114,7 @@ class OpenAICompatibleClient(Client):
         return result
 
     async def _answer(self, request: Request) -> Result:
-        if request.messages and self.deployment.api != "chat":
+        if request.messages and not self.deployment.chat:
             return Result.failure(f"deployment {self.deployment.name} uses api: completions; chat messages not sent")
         path, body = self._payload(request)
         tokens = _estimated_tokens(request) if self.pacer.token_interval else 0  # only a tpm budget needs it
@@ -225,11 +226,10 @@ def _loads(body: bytes) -> Any:
 
 
 def _estimated_tokens(request: Request) -> int:
-    """A request's cost against a tpm budget, without a tokenizer: prompt bytes / 3 (a token is ~4 characters of
-    English, so this errs high, the safe side of a budget) plus every token it may generate."""
+    """A request's cost against a tpm budget: its text's estimated tokens plus every token it may generate."""
     prompt = request.prompt + request.continuation + "".join(content for _, content in request.messages)
     generated = 1 if request.kind == "logprob" else request.max_tokens * request.n
-    return len(prompt.encode()) // 3 + generated
+    return estimate_tokens(prompt) + generated
 
 
 def fix_echo_offsets(choice: dict[str, Any]) -> None:

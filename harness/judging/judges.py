@@ -11,17 +11,13 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from harness.adapters.base import render_messages
-from harness.clients.base import make_client
 from harness.clients.deployment import ModelDeployment
+from harness.clients.registry import make_client
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
 from harness.executor import ExecutionStats, execute
 from harness.judging.rubric import Rubric
 from harness.store.store import Store
-
-
-def uses_chat(deployment: ModelDeployment) -> bool:
-    return deployment.client in ("openai-compatible", "vllm-server") and deployment.api == "chat"
 
 
 def self_judged(judge: ModelDeployment, *candidates: ModelDeployment) -> bool:
@@ -32,7 +28,7 @@ def self_judged(judge: ModelDeployment, *candidates: ModelDeployment) -> bool:
 def judge_request(rubric: Rubric, judge: ModelDeployment, **fields: str) -> tuple[Request, str]:
     """The judge's request and its prompt as shown (chat messages rendered as in harness.adapters.base)."""
     system, user = rubric.render(**fields)
-    if uses_chat(judge):
+    if judge.chat:
         messages = ((("system", system),) if system else ()) + (("user", user),)
         request = Request(kind="generate", messages=messages, max_tokens=rubric.max_tokens, temperature=0.0)
         return request, render_messages(messages)

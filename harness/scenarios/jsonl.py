@@ -64,11 +64,6 @@ def expected_checksums(root: Path) -> dict[str, str]:
     return _checksums[key]
 
 
-def verify(relpath: str, root: Path | None = None) -> Path:
-    """The data file's path, after checking its sha256 against checksums.json (once per file version)."""
-    return _checked(relpath, root)[0]
-
-
 def _checked(relpath: str, root: Path | None = None) -> tuple[Path, bytes | None, str]:
     """(path, bytes read for the check or None when it was already verified, its sha256): the loader reuses the
     bytes, and the unpacked-data cache is keyed by the digest."""
