@@ -18,7 +18,7 @@ from harness.report import Aspect, InstanceView, Leaderboard, LeaderboardColumn,
 from harness.scenarios.base import scenario_class
 from harness.store.store import Store
 from harness.rank_intervals import RANK_NOTE, add_uncertainty, rank_cells
-from harness.win_rate import mean_win_rates
+from harness.win_rate import by_win_rate, mean_win_rates
 
 
 # HELM's axes beyond accuracy: (name, what it measures, the metric(s) of a run that measure it, in preference order).
@@ -179,7 +179,7 @@ def format_table(report: Report) -> str:
 
 
 def _format_board(board: Leaderboard, failed: bool = True) -> str:
-    order = sorted(board.models, key=lambda m: -(board.win_rates.get(m) if board.win_rates.get(m) is not None else -1))
+    order = by_win_rate(board.models, board.win_rates)
     # Names from suites and models files are printed with their control characters escaped (harness.names).
     header = ["model", "win rate", *[visible(f"{c.group} ({c.metric}{', lower better' if c.lower_is_better else ''})")
                                      for c in board.columns]]

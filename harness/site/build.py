@@ -26,6 +26,7 @@ from harness.report import Leaderboard, PairedComparison, Report, RunInfo, Score
 from harness.site.format import ci_title, clip, fmt_num, fmt_pm, pretty
 from harness.site.judging import BT_METRIC, judging_context
 from harness.site.runs import PAGE_BYTES, PAGE_INSTANCES, write_run
+from harness.win_rate import by_win_rate
 
 __all__ = ["PAGE_BYTES", "PAGE_INSTANCES", "build_site", "fmt_num", "group_href", "run_href", "slug", "web_dir"]
 
@@ -149,14 +150,8 @@ def _win_rate(report: Report, model: str) -> float | None:
 
 def _model_order(report: Report) -> dict[str, int]:
     """Models by mean win rate, best first; models without one last, in their given order."""
-    lb = report.leaderboard
-    models = list(dict.fromkeys([*lb.models, *(r.model for r in report.runs)]))
-
-    def key(i: int) -> tuple[bool, float, int]:
-        wr = _win_rate(report, models[i])
-        return (wr is None, -(wr or 0.0), i)
-
-    return {models[i]: pos for pos, i in enumerate(sorted(range(len(models)), key=key))}
+    models = list(dict.fromkeys([*report.leaderboard.models, *(r.model for r in report.runs)]))
+    return {model: pos for pos, model in enumerate(by_win_rate(models, report.leaderboard.win_rates))}
 
 
 def _bar(score: Score, lo: float, hi: float) -> dict[str, float] | None:
@@ -183,7 +178,7 @@ def _cell_href(model: str, group: str, runs: list[RunInfo]) -> str:
 def _board_context(report: Report, lb: Leaderboard, cell_runs: dict[tuple[str, str], list[RunInfo]]) -> dict[str, Any]:
     """Columns (with a shared CI scale each) and rows, best mean win rate first, of one leaderboard table."""
     wins = {m: (None if w is None or math.isnan(w) else w) for m, w in lb.win_rates.items()}
-    models = sorted(lb.models, key=lambda m: (wins.get(m) is None, -(wins.get(m) or 0.0), lb.models.index(m)))
+    models = by_win_rate(lb.models, lb.win_rates)
     columns: list[dict[str, Any]] = []
     for col in lb.columns:
         scores = [s for (_, g), s in lb.cells.items() if g == col.group]
