@@ -142,9 +142,9 @@ def _pick_suite(store: Any, wanted: str | None) -> str:
 
 def _build_site(store: Any, suite: str, output: str, models: list[str] | None = None) -> Path:
     from harness.site.build import build_site
-    from harness.summary import build_report
+    from harness.summary import StoredInstances, build_report
 
-    return build_site(build_report(store, suite, models), _site_dir(output, suite))
+    return build_site(build_report(store, suite, models), _site_dir(output, suite), StoredInstances(store))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -267,6 +267,7 @@ def _build_site_if_changed(store: Any, report: Any, site_dir: Path, models: list
 
     from harness.runner import code_version
     from harness.site.build import build_site, web_dir
+    from harness.summary import StoredInstances
 
     runs = sorted((r["run_id"], r["updated_at"], r["fingerprint"], r["failed_requests"])
                   for r in store.runs(report.suite) if r["model"] in models)
@@ -277,7 +278,7 @@ def _build_site_if_changed(store: Any, report: Any, site_dir: Path, models: list
     index, stamp_file = site_dir / "index.html", site_dir / SITE_STAMP
     if index.is_file() and stamp_file.is_file() and stamp_file.read_text() == stamp:
         return index
-    index = build_site(report, site_dir)
+    index = build_site(report, site_dir, StoredInstances(store))
     stamp_file.write_text(stamp)
     return index
 

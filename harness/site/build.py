@@ -22,7 +22,7 @@ import harness
 from harness.cache import cache_folder
 from harness.format_sensitivity import site_context
 from harness.names import slug, visible
-from harness.report import Leaderboard, PairedComparison, Report, RunInfo, Score
+from harness.report import InstanceSource, Leaderboard, PairedComparison, Report, RunInfo, Score
 from harness.site.format import ci_title, clip, fmt_num, fmt_pm, pretty
 from harness.site.judging import BT_METRIC, judging_context
 from harness.site.runs import PAGE_BYTES, PAGE_INSTANCES, write_run
@@ -106,8 +106,9 @@ def site_env(templates: Path | None = None) -> jinja2.Environment:
 # ---------------------------------------------------------------- pages
 
 
-def build_site(report: Report, out_dir: Path) -> Path:
-    """Write the whole site into out_dir; returns the path of index.html."""
+def build_site(report: Report, out_dir: Path, instances: InstanceSource) -> Path:
+    """Write the whole site into out_dir, each run's instances read from `instances`; returns the path of
+    index.html."""
     out_dir = Path(out_dir)
     web = web_dir()
     env = site_env(web / "templates")
@@ -130,7 +131,7 @@ def build_site(report: Report, out_dir: Path) -> Path:
         ctx = _group_context(report, group, runs)
         _write(out_dir / group_href(group), group_tpl.render(root="../", **ctx))
     for run in report.runs:
-        write_run(env, report, run, out_dir / "runs" / slug(run.run_id))
+        write_run(env, report, instances, run, out_dir / "runs" / slug(run.run_id))
     if report.judging:
         _write(out_dir / "judging.html", env.get_template("judging.html").render(root="", **judging_context(report)))
     from harness.export import write_table_files  # leaderboard.csv/.json, groups/<group>.csv/.json

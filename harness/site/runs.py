@@ -21,7 +21,7 @@ import jinja2
 import orjson
 from markupsafe import Markup
 
-from harness.report import InstanceView, Report, RunInfo
+from harness.report import InstanceSource, InstanceView, Report, RunInfo
 from harness.site.format import FIELD_CHARS, clip, fmt_stat
 
 PAGE_BYTES = 900_000  # start a new page before passing this: headroom under the 1 MB promise
@@ -133,9 +133,10 @@ def head_anchor(digest: str) -> str:
     return "h" + digest[:12]
 
 
-def write_heads(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Path, used: dict[str, int]) -> None:
+def write_heads(env: jinja2.Environment, source: InstanceSource, run: RunInfo, run_dir: Path,
+                used: dict[str, int]) -> None:
     """heads.html: each shared prompt head of the run once, with how many of its instances' prompts start with it."""
-    texts = report.texts(list(used)) if used and report.texts else {}
+    texts = source.texts(list(used)) if used else {}
     heads = [(head_anchor(h), clip(texts.get(h, ""), 200_000), f"{len(texts.get(h, '')):,}", used[h]) for h in used]
     html = env.get_template("heads.html").render(root="../../", run=run, heads=heads)
     (run_dir / "heads.html").write_text(html, encoding="utf-8")
@@ -156,7 +157,7 @@ def page_name(page: int) -> str:
     return "index.html" if page == 1 else f"page-{page}.html"
 
 
-def write_run(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Path) -> int:
+def write_run(env: jinja2.Environment, report: Report, source: InstanceSource, run: RunInfo, run_dir: Path) -> int:
     """Write the run's pages into run_dir; returns the number of pages."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in run_dir.glob("page-*.html"):  # left by an earlier build that had more pages
@@ -192,7 +193,7 @@ def write_run(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Pa
         pages.append((path, seen - len(fragments), len(fragments), offsets))
 
     # A run whose instances were not stored still gets its page (info and scores), with none listed.
-    instances = report.iter_instances(run.run_id) if run.run_id in report.instances else iter(())
+    instances = source.instances(run.run_id)
     judged = judgments_by_instance(report, run)
     used_heads: dict[str, int] = {}
     while batch := list(itertools.islice(instances, BATCH)):
@@ -213,7 +214,7 @@ def write_run(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Pa
             size += len(data) + 1  # and its comma
             seen += 1
     flush()  # the last page; also page 1 of a run without instances
-    write_heads(env, report, run, run_dir, used_heads)
+    write_heads(env, source, run, run_dir, used_heads)
 
     # The page count is known only now: write each pager over the blank slot kept for it, in place.
     pager_tpl = env.get_template("_pager.html")
