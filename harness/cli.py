@@ -289,7 +289,7 @@ def _warm_up() -> None:
     from harness.metrics.stats import bootstrap_ci
     from harness.site.build import site_env
 
-    bootstrap_ci([0.0, 0.5, 1.0])  # numpy, and numpy.random and numpy.ma, which it loads on first use (~0.03 s)
+    bootstrap_ci([0.0, 0.5, 1.0])  # numpy, and numpy.random and numpy.ma, which it loads on first use
     site_env()
 
 
@@ -519,7 +519,7 @@ COMMANDS = {"run": cmd_run, "summarize": cmd_summarize, "site": cmd_site, "serve
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # A run keeps a few hundred thousand objects alive (dataset rows, prompts, results). Python's default thresholds
-    # traverse them all again and again (~0.3 s of a 1,000-request run) and once more at exit (~0.5 s): collect
+    # traverse them all again and again, and once more at exit: collect
     # young objects less often, and leave what is still alive at the end to the operating system.
     thresholds = gc.get_threshold()
     gc.set_threshold(50_000, 50, 100)
@@ -572,7 +572,7 @@ def entry() -> None:
         code = 1
     # The command is over: its files are written and closed, its stores closed (SQLite's WAL checkpointed), its
     # clients stopped. What an ordinary exit would still do is tear down every module and object (numpy, jinja2,
-    # a run's few hundred thousand objects): ~0.05 s that changes nothing on disk. Flush what was printed and leave.
+    # a run's few hundred thousand objects): time that changes nothing on disk. Flush what was printed and leave.
     try:
         sys.stdout.flush()
         sys.stderr.flush()

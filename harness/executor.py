@@ -36,15 +36,14 @@ CLAIM_CHUNK_MIN, CLAIM_CHUNK_MAX = 64, 1024
 DEFER_POLL_S = 0.5  # how often to look whether another process answered the requests it holds
 STALLED_POLLS = 2  # ... and after how many looks without progress to send them here
 # While requests are in flight, threads (the store writer, the warm-up) do CPU work beside the event loop. With
-# Python's default 5 ms GIL switch interval, each answer could wait up to 5 ms for the loop to get the GIL back;
-# at concurrency 4 and 50 ms a request that added ~6% to the run.
+# Python's default 5 ms GIL switch interval, each answer could wait up to that long for the loop to get the GIL
+# back, which adds up over a run at low concurrency.
 SWITCH_INTERVAL_S = 0.0005
 # From this many requests in flight, results are stored by a process of their own (harness.store.writer_process):
-# answers can then come faster than one core prompts, sends, scores and stores them (W2: 0.36 s sooner of ~3.8 s).
-# Below it the thread is cheaper: a third busy process on two cores delayed a local server's answers (W1 at
-# concurrency 4: 90 ms later). SQLite only: on PostgreSQL the process would import SQLAlchemy and connect (~0.5-1 s)
-# before it stored anything, and processes sharing the store would take that for a stalled run and send its
-# requests themselves.
+# answers can then come faster than one core prompts, sends, scores and stores them.
+# Below it the thread is cheaper: a third busy process on two cores delays a local server's answers. SQLite only:
+# on PostgreSQL the process would import SQLAlchemy and connect before it stored anything, and processes sharing
+# the store would take that for a stalled run and send its requests themselves.
 WRITER_PROCESS_FROM = 64
 
 
@@ -209,7 +208,7 @@ async def _produce(queue: asyncio.Queue[list[str] | None], store: Store, feed: A
     sends only those it holds. The ones another process holds wait until this process's own are answered; then
     those the store has answers for are taken from it, and, once the others stop making progress (their owner may
     have been killed), the rest are sent here."""
-    owner = os.urandom(16).hex()  # 128 random bits, as uuid4 (whose module imports `platform`, ~6 ms)
+    owner = os.urandom(16).hex()  # 128 random bits, as uuid4 (whose module imports `platform`)
     deferred: list[str] = []
     started = False
     size = min(CLAIM_CHUNK_MAX, max(CLAIM_CHUNK_MIN, queue.maxsize * batch_size))

@@ -65,7 +65,7 @@ PARALLEL_FROM = 500  # instances from which a run's intervals are computed in tw
 
 def _intervals(columns: list[list[float]], seed: int) -> list[tuple[float, float, float]]:
     """bootstrap_ci of each column. A stat with many distinct values (latency, tokens) is resampled instance by
-    instance, ~8 ms for 1,000 instances and ~75 ms for 10,000; numpy lets go of the GIL while it draws and sums, so a
+    instance, in time that grows with the run; numpy lets go of the GIL while it draws and sums, so a
     large run's are computed two at a time (each call seeded alike: the same intervals)."""
     if len(columns) < 2 or max(map(len, columns)) < PARALLEL_FROM:
         return [bootstrap_ci(values, seed=seed) for values in columns]

@@ -90,7 +90,7 @@ def mean_win_rates(
 def mean_win_rates_batch(values: np.ndarray, lower_is_better: Sequence[bool | None]) -> np.ndarray:
     """`mean_win_rates` over many tables at once: values[r, model, column] (NaN: no value) -> [r, model] mean win
     rate (NaN where `mean_win_rates` gives None). The same definition, for resampled leaderboards
-    (harness.rank_intervals), where calling `mean_win_rates` per resample costs ~1 ms per table."""
+    (harness.rank_intervals), where calling `mean_win_rates` per resample is too slow."""
     import numpy as np
 
     tables, models, _ = values.shape

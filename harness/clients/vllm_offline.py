@@ -101,8 +101,8 @@ class VllmOfflineClient(LocalEngineClient):
         self._lock = threading.RLock()
 
     async def start(self) -> None:
-        """Check what can be checked cheaply (vLLM importable, the model folder there); the engine itself (~50 s
-        on two cores) starts with the first batch, so a rerun that finds every answer stored never waits for it."""
+        """Check what can be checked cheaply (vLLM importable, the model folder there); the engine itself (slow to
+        start) starts with the first batch, so a rerun that finds every answer stored never waits for it."""
         if self._folder is None:
             self._folder = resolve_model(self.deployment.model_id)
             self.server_info = {"server": "vllm-offline", "version": _vllm_version(), "model": self._folder,

@@ -47,7 +47,7 @@ def group_href(group: str) -> str:
 
 class _TemplateCache(jinja2.FileSystemBytecodeCache):
     """Compiled templates kept between commands (keyed by each template's source, so an edited one compiles
-    again): compiling them all took ~0.1 s of every site build. A cache that cannot be written is only skipped."""
+    again): compiling them all is much of a small site's build. A cache that cannot be written is only skipped."""
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         try:

@@ -1,9 +1,9 @@
 """Run pages: runs/<run>/index.html and page-N.html, streamed and bounded by size.
 
 A page carries its instances as data (one JSON array in a <script type="application/json">) and site.js draws
-each as a card: the same text as HTML cards at a little over half the bytes (a 1,000-instance MMLU run: 1.1 MB of
-pages instead of 1.9), written in about half the time, since nothing is templated per instance. Text reaches the
-page only through textContent, so model outputs and dataset text can never become markup.
+each as a card: the same text as HTML cards in fewer bytes, written faster, since nothing is templated per
+instance. Text reaches the page only through textContent, so model outputs and dataset text can never become
+markup.
 
 A run may hold 100k instances, so nothing here keeps more than one page in memory: instances are packed into pages
 until the next one would pass PAGE_BYTES or PAGE_INSTANCES. The page count is known only at the end, so pages are
@@ -37,7 +37,7 @@ BATCH = 256  # instances read per step
 
 
 def _find_all(data: bytes, part: bytes) -> list[int]:
-    """Offsets of every `part` in `data` (a plain search: a regex of the 4 KB slot took ~0.1 s to compile)."""
+    """Offsets of every `part` in `data` (a plain search: a regex of the 4 KB slot is slow to compile)."""
     found, i = [], data.find(part)
     while i != -1:
         found.append(i)
