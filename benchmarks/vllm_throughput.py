@@ -91,7 +91,7 @@ def harness_run(python: Path | str, model: str, work: Path) -> tuple[float, str,
 
 def embedded_load_seconds() -> float:
     """How long the embedded client takes to load the model (part of its `harness run` wall time)."""
-    from harness.clients.base import make_client
+    from harness.clients.registry import make_client
     from harness.clients.deployment import load_deployments
 
     client = make_client(load_deployments()[EMBEDDED])

@@ -41,11 +41,6 @@ PLAIN = AdapterSpec(method=MULTI_TURN_CHAT, input_prefix="User: ", input_suffix=
 COMMANDS = "/prompt shows the prompt last sent, /reset starts over, /quit or Ctrl-D leaves"
 
 
-def uses_chat_api(deployment: ModelDeployment) -> bool:
-    """Whether the deployment is sent messages (as the runner decides)."""
-    return deployment.client in ("openai-compatible", "vllm-server") and deployment.api == "chat"
-
-
 @dataclass(frozen=True)
 class Frame:
     """What comes before a fresh line in a replayed instance's prompt: the chat messages, or the text."""
@@ -171,7 +166,7 @@ def load_entry(argument: str, deployment: ModelDeployment) -> Entry:
         fewshot = scenario.split(spec.adapter_spec.fewshot_split)
         spec = spec.with_shots_available(len(fewshot))
     try:
-        adapter = make_adapter(spec.adapter_spec, chat=uses_chat_api(deployment),
+        adapter = make_adapter(spec.adapter_spec, chat=deployment.chat,
                                context_length=deployment.context_length,
                                instructions_for=scenario.instructions_for_instance)
     except HarnessError as exc:
@@ -229,7 +224,7 @@ def find_instance(store: Any, deployment: ModelDeployment, instance_id: str, run
                            field="--instance")
     key = generated[-1]
     stored = requests[key]
-    if bool(stored["request"]["messages"]) != uses_chat_api(deployment):
+    if bool(stored["request"]["messages"]) != deployment.chat:
         sent, api = ("messages", "a completions") if stored["request"]["messages"] else ("a prompt", "a chat")
         raise HarnessError(f"run {run['run_id']} sent {sent}, and {deployment.name} has {api} API: "
                            "its request cannot be sent there as it was", field="--instance")
@@ -243,7 +238,7 @@ def stored_adapter(stored: Stored, deployment: ModelDeployment) -> Adapter:
 
     data = json.loads(stored.run["adapter_spec"])
     spec = AdapterSpec(**{**data, "stop_sequences": tuple(data.get("stop_sequences", ()))})
-    return make_adapter(spec, chat=uses_chat_api(deployment), context_length=deployment.context_length)
+    return make_adapter(spec, chat=deployment.chat, context_length=deployment.context_length)
 
 
 def replay_frame(adapter: Adapter, stored: Stored) -> Frame | None:
@@ -320,7 +315,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if args.run and not args.instance:
         raise HarnessError("--run names the run of --instance; give --instance too", field="--run")
     stored = _stored(args, deployment, entry) if args.instance else None
-    chat = uses_chat_api(deployment)
+    chat = deployment.chat
     if entry is not None:
         conversation = Conversation(entry.adapter, entry.pool, chat)
         what = f"as entry {entry.index} of {entry.path} ({entry.spec.scenario}, {entry.spec.adapter_spec.method}, " \

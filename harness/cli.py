@@ -262,6 +262,7 @@ def _build_site_if_changed(store: Any, suite: str, site_dir: Path, models: list[
 
     from harness.runner import code_version
     from harness.site.build import build_site, web_dir
+    from harness.summary import StoredInstances
 
     runs = sorted((r["run_id"], r["updated_at"], r["fingerprint"], r["failed_requests"])
                   for r in store.runs(suite) if models is None or r["model"] in models)
@@ -276,7 +277,7 @@ def _build_site_if_changed(store: Any, suite: str, site_dir: Path, models: list[
         from harness.summary import build_report
 
         report = build_report(store, suite, models)
-    index = build_site(report, site_dir)
+    index = build_site(report, site_dir, StoredInstances(store))
     stamp_file.write_text(stamp)
     return index
 
@@ -287,7 +288,7 @@ def _warm_up() -> None:
     from harness.metrics.stats import bootstrap_ci
     from harness.site.build import site_env
 
-    bootstrap_ci([0.0, 0.5, 1.0])  # numpy, and numpy.random and numpy.ma, which it loads on first use (~0.03 s)
+    bootstrap_ci([0.0, 0.5, 1.0])  # numpy, and numpy.random and numpy.ma, which it loads on first use
     site_env()
 
 
@@ -369,15 +370,14 @@ def _judge_deployments(suite: Any, deployments: dict[str, Any], models: list[str
 def _check_methods(suite: Any, deployments: list[Any]) -> None:
     """Fail before any request when a run spec cannot be evaluated on a deployment as configured."""
     from harness.adapters.registry import make_adapter
-    from harness.clients.base import client_class, uses_chat
+    from harness.clients.base import client_class
 
     for deployment in deployments:
         # A missing extra (torch for `embedded`) or environment variable is reported now, not after other runs.
         client_class(deployment).check(deployment)
-        chat = uses_chat(deployment)
         for spec in suite.run_specs:
             try:
-                make_adapter(spec.adapter_spec, chat=chat)
+                make_adapter(spec.adapter_spec, chat=deployment.chat)
             except HarnessError as exc:
                 raise HarnessError(f"{spec.scenario} on {deployment.name}: {exc.message}", path=str(suite.path)) from None
 
@@ -525,7 +525,7 @@ COMMANDS = {"run": cmd_run, "summarize": cmd_summarize, "site": cmd_site, "serve
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # A run keeps a few hundred thousand objects alive (dataset rows, prompts, results). Python's default thresholds
-    # traverse them all again and again (~0.3 s of a 1,000-request run) and once more at exit (~0.5 s): collect
+    # traverse them all again and again, and once more at exit: collect
     # young objects less often, and leave what is still alive at the end to the operating system.
     thresholds = gc.get_threshold()
     gc.set_threshold(50_000, 50, 100)
@@ -578,7 +578,7 @@ def entry() -> None:
         code = 1
     # The command is over: its files are written and closed, its stores closed (SQLite's WAL checkpointed), its
     # clients stopped. What an ordinary exit would still do is tear down every module and object (numpy, jinja2,
-    # a run's few hundred thousand objects): ~0.05 s that changes nothing on disk. Flush what was printed and leave.
+    # a run's few hundred thousand objects): time that changes nothing on disk. Flush what was printed and leave.
     try:
         sys.stdout.flush()
         sys.stderr.flush()

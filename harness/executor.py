@@ -14,7 +14,6 @@ import math
 import os
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -37,15 +36,14 @@ CLAIM_CHUNK_MIN, CLAIM_CHUNK_MAX = 64, 1024
 DEFER_POLL_S = 0.5  # how often to look whether another process answered the requests it holds
 STALLED_POLLS = 2  # ... and after how many looks without progress to send them here
 # While requests are in flight, threads (the store writer, the warm-up) do CPU work beside the event loop. With
-# Python's default 5 ms GIL switch interval, each answer could wait up to 5 ms for the loop to get the GIL back;
-# at concurrency 4 and 50 ms a request that added ~6% to the run.
+# Python's default 5 ms GIL switch interval, each answer could wait up to that long for the loop to get the GIL
+# back, which adds up over a run at low concurrency.
 SWITCH_INTERVAL_S = 0.0005
 # From this many requests in flight, results are stored by a process of their own (harness.store.writer_process):
-# answers can then come faster than one core prompts, sends, scores and stores them (W2: 0.36 s sooner of ~3.8 s).
-# Below it the thread is cheaper: a third busy process on two cores delayed a local server's answers (W1 at
-# concurrency 4: 90 ms later). SQLite only: on PostgreSQL the process would import SQLAlchemy and connect (~0.5-1 s)
-# before it stored anything, and processes sharing the store would take that for a stalled run and send its
-# requests themselves.
+# answers can then come faster than one core prompts, sends, scores and stores them.
+# Below it the thread is cheaper: a third busy process on two cores delays a local server's answers. SQLite only:
+# on PostgreSQL the process would import SQLAlchemy and connect before it stored anything, and processes sharing
+# the store would take that for a stalled run and send its requests themselves.
 WRITER_PROCESS_FROM = 64
 
 
@@ -60,7 +58,6 @@ class ExecutionStats:
     cached: int = 0  # already stored
     sent: int = 0
     failed: int = 0
-    wall_s: float = 0.0
 
 
 class _Writer:
@@ -128,11 +125,10 @@ async def execute(
     earlier chunk is not sent again. `on_answer` is told of each answer this process receives as it arrives, on the
     event loop (the runner scores instances then, while other requests are in flight). `progress` is told how
     many requests were answered from the store, and how many were sent and answered (and how many of those failed)."""
-    start = time.perf_counter()
     previous_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(previous_interval, SWITCH_INTERVAL_S))
     try:
-        return await _execute(client, store, requests, progress, while_waiting, on_answer, start)
+        return await _execute(client, store, requests, progress, while_waiting, on_answer)
     finally:
         sys.setswitchinterval(previous_interval)
 
@@ -143,8 +139,8 @@ async def _single(requests: dict[str, Request]) -> AsyncIterator[dict[str, Reque
 
 async def _execute(client: Client, store: Store, feed: AsyncIterator[dict[str, Request]],
                    progress: RequestCounter | None,
-                   while_waiting: Callable[[], None] | None, on_answer: Callable[[str, Result], None] | None,
-                   start: float) -> tuple[dict[str, Result], ExecutionStats]:
+                   while_waiting: Callable[[], None] | None,
+                   on_answer: Callable[[str, Result], None] | None) -> tuple[dict[str, Result], ExecutionStats]:
     stats = ExecutionStats()
     requests: dict[str, Request] = {}
     results: dict[str, Result] = {}
@@ -201,7 +197,6 @@ async def _execute(client: Client, store: Store, feed: AsyncIterator[dict[str, R
         for task in tasks:
             task.cancel()
         await writer.finish(writer_task)
-    stats.wall_s = time.perf_counter() - start
     return results, stats
 
 
@@ -213,7 +208,7 @@ async def _produce(queue: asyncio.Queue[list[str] | None], store: Store, feed: A
     sends only those it holds. The ones another process holds wait until this process's own are answered; then
     those the store has answers for are taken from it, and, once the others stop making progress (their owner may
     have been killed), the rest are sent here."""
-    owner = os.urandom(16).hex()  # 128 random bits, as uuid4 (whose module imports `platform`, ~6 ms)
+    owner = os.urandom(16).hex()  # 128 random bits, as uuid4 (whose module imports `platform`)
     deferred: list[str] = []
     started = False
     size = min(CLAIM_CHUNK_MAX, max(CLAIM_CHUNK_MIN, queue.maxsize * batch_size))

@@ -94,7 +94,7 @@ class SuiteProgress:
         self._started = time.monotonic()
         self._samples.append((self._started, 0))
         if self.live:
-            from tqdm import tqdm  # only on a terminal: ~0.08 s to import
+            from tqdm import tqdm  # only on a terminal: slow to import
 
             self._bar = tqdm(total=max(requests, 1), file=self.stream, dynamic_ncols=True, leave=True,
                              bar_format=self._bar_format(False))

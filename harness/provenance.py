@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # imported when a record is made: a rerun that evaluates noth
 
 # Distributions whose version can change a run's results or how it was stored: import name -> distribution name.
 # Recorded for those this process has imported (what the run used), from the module itself: asking the installed
-# distributions (importlib.metadata) took ~0.14 s.
+# distributions (importlib.metadata) is slow.
 KEY_PACKAGES = {"numpy": "numpy", "orjson": "orjson", "yaml": "pyyaml", "sqlalchemy": "sqlalchemy",
                 "sacrebleu": "sacrebleu", "rouge_score": "rouge-score", "langdetect": "langdetect",
                 "httptools": "httptools", "jinja2": "jinja2", "torch": "torch", "transformers": "transformers",

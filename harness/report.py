@@ -1,4 +1,5 @@
-"""Report: the plain data the static site is built from, read out of the store by `harness.summary`.
+"""Report: the plain data the static site is built from, read out of the store by `harness.summary`; and
+InstanceSource, what the site reads each run's instances from as it writes its pages.
 
 The site generator depends only on these types, never on the store or the clients.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class InstanceView:
     fewshot_dropped: int = 0
     error: str | None = None
     # Prompts of one run often share a long head (instructions and few-shot examples): the site shows each head once
-    # per run and, in each prompt, what follows it. The hash (a key for Report.texts) and length of this prompt's.
+    # per run and, in each prompt, what follows it. The hash (a key for InstanceSource.texts) and length of this prompt's.
     prompt_head: str | None = None
     prompt_head_chars: int = 0
 
@@ -139,12 +140,17 @@ class Report:
     leaderboard: Leaderboard  # accuracy: each group's main metric
     runs: list[RunInfo]
     aspects: list[Aspect] = field(default_factory=list)
-    # run_id -> a function yielding the run's instances, so the site can stream large runs page by page
-    instances: dict[str, Any] = field(default_factory=dict)
-    texts: Any = None  # (hashes) -> {hash: text}: the shared prompt heads the instances refer to
     # group -> paired comparisons of models on its main metric (adjacent models on the leaderboard, or every pair)
     comparisons: dict[str, list[PairedComparison]] = field(default_factory=dict)
     judging: Any = None  # harness.judging.views.JudgingReport, where the suite has judges
 
-    def iter_instances(self, run_id: str) -> Iterator[InstanceView]:
-        return iter(self.instances[run_id]())
+
+class InstanceSource(Protocol):
+    """Where the site reads each run's instances, as it writes the run's pages: a run may hold 100k instances, so
+    they are streamed rather than held in the Report (harness.summary.StoredInstances reads them from the store)."""
+
+    def instances(self, run_id: str) -> Iterator[InstanceView]:
+        """The run's instances in order; none for a run whose instances were not stored."""
+
+    def texts(self, hashes: list[str]) -> dict[str, str]:
+        """hash -> text of the shared prompt heads the instances refer to (InstanceView.prompt_head)."""

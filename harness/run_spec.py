@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import bounds
-from harness.adapters.spec import METHODS, AdapterSpec
+from harness.adapters.spec import ADAPTER_FIELDS, METHODS, AdapterSpec
 from harness.errors import HarnessError
 from harness.yaml_lines import LineDict, LineList, check_keys, load_yaml
 
@@ -104,16 +104,6 @@ ENTRY_KEYS = {
     "instructions", "input_prefix", "input_suffix", "output_prefix", "output_suffix", "instance_separator",
     "max_tokens", "stop", "temperature", "num_outputs", "seed", "fewshot_split", "choice_score", "perturbations",
     "judges", "pairwise",
-}
-# entry key -> (AdapterSpec field, expected type)
-ADAPTER_FIELDS: dict[str, tuple[str, type | tuple[type, ...]]] = {
-    "method": ("method", str), "shots": ("max_train_instances", int), "instructions": ("instructions", str),
-    "input_prefix": ("input_prefix", str), "input_suffix": ("input_suffix", str),
-    "output_prefix": ("output_prefix", str), "output_suffix": ("output_suffix", str),
-    "instance_separator": ("instance_separator", str), "max_tokens": ("max_tokens", int),
-    "stop": ("stop_sequences", list), "temperature": ("temperature", (int, float)),
-    "num_outputs": ("num_outputs", int), "seed": ("seed", int), "fewshot_split": ("fewshot_split", str),
-    "choice_score": ("choice_score", str),
 }
 
 

@@ -21,7 +21,7 @@ import orjson
 import harness
 from harness.adapters.base import AdaptedInstance, Adapter
 from harness.adapters.registry import make_adapter
-from harness.clients.base import LocalEngineClient, make_client, uses_chat
+from harness.clients.base import LocalEngineClient, make_client
 from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
@@ -180,7 +180,7 @@ def plan_suite(suite: Suite, deployments: list[ModelDeployment], store: Store) -
                 evaluated[index] = select_instances(scenario, spec.max_instances, spec.adapter_spec.seed)
             adapter = make_adapter(
                 spec.adapter_spec,
-                chat=uses_chat(deployment),
+                chat=deployment.chat,
                 context_length=deployment.context_length,
                 instructions_for=scenario.instructions_for_instance,
             )
@@ -197,8 +197,7 @@ class _InlineScorer:
 
     Answers are scored a millisecond after they arrive, a few at a time: the worker that got one sends its next
     request first. At low concurrency the answers come back together, and scoring each before the next request
-    went out kept that request ~0.15 ms longer (the time from an answer to the next request on its connection,
-    0.5 ms at concurrency 4, went to 0.35 ms)."""
+    went out kept that request waiting longer."""
 
     def __init__(self, score: Callable[[int, dict[str, Result]], None]) -> None:
         self.score = score
@@ -315,8 +314,8 @@ async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
                 progress.repeats(planned - sum(1 for key in chunk if key not in requests))
             requests.update(chunk)
             # What is alive now (the run's instances, prompts, requests, answers and rows so far) mostly lives until
-            # the run ends: the cyclic GC need not look at it again at every collection of young objects (~10 ms
-            # each at 10,000 requests, ~0.2 s in all). Frozen objects are still freed when no longer referenced;
+            # the run ends: the cyclic GC need not look at it again at every collection of young objects, a cost that
+            # grows with the run. Frozen objects are still freed when no longer referenced;
             # they are given back to the GC after the run. (Not where the process froze objects of its own: unfreezing
             # would give those back too.)
             if freezing:

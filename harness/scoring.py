@@ -65,7 +65,7 @@ PARALLEL_FROM = 500  # instances from which a run's intervals are computed in tw
 
 def _intervals(columns: list[list[float]], seed: int) -> list[tuple[float, float, float]]:
     """bootstrap_ci of each column. A stat with many distinct values (latency, tokens) is resampled instance by
-    instance, ~8 ms for 1,000 instances and ~75 ms for 10,000; numpy lets go of the GIL while it draws and sums, so a
+    instance, in time that grows with the run; numpy lets go of the GIL while it draws and sums, so a
     large run's are computed two at a time (each call seeded alike: the same intervals)."""
     if len(columns) < 2 or max(map(len, columns)) < PARALLEL_FROM:
         return [bootstrap_ci(values, seed=seed) for values in columns]
@@ -90,15 +90,28 @@ def aggregate(run_id: str, per_instance: Sequence[Stats], corpus: Sequence[Corpu
                      "count": len(values), "lower_is_better": int(direction.get(name.split("@", 1)[0], False))})
     scored = [stats for stats in per_instance if stats]
     if corpus and scored:
-        import numpy as np
-
         owners = {m.name: m for m in metrics}
         for metric in corpus:
-            needed = [s for need in metric.needs for s in owners[need].outputs]
-            columns = {s: np.array([stats.get(s, math.nan) for stats in scored], dtype=np.float64) for s in needed}
-            value, low, high = bootstrap_corpus_ci(metric.fn, columns, seed=seed)
+            value, low, high = corpus_interval(metric, owners, scored, seed=seed)
             if math.isnan(value):
                 continue
             rows.append({"run_id": run_id, "metric": metric.name, "mean": value, "ci_low": low, "ci_high": high,
                          "count": len(scored), "lower_is_better": int(metric.lower_is_better)})
     return rows
+
+
+def corpus_stats(metric: CorpusMetric, owners: Mapping[str, Metric]) -> list[str]:
+    """The per-instance stats a corpus metric is computed from (`owners`: metric name -> the metric that outputs
+    them)."""
+    return [s for need in metric.needs for s in owners[need].outputs]
+
+
+def corpus_interval(metric: CorpusMetric, owners: Mapping[str, Metric], per_instance: Sequence[Mapping[str, float]],
+                    seed: int = 0) -> tuple[float, float, float]:
+    """A corpus metric over the instances (each one's stats; a stat it lacks is NaN), with an interval from
+    resampling them: for a run's instances, and for a group's pooled over its runs."""
+    import numpy as np
+
+    columns = {s: np.array([stats.get(s, math.nan) for stats in per_instance], dtype=np.float64)
+               for s in corpus_stats(metric, owners)}
+    return bootstrap_corpus_ci(metric.fn, columns, seed=seed)

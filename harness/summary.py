@@ -12,13 +12,14 @@ from typing import Any
 import orjson
 
 from harness.metrics.registry import corpus_metric_registry, lower_is_better, metric_registry
-from harness.metrics.stats import bootstrap_ci, bootstrap_corpus_ci
+from harness.metrics.stats import bootstrap_ci
 from harness.names import visible
 from harness.report import Aspect, InstanceView, Leaderboard, LeaderboardColumn, Report, RunInfo, Score
 from harness.scenarios.base import scenario_class
+from harness.scoring import corpus_interval, corpus_stats
 from harness.store.store import Store
 from harness.rank_intervals import RANK_NOTE, add_uncertainty, rank_cells
-from harness.win_rate import mean_win_rates
+from harness.win_rate import by_win_rate, mean_win_rates
 
 
 # HELM's axes beyond accuracy: (name, what it measures, the metric(s) of a run that measure it, in preference order).
@@ -49,14 +50,24 @@ def _references(text: str) -> list[Any]:
     return refs
 
 
-def _instances(store: Store, run_id: str) -> Iterator[InstanceView]:
-    for row in store.iter_instances(run_id):
-        yield InstanceView(
-            instance_id=row["instance_id"], input=row["input"], references=_references(row["references"]),
-            prompt=row["prompt"], outputs=orjson.loads(row["outputs"]), prediction=row["prediction"] or "",
-            stats=row["stats"], fewshot_dropped=row["fewshot_dropped"], error=row["error"],
-            prompt_head=row["prompt_head"], prompt_head_chars=row["prompt_head_chars"],
-        )
+class StoredInstances:
+    """The site's InstanceSource: each run's instances read from the store as its pages are written (those of a
+    run this process has just saved, the store serves from memory: harness/store/saved_runs.py)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def instances(self, run_id: str) -> Iterator[InstanceView]:
+        for row in self._store.iter_instances(run_id):
+            yield InstanceView(
+                instance_id=row["instance_id"], input=row["input"], references=_references(row["references"]),
+                prompt=row["prompt"], outputs=orjson.loads(row["outputs"]), prediction=row["prediction"] or "",
+                stats=row["stats"], fewshot_dropped=row["fewshot_dropped"], error=row["error"],
+                prompt_head=row["prompt_head"], prompt_head_chars=row["prompt_head_chars"],
+            )
+
+    def texts(self, hashes: list[str]) -> dict[str, str]:
+        return self._store.texts(hashes)
 
 
 def build_runs(store: Store, suite: str, models: list[str] | None = None) -> list[RunInfo]:
@@ -98,8 +109,6 @@ def build_report(store: Store, suite: str, models: list[str] | None = None) -> R
     report = Report(suite, datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), leaderboard, runs)
     report.judging = judging if judging else None
     report.aspects = _aspects(store, model_order, columns, by_cell, runs)
-    report.instances = {run.run_id: (lambda run_id=run.run_id: _instances(store, run_id)) for run in runs}
-    report.texts = store.texts
     add_uncertainty(report, store)
     return report
 
@@ -144,16 +153,12 @@ def _cell(store: Store, runs: list[RunInfo], metric: str | None = None) -> Score
     run_ids = [r.run_id for r in runs]
     corpus = corpus_metric_registry().get(metric)
     if corpus is not None:
-        import numpy as np
-
         owners = metric_registry()
-        stats = [s for need in corpus.needs for s in owners[need].outputs]
         values: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
-        for stat in stats:
+        for stat in corpus_stats(corpus, owners):
             for run_id, instance_id, value in store.instance_stats(run_ids, stat):
                 values[(run_id, instance_id)][stat] = value
-        columns = {s: np.array([v.get(s, np.nan) for v in values.values()], dtype=np.float64) for s in stats}
-        mean, low, high = bootstrap_corpus_ci(corpus.fn, columns)
+        mean, low, high = corpus_interval(corpus, owners, list(values.values()))
         return Score(metric, mean, low, high, len(values), corpus.lower_is_better)
     flat = [v for _, _, v in store.instance_stats(run_ids, metric)]
     mean, low, high = bootstrap_ci(flat)
@@ -180,7 +185,7 @@ def format_table(report: Report) -> str:
 
 
 def _format_board(board: Leaderboard, failed: bool = True) -> str:
-    order = sorted(board.models, key=lambda m: -(board.win_rates.get(m) if board.win_rates.get(m) is not None else -1))
+    order = by_win_rate(board.models, board.win_rates)
     # Names from suites and models files are printed with their control characters escaped (harness.names).
     header = ["model", "win rate", *[visible(f"{c.group} ({c.metric}{', lower better' if c.lower_is_better else ''})")
                                      for c in board.columns]]

@@ -42,4 +42,3 @@ async def ask_later_turns(adapter: MultiTurnChatAdapter, adapted: list[AdaptedIn
         results.update(answers)
         for name in ("requested", "cached", "sent", "failed"):
             setattr(stats, name, getattr(stats, name) + getattr(more, name))
-        stats.wall_s += more.wall_s

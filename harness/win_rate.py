@@ -90,7 +90,7 @@ def mean_win_rates(
 def mean_win_rates_batch(values: np.ndarray, lower_is_better: Sequence[bool | None]) -> np.ndarray:
     """`mean_win_rates` over many tables at once: values[r, model, column] (NaN: no value) -> [r, model] mean win
     rate (NaN where `mean_win_rates` gives None). The same definition, for resampled leaderboards
-    (harness.rank_intervals), where calling `mean_win_rates` per resample costs ~1 ms per table."""
+    (harness.rank_intervals), where calling `mean_win_rates` per resample is too slow."""
     import numpy as np
 
     tables, models, _ = values.shape
@@ -111,3 +111,14 @@ def mean_win_rates_batch(values: np.ndarray, lower_is_better: Sequence[bool | No
         counted += took_part
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counted > 0, total / counted, np.nan)
+
+
+def by_win_rate(models: Sequence[str], win_rates: Mapping[str, float | None]) -> list[str]:
+    """The models best mean win rate first; those without one (None or NaN) last, each group in the given order."""
+
+    def key(i: int) -> tuple[bool, float, int]:
+        wr = win_rates.get(models[i])
+        missing = wr is None or math.isnan(wr)
+        return (missing, 0.0 if missing else -wr, i)
+
+    return [models[i] for i in sorted(range(len(models)), key=key)]

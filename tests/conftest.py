@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -74,6 +74,20 @@ def stored_instances(db: Path, run_id: str | None = None) -> list[dict]:
         return [row for rid in run_ids for row in store.iter_instances(rid)]
     finally:
         store.close()
+
+
+class Instances:
+    """An InstanceSource for site tests: run_id -> a function yielding the run's instances (no shared prompt heads);
+    a run not in it has none."""
+
+    def __init__(self, by_run: dict[str, Callable[[], Iterator[Any]]] | None = None) -> None:
+        self.by_run = by_run or {}
+
+    def instances(self, run_id: str) -> Iterator[Any]:
+        return self.by_run[run_id]() if run_id in self.by_run else iter(())
+
+    def texts(self, hashes: list[str]) -> dict[str, str]:
+        return {}
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,7 @@ import pytest
 
 from harness.adapters.base import AdaptedInstance, Adapter
 from harness.adapters.multiple_choice_joint import parse_letter
-from harness.adapters.prompt import estimate_tokens
+from harness.tokens import estimate_tokens
 from harness.adapters.registry import ADAPTERS, make_adapter
 from harness.adapters.spec import METHODS, AdapterSpec
 from harness.clients.request import Result

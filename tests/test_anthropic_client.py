@@ -13,7 +13,7 @@ from anthropic_stub import AnthropicStubConfig, anthropic_state, start_anthropic
 from conftest import run_cli
 from stub_server import answer_text, truncate
 
-from harness.clients.base import from_outside, make_client, uses_chat
+from harness.clients.base import from_outside, make_client
 from harness.clients.deployment import ModelDeployment, parse_deployments
 from harness.clients.request import Request, Result
 
@@ -122,7 +122,7 @@ def test_models_file_chat_only_default_url_and_settings(tmp_path: Path) -> None:
     path.write_text("- name: claude\n  client: anthropic\n  model: claude-sonnet-4-5\n"
                     "  api_key_env: ANTHROPIC_API_KEY\n")
     deployment, = parse_deployments(path)
-    assert deployment.api == "chat" and uses_chat(deployment)
+    assert deployment.api == "chat" and deployment.chat
     assert deployment.settings == {"headers": {}, "extra_body": {}}
     assert make_client(deployment).urls == ["https://api.anthropic.com"]
     path.write_text("- name: claude\n  client: anthropic\n  model: m\n  api: completions\n")

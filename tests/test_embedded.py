@@ -64,7 +64,9 @@ def naive_logprob(client: Any, prompt: str, continuation: str) -> float:
     """The full forward pass (every position through lm_head and the model's own logit processing)."""
     import torch
 
-    ids, n = client._encode_pair(prompt, continuation)
+    from harness.clients.token_pairs import encode_pair
+
+    ids, n = encode_pair(client._tokenizer, prompt, continuation)
     with torch.inference_mode():
         logits = client._model(input_ids=torch.tensor([ids])).logits[0]
     positions = range(len(ids) - n, len(ids))  # token j is predicted at position j - 1

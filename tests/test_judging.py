@@ -59,7 +59,7 @@ def test_pairwise_over_three_models(tmp_path: Path, stub_factory) -> None:  # no
     assert done.returncode == 0, done.stderr
     assert "[self-judged]" in done.stdout  # m1 is of judge-good's family
 
-    from harness.summary import build_report
+    from harness.summary import StoredInstances, build_report
 
     store = _open(tmp_path)
     try:
@@ -85,7 +85,7 @@ def test_pairwise_over_three_models(tmp_path: Path, stub_factory) -> None:  # no
         assert by_judge[("judge-good", "single")].self_judged == ["m1"]
         # Two turns, the model's own first answer in the second prompt.
         m1 = next(r for r in report.runs if r.model == "m1")
-        for inst in report.iter_instances(m1.run_id):
+        for inst in StoredInstances(store).instances(m1.run_id):
             first_answer = inst.outputs[0].strip()
             assert len(inst.outputs) == 2 and first_answer and first_answer in inst.prompt
         rows = store.judgments([m1.run_id], prompts=True)

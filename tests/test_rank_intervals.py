@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Instances
 
 from harness.compare import GroupScores
 from harness.report import (Leaderboard, LeaderboardColumn, PairedComparison, RankInterval, Report, RunInfo,
@@ -139,7 +140,7 @@ def test_site_shows_rank_intervals_separability_and_paired_comparisons(tmp_path:
     ]}
     board = _three_models()
     board.models.append(evil)
-    index = build_site(_report(board, comparisons), tmp_path / "site")
+    index = build_site(_report(board, comparisons), tmp_path / "site", Instances())
     html = index.read_text()
     assert re.search(r'<tr id="m-top" class="apart">', html)  # the line under a separable row
     assert re.search(r'class="rank-ci"[^>]*>2\u20133</span>', html)
@@ -157,7 +158,7 @@ def test_site_shows_rank_intervals_separability_and_paired_comparisons(tmp_path:
     assert "no instance answered by both" in rows[2][2]
     # names in the comparisons are escaped like every other name
     hostile = {"qa": [PairedComparison("qa", "exact_match", evil, "top", 5, 0, 0.2, 0.9, -0.7, -0.9, -0.5, 0.01)]}
-    build_site(_report(board, hostile), tmp_path / "hostile")
+    build_site(_report(board, hostile), tmp_path / "hostile", Instances())
     group = (tmp_path / "hostile" / "groups" / "qa.html").read_text()
     assert "&lt;b&gt;x&lt;/b&gt;" in group and evil not in group and "top better" in group
 

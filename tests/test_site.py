@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from conftest import Instances
 from harness.report import InstanceView, Leaderboard, LeaderboardColumn, Report, RunInfo, Score
 from harness.site.build import PAGE_INSTANCES, build_site, fmt_num, run_href, slug, web_dir
 from harness.site.serve import make_server, server_url
@@ -53,7 +54,7 @@ def _instances(run_id: str, n: int) -> Iterator[InstanceView]:
         yield InstanceView("huge-outputs", "x", [], "p", ["<" * 40_000] * 300, EVIL, {"exact_match": 0.0})
 
 
-def make_report() -> Report:
+def make_report() -> tuple[Report, Instances]:
     models = ["acme/small", "acme/large", "other/mid", EVIL_MODEL]
     win = {"acme/small": 0.25, "acme/large": 0.9, "other/mid": 0.5, EVIL_MODEL: None}
     columns = [
@@ -88,8 +89,8 @@ def make_report() -> Report:
                         {}, 0, 0, 0))
     lb = Leaderboard(models=models, columns=columns, cells=cells, win_rates=win,
                      failed_requests={"other/mid": 6, "acme/small": 0})
-    return Report(suite=f"suite-{EVIL}", created_at="2025-01-02T03:04:05Z", leaderboard=lb, runs=runs,
-                  instances=instances)
+    report = Report(suite=f"suite-{EVIL}", created_at="2025-01-02T03:04:05Z", leaderboard=lb, runs=runs)
+    return report, Instances(instances)
 
 
 class _Page(HTMLParser):
@@ -124,7 +125,8 @@ class _Page(HTMLParser):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
-    index = build_site(make_report(), out)
+    report, instances = make_report()
+    index = build_site(report, out, instances)
     assert index == out / "index.html"
     return out
 
@@ -246,24 +248,24 @@ def test_serves_over_http(site: Path) -> None:
         server.server_close()
 
 
-def _small_report() -> Report:
-    report = make_report()
-    report.instances[BIG_RUN] = lambda: iter(())  # keeps these tests quick
-    return report
+def _small_report() -> tuple[Report, Instances]:
+    report, instances = make_report()
+    del instances.by_run[BIG_RUN]  # keeps these tests quick
+    return report, instances
 
 
 def test_rebuild_removes_stale_pages(tmp_path: Path) -> None:
-    report = _small_report()
-    build_site(report, tmp_path)
+    report, instances = _small_report()
+    build_site(report, tmp_path, instances)
     stale = tmp_path / "runs" / slug("qa--acme_small") / "page-99.html"
     stale.write_text("old")
-    build_site(report, tmp_path)
+    build_site(report, tmp_path, instances)
     assert not stale.exists()
 
 
 def test_large_runs_are_streamed_not_held(tmp_path: Path) -> None:
     """3,000 instances (~9 MB of pages) must build in a few MB: pages are flushed as they fill."""
-    report = make_report()
+    report, _ = make_report()
     text = "streamed text " * 200
 
     def many() -> Iterator[InstanceView]:
@@ -271,11 +273,11 @@ def test_large_runs_are_streamed_not_held(tmp_path: Path) -> None:
             refs = [("a", True)]
             yield InstanceView(f"s{i}", text, refs, text, ["a"], "a", {"exact_match": 1.0})
 
-    report.instances = {r.run_id: many for r in report.runs[:1]}
+    instances = Instances({r.run_id: many for r in report.runs[:1]})
     report.runs = report.runs[:1]
     tracemalloc.start()
     try:
-        build_site(report, tmp_path)
+        build_site(report, tmp_path, instances)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -290,7 +292,8 @@ def test_web_dir_can_be_overridden(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         shutil.copytree(web_dir() / sub, web / sub)
     (web / "static" / "extra.txt").write_text("custom")
     monkeypatch.setenv("HARNESS_WEB_DIR", str(web))
-    build_site(_small_report(), tmp_path / "out")
+    report, instances = _small_report()
+    build_site(report, tmp_path / "out", instances)
     assert (tmp_path / "out" / "static" / "extra.txt").read_text() == "custom"
 
 
@@ -359,9 +362,8 @@ def test_bidi_controls_in_names_show_as_escapes(tmp_path: Path) -> None:
     run = RunInfo("r1", model, scenario, group, "generation", "exact_match", {}, {"exact_match": score}, 4, 0, 0)
     lb = Leaderboard(models=[model], columns=[LeaderboardColumn(group, "exact_match")], cells={(model, group): score},
                      win_rates={model: None}, failed_requests={model: 0})
-    report = Report(suite="suite\u200e\u200f\u061c", created_at="2025-01-02T03:04:05Z", leaderboard=lb, runs=[run],
-                    instances={"r1": lambda: _instances("r1", 2)})
-    build_site(report, tmp_path)
+    report = Report(suite="suite\u200e\u200f\u061c", created_at="2025-01-02T03:04:05Z", leaderboard=lb, runs=[run])
+    build_site(report, tmp_path, Instances({"r1": lambda: _instances("r1", 2)}))
     texts = {p: p.read_text(encoding="utf-8") for p in tmp_path.rglob("*.html")}
     assert len(texts) >= 3
     for path, text in texts.items():
@@ -371,3 +373,27 @@ def test_bidi_controls_in_names_show_as_escapes(tmp_path: Path) -> None:
     assert "qa\\u2066\\u2067\\u2068\\u2069" in group_page
     run_page = texts[tmp_path / "runs" / "r1" / "index.html"]
     assert "sc\\u202a\\u202b\\u202c\\u202d" in run_page and "acme/\\u202egnp.exe" in run_page
+
+
+def test_a_report_from_the_store_is_plain_data_and_its_instances_come_from_the_source(tmp_path: Path) -> None:
+    import pickle
+    import sys
+
+    from harness.store.store import open_store
+    from harness.summary import StoredInstances, build_report
+
+    (tmp_path / "suite.yaml").write_text("name: plain\nentries:\n  - scenario: boolq\n    max_instances: 3\n")
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", "suite.yaml", "--models", "chance", "--output", "out",
+                           "--no-site"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    store = open_store(f"sqlite:///{tmp_path / 'out' / 'harness.db'}")
+    try:
+        report = build_report(store, "plain")
+        assert pickle.loads(pickle.dumps(report)) == report  # nothing in it reads the store
+        (run,) = report.runs
+        build_site(report, tmp_path / "site", StoredInstances(store))
+    finally:
+        store.close()
+    page = _Page()
+    page.feed((tmp_path / "site" / run_href(run.run_id)).read_text(encoding="utf-8"))
+    assert len(page.instance_ids) == 3

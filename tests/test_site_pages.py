@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Instances
 
 import harness.site.build as site_build
 from harness.report import InstanceView, Leaderboard, LeaderboardColumn, Report, RunInfo, Score
@@ -60,14 +61,22 @@ def make_report(saved: str = "2026-01-01T00:00:00", record: dict[str, Any] | Non
             cells[(m, g)] = scores["exact_match"]
     win = {m: 1 - MODELS.index(m) / 2 for m in MODELS}
     lb = Leaderboard(MODELS, [LeaderboardColumn(g, "exact_match") for g in GROUPS], cells, win, {m: 0 for m in MODELS})
-    instances = {r.run_id: (lambda r=r: _instances(r.model, r.group, r.group == "qa")) for r in runs}
-    return Report("suite", "2026-01-01 00:00 UTC", lb, runs, instances=instances)
+    return Report("suite", "2026-01-01 00:00 UTC", lb, runs)
+
+
+def source_of(report: Report) -> Instances:
+    """Each run's instances, made as make_report's runs describe them."""
+    return Instances({r.run_id: (lambda r=r: _instances(r.model, r.group, r.group == "qa")) for r in report.runs})
+
+
+def build(report: Report, out: Path) -> Path:
+    return build_site(report, out, source_of(report))
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
-    build_site(make_report(), out)
+    build(make_report(), out)
     return out
 
 
@@ -120,7 +129,7 @@ def test_a_paired_test_drops_into_the_comparison(tmp_path: Path) -> None:
     cell_runs: dict[tuple[str, str], list[RunInfo]] = {}
     for run in report.runs:
         cell_runs.setdefault((run.model, run.group), []).append(run)
-    ctx = compare.compare_context(report, "acme/large", "acme/small", cell_runs, compare.ValueCache(report), fake)
+    ctx = compare.compare_context(report, "acme/large", "acme/small", cell_runs, compare.ValueCache(source_of(report)), fake)
     assert [len(a) for a, _ in seen] == [N, N]  # originals only, both groups
     assert seen[0][0] == [float(k % 2 != 0) for k in range(N)] and seen[0][1] == [float(k % 3 != 0) for k in range(N)]
     html = site_env().get_template("compare.html").render(root="../", shown=compare.SHOWN, suite="s", created_at="",
@@ -162,7 +171,7 @@ def test_reproduce_box_without_and_with_a_record(site: Path, tmp_path: Path) -> 
               "packages": {"numpy": "2.0"}, "deployment": {"client": "openai-compatible", "batch_size": 1},
               "data_files": [{"path": "qa.jsonl.gz", "sha256": "d" * 64}], "seeds": {"adapter": 0},
               "started_at": "2026-01-01T00:00:00", "ended_at": "2026-01-01T00:01:00", "cwd": "/work"}
-    build_site(make_report(record=record), tmp_path)
+    build(make_report(record=record), tmp_path)
     page = (tmp_path / run_href(rid("qa", "acme/small"))).read_text()
     for text in ("harness run suite.yaml --models acme/small", "abc123", "numpy", "qa.jsonl.gz", "d" * 64, "3.11.7",
                  "2026-01-01T00:01:00", "openai-compatible", "- scenario: qa"):
@@ -175,7 +184,7 @@ def test_reproduce_box_without_and_with_a_record(site: Path, tmp_path: Path) -> 
               "deployment": {"client": "openai-compatible", "api_key_env": "OPENAI_API_KEY"},
               "data_files": [{"path": "qa.jsonl.gz", "shipped": True, "sha256": "d" * 64}],
               "seeds": {"seed": 0}, "started_at": "2026-01-01T00:00:00", "ended_at": "2026-01-01T00:01:00"}
-    build_site(make_report(record=nested), tmp_path)
+    build(make_report(record=nested), tmp_path)
     page = (tmp_path / run_href(rid("qa", "acme/small"))).read_text()
     for text in ("harness run suite.yaml --models acme/small", "abc123", "numpy", "qa.jsonl.gz", "d" * 64, "3.11.7",
                  "2026-01-01T00:01:00", "OPENAI_API_KEY", "- scenario: qa", "/work"):
@@ -209,9 +218,10 @@ def test_run_search_index_points_at_each_instance_page(tmp_path: Path) -> None:
     report = make_report()
     run = report.runs[0]
     many = 2 * PAGE_INSTANCES + 50
-    report.instances[run.run_id] = lambda: (
+    source = source_of(report)
+    source.by_run[run.run_id] = lambda: (
         InstanceView(f"x{k}", f"input {k}", [("a", True)], "p", ["a"], "a", {"exact_match": 1.0}) for k in range(many))
-    build_site(report, tmp_path)
+    build_site(report, tmp_path, source)
     run_dir = (tmp_path / run_href(run.run_id)).parent
     text = (run_dir / "search.js").read_text()
     items = json.loads(text[text.index("=") + 1:].rstrip().rstrip(";"))
@@ -226,23 +236,23 @@ def test_only_changed_runs_are_rewritten(tmp_path: Path, monkeypatch: pytest.Mon
     written: list[str] = []
     real = site_build.write_run
 
-    def counting(env: Any, report: Report, run: RunInfo, run_dir: Path, extra: Any = None) -> int:
+    def counting(env: Any, report: Report, source: Any, run: RunInfo, run_dir: Path, extra: Any = None) -> int:
         written.append(run.run_id)
-        return real(env, report, run, run_dir, extra)
+        return real(env, report, source, run, run_dir, extra)
 
     monkeypatch.setattr(site_build, "write_run", counting)
-    build_site(make_report(), tmp_path)
+    build(make_report(), tmp_path)
     assert len(written) == len(MODELS) * len(GROUPS)
     written.clear()
-    build_site(make_report(), tmp_path)
+    build(make_report(), tmp_path)
     assert written == []
     report = make_report()
     report.runs[0] = dataclasses.replace(report.runs[0], updated_at="2026-02-02T00:00:00")
-    build_site(report, tmp_path)
+    build(report, tmp_path)
     assert written == [report.runs[0].run_id]
     written.clear()
     shutil.rmtree((tmp_path / run_href(rid("math", "acme/small"))).parent)  # a page gone missing is written again
-    build_site(report, tmp_path)
+    build(report, tmp_path)
     assert written == [rid("math", "acme/small")]
 
 

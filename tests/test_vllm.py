@@ -333,16 +333,16 @@ def test_echo_offsets_that_count_bos_are_fixed() -> None:
     """vLLM's echo counts "<bos>" in text_offset but not in text: without the fix the continuation " Paris" would
     be scored as " is" (the token before it)."""
     from harness.clients.openai_compatible import _continuation_logprob
-    from harness.clients.vllm_server import _fix_echo_offsets
+    from harness.clients.openai_compatible import fix_echo_offsets
 
     choice = {"text": "The capital is Paris.", "logprobs": {
         "tokens": ["<bos>", "The", " capital", " is", " Paris", "."], "text_offset": [0, 5, 8, 16, 19, 25],
         "token_logprobs": [None, -1.0, -2.0, -3.0, -4.0, -5.0]}}
-    _fix_echo_offsets(choice)
+    fix_echo_offsets(choice)
     assert choice["logprobs"]["text_offset"] == [-1, 0, 3, 11, 14, 20]
     prompt = "The capital is"
     assert _continuation_logprob(choice, len(prompt), len(prompt + " Paris")) == (-4.0, 1)
     plain = {"text": "The capital", "logprobs": {"tokens": ["The", " capital"], "text_offset": [0, 3],
                                                  "token_logprobs": [None, -1.0]}}
-    _fix_echo_offsets(plain)  # offsets that already index the text stay
+    fix_echo_offsets(plain)  # offsets that already index the text stay
     assert plain["logprobs"]["text_offset"] == [0, 3]

@@ -12,7 +12,7 @@ from fractions import Fraction as F
 
 import pytest
 
-from harness.win_rate import column_win_rates, mean_win_rates
+from harness.win_rate import by_win_rate, column_win_rates, mean_win_rates
 
 
 def approx(expected: dict[str, F | None]) -> dict[str, object]:
@@ -114,3 +114,8 @@ def test_empty_inputs() -> None:
     assert mean_win_rates({"a": {}, "b": {"x": None}}, {"x": False}) == {"a": None, "b": None}
     assert column_win_rates({}, False) == {}
     assert column_win_rates({"a": 1.0}, False) == {}
+
+
+def test_by_win_rate_puts_the_best_first_and_the_unrated_last_in_given_order() -> None:
+    rates = {"a": 0.2, "b": None, "c": 0.9, "d": float("nan"), "e": 0.2, "f": 0.0}
+    assert by_win_rate(["b", "a", "d", "c", "e", "f", "g"], rates) == ["c", "a", "e", "f", "b", "d", "g"]

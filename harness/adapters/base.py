@@ -39,11 +39,12 @@ import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from harness.adapters.prompt import FewShotPool, Prompt, estimate_tokens, fit_prompt
+from harness.adapters.prompt import FewShotPool, Prompt, fit_prompt
 from harness.adapters.spec import AdapterSpec
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
 from harness.instance import Instance
+from harness.tokens import estimate_tokens
 
 LETTERS = string.ascii_uppercase  # the labels of multiple-choice options, in order
 

@@ -5,7 +5,6 @@ built here is exactly the text sent; nothing downstream rewrites it."""
 
 from __future__ import annotations
 
-import math
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -13,13 +12,7 @@ from dataclasses import dataclass
 
 from harness.adapters.spec import AdapterSpec
 from harness.instance import Instance
-
-
-def estimate_tokens(text: str) -> int:
-    """A conservative token count for fitting prompts without the model's tokenizer: UTF-8 bytes / 3. Real
-    tokenizers average about 4 bytes per token on English, so this errs towards dropping a few-shot example early
-    rather than sending a prompt that does not fit."""
-    return math.ceil(len(text.encode("utf-8")) / 3)
+from harness.tokens import estimate_tokens
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from harness.adapters.generation import GenerationAdapter
 from harness.adapters.multi_turn_chat import MultiTurnChatAdapter
 from harness.adapters.multiple_choice_joint import MultipleChoiceJointAdapter
 from harness.adapters.multiple_choice_separate import MultipleChoiceSeparateAdapter
-from harness.adapters.prompt import estimate_tokens
 from harness.adapters.spec import AdapterSpec
 from harness.errors import HarnessError
 from harness.instance import Instance
+from harness.tokens import estimate_tokens
 
 ADAPTERS: dict[str, type[Adapter]] = {
     cls.method: cls for cls in (GenerationAdapter, MultipleChoiceJointAdapter, MultipleChoiceSeparateAdapter,

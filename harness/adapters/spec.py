@@ -39,3 +39,15 @@ class AdapterSpec:
         data["stop_sequences"] = list(self.stop_sequences)
         data.pop("extra")
         return data
+
+
+# A suite entry's (or scenario file's) key -> (the AdapterSpec field it sets, its expected type)
+ADAPTER_FIELDS: dict[str, tuple[str, type | tuple[type, ...]]] = {
+    "method": ("method", str), "shots": ("max_train_instances", int), "instructions": ("instructions", str),
+    "input_prefix": ("input_prefix", str), "input_suffix": ("input_suffix", str),
+    "output_prefix": ("output_prefix", str), "output_suffix": ("output_suffix", str),
+    "instance_separator": ("instance_separator", str), "max_tokens": ("max_tokens", int),
+    "stop": ("stop_sequences", list), "temperature": ("temperature", (int, float)),
+    "num_outputs": ("num_outputs", int), "seed": ("seed", int), "fewshot_split": ("fewshot_split", str),
+    "choice_score": ("choice_score", str),
+}

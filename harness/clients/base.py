@@ -24,7 +24,6 @@ class Client(ABC):
 
     batch_size: int = 1
     concurrency: int = 1
-    supports_logprobs: bool = True
     # What a client declares for the models file (read by @register_client): the extra keys a deployment of it may
     # set, checked like the built-in ones and found in deployment.settings; and which form its requests take:
     # "never" chat (prompts), "always" chat (messages), or as the deployment's `api:` says.
@@ -214,14 +213,6 @@ def client_class(deployment: ModelDeployment) -> type[Client]:
             f"install the extra: pip install -e '.[{deployment.client}]'",
             field=deployment.name,
         ) from None
-
-
-def uses_chat(deployment: ModelDeployment) -> bool:
-    """Whether the deployment's requests take the chat form (messages) rather than a prompt: as its client declares
-    (a chat-only API always, an OpenAI-compatible server as its `api:` says)."""
-    kind = client_kind(deployment.client)
-    form = kind.chat_form if kind is not None else "never"
-    return form == "always" or (form == "api" and deployment.api == "chat")
 
 
 def make_client(deployment: ModelDeployment) -> Client:

@@ -15,6 +15,8 @@ from harness.yaml_lines import LineDict, LineList, check_keys, load_yaml
 if TYPE_CHECKING:
     from harness.clients.base import ClientKind, Setting
 
+HTTP_CLIENTS = ("openai-compatible", "vllm-server")  # the client kinds that send requests to a server's base_url
+
 
 @dataclass(frozen=True)
 class ModelDeployment:
@@ -49,6 +51,16 @@ class ModelDeployment:
     @property
     def urls(self) -> list[str]:
         return list(self.base_urls) or ([self.base_url] if self.base_url else [])
+
+    @property
+    def chat(self) -> bool:
+        """Whether requests go out as chat messages rather than a prompt: as its client declares (a chat-only API
+        always, an OpenAI-compatible server as its `api:` says; harness.clients.base.register_client)."""
+        from harness.clients.base import client_kind
+
+        kind = client_kind(self.client)
+        form = kind.chat_form if kind is not None else "never"
+        return form == "always" or (form == "api" and self.api == "chat")
 
     @property
     def model_id(self) -> str:
@@ -174,7 +186,7 @@ def parse_deployments(path: str | Path) -> list[ModelDeployment]:
                 raise HarnessError(f"the {kind.name} client speaks chat only; leave api out or set api: chat",
                                    path=str(path), line=entry.line_of("api"), field="api")
         urls = list(values.get("base_urls", ())) or [values.get("base_url", "")]
-        if values["client"] in ("openai-compatible", "vllm-server") and not all(u.startswith(("http://", "https://")) for u in urls):
+        if values["client"] in HTTP_CLIENTS and not all(u.startswith(("http://", "https://")) for u in urls):
             key = "base_urls" if "base_urls" in values else "base_url"
             raise HarnessError(f"a {values['client']} deployment needs {key}: http(s)://host[:port]/v1",
                                path=str(path), line=entry.line_of(key) if key in entry else entry.line, field=key)
@@ -189,7 +201,7 @@ def parse_deployments(path: str | Path) -> list[ModelDeployment]:
 
 def load_deployments(extra_files: list[str] | tuple[str, ...] = ()) -> dict[str, ModelDeployment]:
     """The packaged deployments, then each user file in order; a later entry with the same name wins."""
-    # Beside this package's modules (it ships in the wheel as package data); importlib.resources cost ~3 ms a run.
+    # Beside this package's modules (it ships in the wheel as package data): cheaper than importlib.resources.
     packaged = Path(__file__).resolve().parents[1] / "models.yaml"
     deployments = {d.name: d for d in parse_deployments(packaged)}
     for path in extra_files:

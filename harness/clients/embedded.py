@@ -24,6 +24,7 @@ import torch
 from harness.clients.base import LocalEngineClient
 from harness.clients.gemma_files import MODEL_NAME, dtype_kwargs, ensure_model_folder
 from harness.clients.request import Request, Result
+from harness.clients.token_pairs import encode_pair
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
@@ -106,31 +107,10 @@ class EmbeddedClient(LocalEngineClient):
             self._generate(batch, generated, results)
         return [r if r is not None else Result.failure("internal error: no result") for r in results]
 
-    def _encode_pair(self, prompt: str, continuation: str) -> tuple[list[int], int]:
-        """Token ids of prompt+continuation (with BOS) and how many of the last ones are the continuation's.
-
-        The two strings are tokenized jointly, as an OpenAI-compatible server scores `prompt + continuation` with
-        echo=True, so the continuation's tokens are those the model really sees after this prompt; they are found
-        by character offsets (tokens starting at or after len(prompt)). When a token straddles the boundary (the
-        prompt ends in a space that merges into " Paris"), no split of the joint tokens belongs to the continuation
-        alone, so prompt and continuation are tokenized separately and their ids concatenated: the continuation is
-        then scored as its own tokens (what lm-evaluation-harness does for every request).
-        """
-        encoded = self._tokenizer(prompt + continuation, return_offsets_mapping=True, return_special_tokens_mask=True)
-        ids: list[int] = encoded["input_ids"]
-        spans = [span for span, special in zip(encoded["offset_mapping"], encoded["special_tokens_mask"])
-                 if not special]  # BOS is (0, 0) and belongs to the prompt side even when the prompt is empty
-        if any(start < len(prompt) < end for start, end in spans):
-            tail = self._tokenizer(continuation, add_special_tokens=False)["input_ids"]
-            return self._tokenizer(prompt)["input_ids"] + tail, len(tail)
-        n_continuation = sum(1 for start, _ in spans if start >= len(prompt))
-        # The first token has nothing to condition on (only without a BOS, e.g. another folder's tokenizer).
-        return ids, min(n_continuation, len(ids) - 1)
-
     def _score(self, batch: list[Request], indices: list[int], results: list[Result | None]) -> None:
         items: list[tuple[int, list[int], int]] = []
         for i in indices:
-            ids, n = self._encode_pair(batch[i].prompt, batch[i].continuation)
+            ids, n = encode_pair(self._tokenizer, batch[i].prompt, batch[i].continuation)
             if len(ids) > self._context_length:
                 results[i] = Result.failure(f"prompt and continuation are {len(ids)} tokens, over the context "
                                             f"length {self._context_length} of {self.deployment.name}")
@@ -363,8 +343,7 @@ def _passes(items: list[Any], tokens: list[int], max_rows: int, budget: int, fil
 
 def _project(linear: torch.nn.Linear, hidden: torch.Tensor) -> torch.Tensor:
     """linear(hidden) for the 262k-row vocabulary projection, computed as (W @ h^T)^T: the same sums, but CPU BLAS
-    runs this shape 1.5-4x faster than [M, 640] x [640, 262144] for M from 4 to 256 (MKL, 2 cores: 195 -> 94 ms
-    at M=8, 612 -> 345 ms at M=64)."""
+    runs this shape faster than [M, 640] x [640, 262144]."""
     logits = (linear.weight @ hidden.reshape(-1, hidden.shape[-1]).T).T
     logits = logits + linear.bias if linear.bias is not None else logits
     return logits.reshape(*hidden.shape[:-1], logits.shape[-1])

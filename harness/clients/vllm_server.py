@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 
 from harness.clients.http import HttpError, HttpPool, InvalidUrl
 from harness.clients.openai_compatible import OpenAICompatibleClient, _message
-from harness.clients.openai_compatible import fix_echo_offsets as _fix_echo_offsets  # noqa: F401  (tests use it)
 from harness.clients.request import Request, Result
 from harness.clients.secrets import redact
 from harness.errors import HarnessError
@@ -82,7 +81,7 @@ class VllmServerClient(OpenAICompatibleClient):
                 ids = ", ".join(repr(str(m.get("id"))) for m in served) or "no model"
                 raise HarnessError(f"the vLLM server at {url} serves {ids}, not {model!r}; set the deployment's model to "
                                    f"the served name (vLLM's --served-model-name)", field=f"{self.deployment.name}: model")
-            if self.deployment.api == "chat":
+            if self.deployment.chat:
                 await self._check_chat_template(pool, url)
         finally:
             await pool.close()
@@ -166,7 +165,7 @@ class VllmServerClient(OpenAICompatibleClient):
                            f"{message})", field=f"{self.deployment.name}: api")
 
     async def _answer(self, request: Request) -> Result:
-        if self.deployment.api == "chat" and request.kind == "generate" and not request.messages:
+        if self.deployment.chat and request.kind == "generate" and not request.messages:
             # The runner built a completions prompt for a chat deployment: sending it to /completions would
             # evaluate a different prompt than the chat form the deployment asks for.
             return Result.failure(f"deployment {self.deployment.name} uses api: chat but the request has no chat "

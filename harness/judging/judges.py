@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from harness.adapters.base import render_messages
-from harness.clients.base import make_client, uses_chat
+from harness.clients.base import make_client
 from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
@@ -28,7 +28,7 @@ def self_judged(judge: ModelDeployment, *candidates: ModelDeployment) -> bool:
 def judge_request(rubric: Rubric, judge: ModelDeployment, **fields: str) -> tuple[Request, str]:
     """The judge's request and its prompt as shown (chat messages rendered as in harness.adapters.base)."""
     system, user = rubric.render(**fields)
-    if uses_chat(judge):
+    if judge.chat:
         messages = ((("system", system),) if system else ()) + (("user", user),)
         request = Request(kind="generate", messages=messages, max_tokens=rubric.max_tokens, temperature=0.0)
         return request, render_messages(messages)

@@ -1,5 +1,5 @@
 """Built-in scenarios, registered by name. A scenario's module is imported when the scenario is first asked for:
-importing all of them (and the download code's tarfile, zipfile and csv) took ~20 ms of every run."""
+importing all of them (and the download code's tarfile, zipfile and csv) would slow every run's start."""
 
 from __future__ import annotations
 

@@ -150,7 +150,7 @@ def scenario_registry() -> dict[str, type[Scenario]]:
 def scenario_class(name: str) -> type[Scenario] | None:
     """The scenario registered under `name`. Plugins are looked for only when it is not a built-in one (a plugin
     cannot replace a built-in scenario anyway): finding entry points reads every installed package's metadata,
-    ~0.08 s of every command in an environment with torch and transformers."""
+    which every command would pay in an environment with torch and transformers."""
     from harness.scenarios import BUILT_IN, import_built_in
 
     if name not in _REGISTRY:

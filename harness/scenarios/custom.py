@@ -161,8 +161,7 @@ def _metrics(spec: LineDict, path: Path) -> tuple[tuple[str, ...], str]:
 
 def _adapter_defaults(spec: LineDict, path: Path, fields: FieldMap) -> dict[str, Any]:
     """The adapter settings the file sets, type-checked as a suite entry's are (keyed by entry names)."""
-    from harness.adapters.spec import METHODS, MULTIPLE_CHOICE_JOINT
-    from harness.run_spec import ADAPTER_FIELDS
+    from harness.adapters.spec import ADAPTER_FIELDS, METHODS, MULTIPLE_CHOICE_JOINT
 
     defaults: dict[str, Any] = {}
     for key in sorted(ADAPTER_KEYS & set(spec)):

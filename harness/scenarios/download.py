@@ -113,7 +113,7 @@ def fetch(remote: RemoteFile, cache_dir: Path | None = None, *, allow_unverified
         raise HarnessError(f"{remote.url} has no pinned sha256; fetch it with allow_unverified=True to record the "
                            "digest seen (trust on first use), then pin that digest in REMOTE_FILES")
     cache.mkdir(parents=True, exist_ok=True)
-    import tempfile  # here: every run imports this module for cache_root(), and tempfile (with shutil) took ~5 ms
+    import tempfile  # here: every run imports this module for cache_root(), and tempfile (with shutil) is slow
 
     fd, tmp_name = tempfile.mkstemp(dir=cache, prefix=f".{remote.filename}.", suffix=".part")
     tmp = Path(tmp_name)

@@ -64,11 +64,6 @@ def expected_checksums(root: Path) -> dict[str, str]:
     return _checksums[key]
 
 
-def verify(relpath: str, root: Path | None = None) -> Path:
-    """The data file's path, after checking its sha256 against checksums.json (once per file version)."""
-    return _checked(relpath, root)[0]
-
-
 def _checked(relpath: str, root: Path | None = None) -> tuple[Path, bytes | None, str]:
     """(path, bytes read for the check or None when it was already verified, its sha256): the loader reuses the
     bytes, and the unpacked-data cache is keyed by the digest."""
@@ -138,7 +133,7 @@ def parse_row(row: Any, path: Path, line: int) -> Instance:
 def _lines(text: bytes) -> list[bytes]:
     """The rows of decompressed JSONL, undecoded. JSON strings cannot hold a raw newline, so newlines are exactly
     the row boundaries (not splitlines(): it would also split at U+2028 inside a string). The final newline's empty
-    "line" is dropped after splitting: removesuffix() first would copy the whole text (~9 ms for MMLU)."""
+    "line" is dropped after splitting: removesuffix() first would copy the whole text."""
     lines = text.split(b"\n")
     if lines[-1] == b"":
         lines.pop()
@@ -272,7 +267,7 @@ def _from_layout(lines: list[bytes], layout: dict[str, list[list[int]]]) -> dict
 def _indexed_layout(relpath: str) -> dict[str, list[list[int]]] | None:
     """The split index's layout of a shipped file, if it was recorded for the checksum the file has (checked before
     this is asked): then the file is byte for byte the one whose every row was checked when the index was written
-    (splits known, ids unique), and MMLU's 14k rows need not be looked at one by one again (~0.04 s)."""
+    (splits known, ids unique), and MMLU's 14k rows need not be looked at one by one again."""
     root = data_root()
     path = root / SPLIT_INDEX
     if not path.is_file():
@@ -327,9 +322,9 @@ def load(relpath: str) -> dict[str, list[tuple[int, Row]]]:
 
 def read_ahead(relpath: str) -> None:
     """Read a shipped file for a later load(), in a background thread beside other startup work: checking it and
-    reading its unpacked copy (or decompressing it, the first time) release the GIL (MMLU: ~0.01 s, ~0.05 s the
-    first time), and splitting and grouping its rows by split (~0.02 s, holding the GIL) then no longer wait for the
-    run to ask. Errors are left for load() to report: it reads the file again."""
+    reading its unpacked copy (or decompressing it, the first time) release the GIL, and splitting and grouping
+    its rows by split (holding the GIL) then no longer wait for the run to ask. Errors are left for load() to
+    report: it reads the file again."""
     try:
         with _lock:
             path, data, sha256 = _checked(relpath)

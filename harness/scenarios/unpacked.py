@@ -1,7 +1,7 @@
 """Shipped gz data, decompressed once per machine: $HARNESS_CACHE (or ~/.cache/harness)/unpacked/.
 
-Decompressing MMLU's test file (2.1 MB of gzip, 8 MB of JSONL) took ~0.04 s of every run that used it, and a run's
-first request waited for it. Reading and checking the unpacked copy takes ~0.008 s. The copy is named by the sha256
+Decompressing a large shipped file (MMLU's test file) on every run that used it delayed the run's first request;
+reading and checking the unpacked copy is much quicker. The copy is named by the sha256
 of the gz file it came from (checked against checksums.json before this is asked) and by its own sha256 and size,
 so a copy that was damaged or cut short is never read: it is unpacked again and replaced. Writing is atomic
 (a temporary file renamed into place), and a cache that cannot be written only means decompressing each time.

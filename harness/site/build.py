@@ -22,7 +22,7 @@ import harness
 from harness.cache import cache_folder
 from harness.format_sensitivity import site_context
 from harness.names import slug, visible
-from harness.report import Leaderboard, PairedComparison, Report, RunInfo, Score
+from harness.report import InstanceSource, Leaderboard, PairedComparison, Report, RunInfo, Score
 from harness.site.format import ci_title, clip, fmt_num, fmt_pm, pretty
 from harness.site.judging import BT_METRIC, judging_context
 from harness.site.incremental import Manifest, code_key, run_key
@@ -31,6 +31,7 @@ from harness.site.models import compare_href, comparison_pairs, model_href
 from harness.site.pages import metric_help, write_extra_pages
 from harness.site.reproduce import reproduce_context
 from harness.site.runs import PAGE_BYTES, PAGE_INSTANCES, write_run
+from harness.win_rate import by_win_rate
 
 __all__ = ["PAGE_BYTES", "PAGE_INSTANCES", "build_site", "fmt_num", "group_href", "run_href", "slug", "web_dir"]
 
@@ -51,7 +52,7 @@ def group_href(group: str) -> str:
 
 class _TemplateCache(jinja2.FileSystemBytecodeCache):
     """Compiled templates kept between commands (keyed by each template's source, so an edited one compiles
-    again): compiling them all took ~0.1 s of every site build. A cache that cannot be written is only skipped."""
+    again): compiling them all is much of a small site's build. A cache that cannot be written is only skipped."""
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         try:
@@ -111,8 +112,9 @@ def site_env(templates: Path | None = None) -> jinja2.Environment:
 # ---------------------------------------------------------------- pages
 
 
-def build_site(report: Report, out_dir: Path) -> Path:
-    """Write the whole site into out_dir; returns the path of index.html."""
+def build_site(report: Report, out_dir: Path, instances: InstanceSource) -> Path:
+    """Write the whole site into out_dir, each run's instances read from `instances`; returns the path of
+    index.html."""
     out_dir = Path(out_dir)
     web = web_dir()
     env = site_env(web / "templates")
@@ -142,10 +144,10 @@ def build_site(report: Report, out_dir: Path) -> Path:
         if manifest.fresh(f"run:{run.run_id}", key, out_dir / run_href(run.run_id)):
             continue
         extra = {"repro": reproduce_context(run, report.suite), "batched_latency": batched[run.run_id]}
-        write_run(env, report, run, out_dir / "runs" / slug(run.run_id), extra)
+        write_run(env, report, instances, run, out_dir / "runs" / slug(run.run_id), extra)
     order = _model_order(report)
     ordered = sorted(order, key=order.__getitem__)
-    write_extra_pages(env, report, out_dir, ordered, comparison_pairs(ordered), cell_runs, batched, manifest)
+    write_extra_pages(env, report, instances, out_dir, ordered, comparison_pairs(ordered), cell_runs, batched, manifest)
     manifest.save()
     if report.judging:
         _write(out_dir / "judging.html", env.get_template("judging.html").render(root="", **judging_context(report)))
@@ -166,14 +168,8 @@ def _win_rate(report: Report, model: str) -> float | None:
 
 def _model_order(report: Report) -> dict[str, int]:
     """Models by mean win rate, best first; models without one last, in their given order."""
-    lb = report.leaderboard
-    models = list(dict.fromkeys([*lb.models, *(r.model for r in report.runs)]))
-
-    def key(i: int) -> tuple[bool, float, int]:
-        wr = _win_rate(report, models[i])
-        return (wr is None, -(wr or 0.0), i)
-
-    return {models[i]: pos for pos, i in enumerate(sorted(range(len(models)), key=key))}
+    models = list(dict.fromkeys([*report.leaderboard.models, *(r.model for r in report.runs)]))
+    return {model: pos for pos, model in enumerate(by_win_rate(models, report.leaderboard.win_rates))}
 
 
 def _bar(score: Score, lo: float, hi: float) -> dict[str, float] | None:
@@ -200,7 +196,7 @@ def _cell_href(model: str, group: str, runs: list[RunInfo]) -> str:
 def _board_context(report: Report, lb: Leaderboard, cell_runs: dict[tuple[str, str], list[RunInfo]]) -> dict[str, Any]:
     """Columns (with a shared CI scale each) and rows, best mean win rate first, of one leaderboard table."""
     wins = {m: (None if w is None or math.isnan(w) else w) for m, w in lb.win_rates.items()}
-    models = sorted(lb.models, key=lambda m: (wins.get(m) is None, -(wins.get(m) or 0.0), lb.models.index(m)))
+    models = by_win_rate(lb.models, lb.win_rates)
     columns: list[dict[str, Any]] = []
     for col in lb.columns:
         scores = [s for (_, g), s in lb.cells.items() if g == col.group]

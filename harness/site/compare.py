@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.report import InstanceView, Report, RunInfo, Score
+from harness.report import InstanceSource, InstanceView, Report, RunInfo, Score
 from harness.site.format import clip
 
 SHOWN = 40  # disagreements shown per scenario
@@ -83,8 +83,8 @@ def _setting(run: RunInfo) -> tuple[str, str]:
 class ValueCache:
     """Each run's main-metric value per original instance, read once per build however many pairs use the run."""
 
-    def __init__(self, report: Report) -> None:
-        self.report = report
+    def __init__(self, source: InstanceSource) -> None:
+        self.source = source
         self.values: dict[str, dict[str, float]] = {}
 
     def get(self, run: RunInfo) -> dict[str, float]:
@@ -98,7 +98,7 @@ class ValueCache:
         return self.values[run.run_id]
 
     def instances(self, run: RunInfo) -> Iterator[InstanceView]:
-        return self.report.iter_instances(run.run_id) if run.run_id in self.report.instances else iter(())
+        return self.source.instances(run.run_id)
 
 
 def _texts(cache: ValueCache, run: RunInfo, wanted: set[str]) -> dict[str, tuple[str, str]]:

@@ -14,7 +14,7 @@ import orjson
 from markupsafe import Markup
 
 from harness.names import slug, visible
-from harness.report import Report, RunInfo
+from harness.report import InstanceSource, Report, RunInfo
 from harness.site import plots
 from harness.site.compare import SHOWN, ValueCache, compare_context
 from harness.site.incremental import Manifest, combined, run_key
@@ -48,7 +48,8 @@ def _write(path: Path, html: str) -> None:
     path.write_text(html, encoding="utf-8", newline="\n")
 
 
-def write_extra_pages(env: jinja2.Environment, report: Report, out_dir: Path, ordered: Sequence[str],
+def write_extra_pages(env: jinja2.Environment, report: Report, source: InstanceSource, out_dir: Path,
+                      ordered: Sequence[str],
                       pairs: Sequence[tuple[str, str]], cell_runs: Mapping[tuple[str, str], list[RunInfo]],
                       batched: Mapping[str, bool], manifest: Manifest) -> None:
     order = {m: i for i, m in enumerate(ordered)}
@@ -58,7 +59,7 @@ def write_extra_pages(env: jinja2.Environment, report: Report, out_dir: Path, or
         _write(out_dir / model_href(model), tpl.render(root="../", **ctx))
     _write(out_dir / "models" / "index.html", env.get_template("models_index.html").render(root="../", models=ordered))
 
-    cache = ValueCache(report)
+    cache = ValueCache(source)
     tpl = env.get_template("compare.html")
     by_model: dict[str, list[RunInfo]] = {}
     for run in report.runs:

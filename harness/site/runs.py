@@ -1,9 +1,9 @@
 """Run pages: runs/<run>/index.html and page-N.html, streamed and bounded by size.
 
 A page carries its instances as data (one JSON array in a <script type="application/json">) and site.js draws
-each as a card: the same text as HTML cards at a little over half the bytes (a 1,000-instance MMLU run: 1.1 MB of
-pages instead of 1.9), written in about half the time, since nothing is templated per instance. Text reaches the
-page only through textContent, so model outputs and dataset text can never become markup.
+each as a card: the same text as HTML cards in fewer bytes, written faster, since nothing is templated per
+instance. Text reaches the page only through textContent, so model outputs and dataset text can never become
+markup.
 
 A run may hold 100k instances, so nothing here keeps more than one page in memory: instances are packed into pages
 until the next one would pass PAGE_BYTES or PAGE_INSTANCES. The page count is known only at the end, so pages are
@@ -21,7 +21,7 @@ import jinja2
 import orjson
 from markupsafe import Markup
 
-from harness.report import InstanceView, Report, RunInfo
+from harness.report import InstanceSource, InstanceView, Report, RunInfo
 from harness.site.format import FIELD_CHARS, clip, fmt_stat
 from harness.site.perturbed import has_perturbations, interleave
 from harness.site.search import RunIndex
@@ -39,7 +39,7 @@ BATCH = 256  # instances read per step
 
 
 def _find_all(data: bytes, part: bytes) -> list[int]:
-    """Offsets of every `part` in `data` (a plain search: a regex of the 4 KB slot took ~0.1 s to compile)."""
+    """Offsets of every `part` in `data` (a plain search: a regex of the 4 KB slot is slow to compile)."""
     found, i = [], data.find(part)
     while i != -1:
         found.append(i)
@@ -135,9 +135,10 @@ def head_anchor(digest: str) -> str:
     return "h" + digest[:12]
 
 
-def write_heads(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Path, used: dict[str, int]) -> None:
+def write_heads(env: jinja2.Environment, source: InstanceSource, run: RunInfo, run_dir: Path,
+                used: dict[str, int]) -> None:
     """heads.html: each shared prompt head of the run once, with how many of its instances' prompts start with it."""
-    texts = report.texts(list(used)) if used and report.texts else {}
+    texts = source.texts(list(used)) if used else {}
     heads = [(head_anchor(h), clip(texts.get(h, ""), 200_000), f"{len(texts.get(h, '')):,}", used[h]) for h in used]
     html = env.get_template("heads.html").render(root="../../", run=run, heads=heads)
     (run_dir / "heads.html").write_text(html, encoding="utf-8")
@@ -158,7 +159,7 @@ def page_name(page: int) -> str:
     return "index.html" if page == 1 else f"page-{page}.html"
 
 
-def write_run(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Path,
+def write_run(env: jinja2.Environment, report: Report, source: InstanceSource, run: RunInfo, run_dir: Path,
               extra: dict[str, Any] | None = None) -> int:
     """Write the run's pages into run_dir, and its search index (harness.site.search); returns the number of pages.
     `extra`: more context for the run template (harness.site.build: the reproduce box, the latency label)."""
@@ -196,7 +197,7 @@ def write_run(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Pa
         pages.append((path, seen - len(fragments), len(fragments), offsets))
 
     # A run whose instances were not stored still gets its page (info and scores), with none listed.
-    instances = report.iter_instances(run.run_id) if run.run_id in report.instances else iter(())
+    instances = source.instances(run.run_id)
     judged = judgments_by_instance(report, run)
     if has_perturbations(run):
         instances = interleave(instances)
@@ -221,7 +222,7 @@ def write_run(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Pa
             index.add(seen, len(pages) + 1, inst)
             seen += 1
     flush()  # the last page; also page 1 of a run without instances
-    write_heads(env, report, run, run_dir, used_heads)
+    write_heads(env, source, run, run_dir, used_heads)
     index.write(run_dir)
 
     # The page count is known only now: write each pager over the blank slot kept for it, in place.
