@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.adapters.adapter import Prediction
+from harness.adapters.base import Prediction
 from harness.instance import CORRECT, Instance, Reference
 from harness.metrics.ifeval.sentences import split_sentences
 from harness.metrics.registry import corpus_metric_registry, get_metric
