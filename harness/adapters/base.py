@@ -64,6 +64,8 @@ class Prediction:
     choice_index: int | None = None
     completions: list[str] = field(default_factory=list)
     choice_logprobs: list[float] | None = None  # multiple_choice_separate: one score per choice
+    logprob: float | None = None  # language_modeling: the document's summed token log-probability (nats)
+    logprob_tokens: int | None = None  # language_modeling: how many tokens that sum is over
     error: str | None = None
     latency_s: float = 0.0
     prompt_tokens: int = 0
