@@ -140,3 +140,41 @@ def test_bits_per_byte_equals_a_direct_computation(client: Any) -> None:
     whole = direct_logprob(client, DOCS[1], 10_000)[0]
     assert abs(whole - rows[1]["_lm_logprob"]) > 1e-3
 
+
+
+def stub_logprob(text: str) -> tuple[float, int]:
+    """What the stub server's echo gives a whole document: every token's log-prob but the first (None)."""
+    from tests.stub_server import token_logprob, tokenize
+
+    pieces = tokenize(text)
+    return sum(token_logprob(token, k) for k, token in enumerate(pieces) if k > 0), len(pieces) - 1
+
+
+def test_custom_text_scenario_runs_against_a_server(tmp_path: Path, stub_factory: Any) -> None:
+    import sqlite3
+
+    from tests.conftest import run_cli
+    from tests.test_e2e_http import models_file
+
+    stub = stub_factory()
+    texts = {"a.txt": "One short document.\n", "b.txt": "A second, longer document with more words in it.\n"}
+    (tmp_path / "texts").mkdir()
+    for name, text in texts.items():
+        (tmp_path / "texts" / name).write_text(text)
+    (tmp_path / "corpus.yaml").write_text("name: corpus\nmethod: language_modeling\ndata: texts/*.txt\n")
+    (tmp_path / "suite.yaml").write_text("entries:\n  - scenario: corpus.yaml\n")
+    models = models_file(tmp_path, stub.base_url)
+    out = run_cli("run", "suite.yaml", "--models", "local/stub", "--models-file", str(models), "--output", "out",
+                  cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    with sqlite3.connect(tmp_path / "out" / "harness.db") as conn:
+        stats = dict(conn.execute("SELECT metric, mean FROM run_stats").fetchall())
+    scored = [stub_logprob(text) for text in texts.values()]
+    nll = -sum(lp for lp, _ in scored)
+    assert stats["bits_per_byte"] == pytest.approx(nll / sum(len(t.encode()) for t in texts.values()) / math.log(2))
+    assert stats["perplexity"] == pytest.approx(math.exp(nll / sum(n for _, n in scored)))
+
+    (tmp_path / "corpus.yaml").write_text("name: corpus\nmethod: language_modeling\ndata: none/*.txt\n")
+    bad = run_cli("run", "suite.yaml", "--models", "local/stub", "--models-file", str(models), "--output", "out",
+                  cwd=tmp_path)
+    assert bad.returncode == 2 and "corpus.yaml:3" in bad.stderr and "no file matches" in bad.stderr
