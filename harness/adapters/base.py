@@ -38,6 +38,7 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.adapters.prompt import FewShotPool, Prompt, estimate_tokens, fit_prompt
 from harness.adapters.spec import AdapterSpec
@@ -66,6 +67,7 @@ class Prediction:
     choice_logprobs: list[float] | None = None  # multiple_choice_separate: one score per choice
     logprob: float | None = None  # language_modeling: the document's summed token log-probability (nats)
     logprob_tokens: int | None = None  # language_modeling: how many tokens that sum is over
+    votes: dict[str, Any] | None = None  # a voting protocol's samples and winner (harness.protocols)
     error: str | None = None
     latency_s: float = 0.0
     prompt_tokens: int = 0

@@ -71,7 +71,8 @@ EFFICIENCY = ("latency_s", "prompt_tokens", "completion_tokens", "cost_usd")
 # only when they compute, never at import).
 _MODULES = ("harness.metrics.basic", "harness.metrics.calibration", "harness.metrics.text_overlap",
             "harness.metrics.math_equiv", "harness.metrics.code", "harness.metrics.ifeval",
-            "harness.metrics.bbq", "harness.metrics.refusal", "harness.metrics.language_modeling")
+            "harness.metrics.bbq", "harness.metrics.refusal", "harness.metrics.language_modeling",
+            "harness.metrics.agreement")
 
 
 def _first_line(fn: Callable[..., object], description: str) -> str:
