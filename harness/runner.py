@@ -373,7 +373,8 @@ async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
         {
             "run_id": run_id, "suite": suite, "model": deployment.name, "scenario": scenario.full_name,
             "group_name": spec.group, "method": spec.adapter_spec.method, "main_metric": spec.main_metric,
-            "adapter_spec": json.dumps(spec.adapter_spec.to_json(), ensure_ascii=False),
+            "adapter_spec": json.dumps({**spec.adapter_spec.to_json(), **(
+                {} if spec.protocol.is_plain else {"protocol": spec.protocol.to_json()})}, ensure_ascii=False),
             "metrics": json.dumps(list(spec.metrics)), "instances": n, "failed_requests": failed_requests,
             "truncated_instances": sum(1 for a in adapted[:n] if a.fewshot_dropped),
             "requests": len(requests), "fingerprint": fingerprint,

@@ -90,6 +90,8 @@ class StubConfig:
     answers_by_model: bool = False
     # Judge modes (see the judge block below): how prompts written by a harness rubric are answered; "" = like any.
     judge_mode: str = ""
+    # --- protocols (harness/protocols): every sample of a request the same answer, whatever its temperature ---
+    samples_agree: bool = False
 
 
 # --- hostile text and key echo -------------------------------------------------------------------------------
@@ -384,7 +386,8 @@ class StubServer:
             choices, completion_tokens = [], 0
             for p in prompts:
                 for i in range(n):
-                    variant = (f"\x00{seed}\x00{i}" if temperature > 0 else "") + self._model_salt(model)
+                    variant = (f"\x00{seed}\x00{i}" if temperature > 0 and not self.config.samples_agree else ""
+                               ) + self._model_salt(model)
                     reply = judge_reply(p, self.config.judge_mode) if self.config.judge_mode else None
                     text, finish = truncate(self._answer(p, variant) if reply is None else reply, max_tokens, stop)
                     completion_tokens += count_tokens(text)
@@ -416,7 +419,8 @@ class StubServer:
         def build() -> web.Response:
             choices, completion_tokens = [], 0
             for i in range(n):
-                variant = (f"\x00{seed}\x00{i}" if temperature > 0 else "") + self._model_salt(model)
+                variant = (f"\x00{seed}\x00{i}" if temperature > 0 and not self.config.samples_agree else ""
+                           ) + self._model_salt(model)
                 reply = judge_reply("\n".join(contents), self.config.judge_mode) if self.config.judge_mode else None
                 text, finish = truncate(self._answer(last_user, variant, chat=True) if reply is None else reply,
                                         max_tokens, stop)
@@ -541,7 +545,8 @@ async def _main(args: argparse.Namespace) -> None:
                         rate_limit_rpm=args.rate_limit_rpm, seed=args.seed, completion_file=args.completion_file,
                         hostile_rate=args.hostile_rate, hostile_kind=args.hostile_kind,
                         echo_key_status=args.echo_key_status,
-                        answers_by_model=args.answers_by_model, judge_mode=args.judge_mode)
+                        answers_by_model=args.answers_by_model, judge_mode=args.judge_mode,
+                        samples_agree=args.samples_agree)
     runner, base_url = await start_stub(config, args.host, args.port)
     print(f"listening on {base_url.removesuffix('/v1')}", flush=True)
     stop = asyncio.Event()
@@ -583,6 +588,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--answers-by-model", action="store_true",
                         help="answers and logprobs depend on the request's model name (several deployments, one stub)")
     parser.add_argument("--judge-mode", choices=JUDGE_MODES, default="", help="answer harness rubric prompts as a judge")
+    # --- protocols
+    parser.add_argument("--samples-agree", action="store_true",
+                        help="completions: every sample the same answer at any temperature (agreement 1)")
     asyncio.run(_main(parser.parse_args(argv)))
 
 

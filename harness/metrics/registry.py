@@ -65,7 +65,7 @@ _METRICS: dict[str, Metric] = {}
 _CORPUS: dict[str, CorpusMetric] = {}
 
 # Computed for every run, whatever the suite lists, so the leaderboard can always show cost and speed.
-EFFICIENCY = ("latency_s", "prompt_tokens", "completion_tokens", "cost_usd")
+EFFICIENCY = ("latency_s", "prompt_tokens", "completion_tokens", "cost_usd", "requests")
 
 # The modules that register the built-in metrics, imported on first use (some pull numpy or a scorer library in
 # only when they compute, never at import).

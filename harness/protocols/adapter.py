@@ -50,7 +50,7 @@ class ProtocolAdapter:
             pred = self.inner.predict(adapted, results)
             return self_consistency.decide(pred, inst, self.inner, self.main_metric,
                                            lambda p: self.score(inst, p), seed)
-        pred = Prediction(text=None, latency_s=sum(r.latency_s for r in results),
+        pred = Prediction(text=None, requests=len(results), latency_s=sum(r.latency_s for r in results),
                           prompt_tokens=sum(r.prompt_tokens or 0 for r in results),
                           completion_tokens=sum(r.completion_tokens or 0 for r in results))
         failed = [r for r in results if not r.ok]

@@ -12,8 +12,8 @@ round (self_consistency's extraction, majority and tie rule). The prompt of agen
     {output_prefix.rstrip()}
 
 (a chat deployment gets the same block at the end of the last user message). Every round's requests go through the
-executor, so each message is a stored request; the instance's outputs are the whole transcript, "round r · agent
-k: answer", shown in order on the run page.
+executor, so each message is a stored request; the instance's outputs are the whole transcript, one entry per
+message ("round r · agent k (shown agent j: ...; ...):" and its answer), shown in order on the run page.
 """
 
 from __future__ import annotations
@@ -58,7 +58,15 @@ def answer_of(result: Result) -> str:
 
 
 def transcript(results: list[Result], agents: int) -> list[str]:
-    return [f"round {i // agents + 1} · agent {i % agents + 1}: {answer_of(r)}" for i, r in enumerate(results)]
+    """One entry per message, in order: "round r · agent k:" (from round 2: what it was shown), then its answer."""
+    answers = [answer_of(r) for r in results]
+    out = []
+    for i, text in enumerate(answers):
+        round_, agent = divmod(i, agents)
+        shown = "; ".join(f"agent {j + 1}: {' '.join(answers[(round_ - 1) * agents + j].split())[:200]}"
+                          for j in range(agents) if j != agent) if round_ else ""
+        out.append(f"round {round_ + 1} · agent {agent + 1}" + (f" (shown {shown})" if shown else "") + f":\n{text}")
+    return out
 
 
 async def _once(requests: dict[str, Request]) -> AsyncIterator[dict[str, Request]]:

@@ -61,7 +61,7 @@ def decide(pred: Prediction, inst: Instance, adapter: Adapter, main_metric: str,
     winner = majority(keys, seed, inst.id)
     chosen = keys.index(winner) if winner is not None else 0
     out = replace(samples[chosen], completions=list(pred.completions), latency_s=pred.latency_s,
-                  prompt_tokens=pred.prompt_tokens, completion_tokens=pred.completion_tokens)
+                  prompt_tokens=pred.prompt_tokens, completion_tokens=pred.completion_tokens, requests=pred.requests)
     out.votes = {"keys": keys, "scores": scores, "winner": winner, "chosen": chosen, "seed": seed,
                  "agreement": (keys.count(winner) / len(keys)) if winner is not None else 0.0}
     return out
