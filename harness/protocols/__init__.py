@@ -89,15 +89,10 @@ def parse_protocol(value: Any, method: str) -> ProtocolSpec:
 
 
 def configure_adapter(spec: Any, protocol: ProtocolSpec) -> Any:
-    """The entry's AdapterSpec as the protocol needs it: n samples at its temperature (self_consistency), or one
-    sample per agent request at its temperature (debate)."""
-    from dataclasses import replace
+    """The entry's AdapterSpec as the protocol needs it (each protocol module's `configure`)."""
+    import importlib
 
-    if protocol.name == "self_consistency":
-        return replace(spec, num_outputs=protocol.param("n"), temperature=float(protocol.param("temperature")))
-    if protocol.name == "debate":
-        return replace(spec, num_outputs=1, temperature=float(protocol.param("temperature")))
-    return spec
+    return importlib.import_module(f"harness.protocols.{protocol.name}").configure(spec, dict(protocol.params))
 
 
 # What a voting protocol's run reports besides the entry's metrics (harness.metrics.agreement).

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
+from harness.adapters.spec import AdapterSpec
 from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
 from harness.executor import ExecutionStats, execute
@@ -30,6 +31,11 @@ from harness.store.store import Store
 ANSWER_CHARS = 2000  # of another agent's answer quoted in a prompt: a runaway answer must not flood the next round
 HEADER = "Other agents answered this question:"
 CLOSING = "Using their answers as additional information, give your own answer."
+
+
+def configure(spec: AdapterSpec, params: dict[str, Any]) -> AdapterSpec:
+    """One sample per agent request, at the protocol's temperature."""
+    return replace(spec, num_outputs=1, temperature=float(params["temperature"]))
 
 
 def agent_requests(first: Request, agents: int) -> tuple[Request, ...]:

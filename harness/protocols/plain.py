@@ -1,9 +1,11 @@
-"""The plain protocol: the adapter's prediction as it is (what every entry without `protocol:` runs)."""
+"""The plain protocol: the entry's adapter spec and prediction as they are (every entry without `protocol:`)."""
 
 from __future__ import annotations
 
-from harness.adapters.base import Prediction
+from typing import Any
+
+from harness.adapters.spec import AdapterSpec
 
 
-def decide(pred: Prediction) -> Prediction:
-    return pred
+def configure(spec: AdapterSpec, params: dict[str, Any]) -> AdapterSpec:
+    return spec

@@ -17,6 +17,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from harness.adapters.base import Adapter, Prediction
 from harness.adapters.spec import AdapterSpec
@@ -25,9 +26,9 @@ from harness.instance import Instance
 from harness.metrics.basic import final_number, normalize_text
 
 
-def configure(spec: AdapterSpec, n: int, temperature: float) -> AdapterSpec:
-    """The adapter spec that asks for the samples: n outputs per request at the temperature."""
-    return replace(spec, num_outputs=n, temperature=float(temperature))
+def configure(spec: AdapterSpec, params: dict[str, Any]) -> AdapterSpec:
+    """The adapter spec that asks for the samples: n outputs in one request, at the temperature."""
+    return replace(spec, num_outputs=params["n"], temperature=float(params["temperature"]))
 
 
 def answer_key(text: str, main_metric: str) -> str | None:
