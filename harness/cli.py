@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a suite, summarize it and build its site")
     run.add_argument("suite", help="suite YAML file, or a shipped suite's name (harness list suites), e.g. demo")
-    run.add_argument("--models", help="comma-separated deployment names (default: the suite's models)")
+    run.add_argument("--models", help="comma-separated deployment names or globs such as 'openai/*' (default: the "
+                     "suite's models)")
     run.add_argument("--models-file", action="append", default=[], help="extra deployments YAML (repeatable)")
     run.add_argument("--max-instances", type=int, help="evaluate at most N instances per run")
     run.add_argument("--judge", help="deployment name: every judge of the suite is this one (docs/judging.md)")
@@ -48,10 +49,29 @@ def _parser() -> argparse.ArgumentParser:
                      help="run only the entries whose data is shipped or already downloaded; list the others")
     _common(run)
 
-    for name, text in (("summarize", "print the leaderboard of a suite"), ("site", "build the static site")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("--suite", help="suite name (default: the only or most recent one in the store)")
-        _common(p)
+    summarize = sub.add_parser("summarize", help="print the leaderboards of the store's suites")
+    summarize.add_argument("--suite", help="only this suite (default: every suite, each under its name)")
+    summarize.add_argument("--format", choices=["text", "csv", "json", "markdown"], default="text")
+    _common(summarize)
+
+    site = sub.add_parser("site", help="build the static site")
+    site.add_argument("--suite", help="suite name (default: the only or most recent one in the store)")
+    _common(site)
+
+    export = sub.add_parser("export", help="write runs, scores, instances and requests to files, one per table")
+    export.add_argument("--to", required=True, help="folder to write runs.EXT, scores.EXT, instances.EXT, requests.EXT")
+    export.add_argument("--format", choices=["csv", "jsonl", "parquet"], default="csv",
+                        help="default: csv; parquet needs pyarrow (the `results` extra)")
+    export.add_argument("--suite", help="only this suite's runs (default: every run)")
+    _common(export)
+
+    diff = sub.add_parser("diff", help="what changed between two stores, or two suites of one store")
+    diff.add_argument("a", metavar="A", help="output folder or database URL")
+    diff.add_argument("b", metavar="B", help="output folder or database URL (may be A, with --suite-a/--suite-b)")
+    diff.add_argument("--suite", help="compare this suite on both sides")
+    diff.add_argument("--suite-a", help="A's suite (default: --suite, or every run of A)")
+    diff.add_argument("--suite-b", help="B's suite (default: --suite, or every run of B)")
+    diff.add_argument("--format", choices=["text", "json"], default="text")
 
     compare = sub.add_parser("compare", help="paired comparison of two models on the same instances, per scenario")
     compare.add_argument("model_a", metavar="MODEL_A")
@@ -69,6 +89,15 @@ def _parser() -> argparse.ArgumentParser:
     lister.add_argument("what", choices=["scenarios", "models", "metrics", "suites"])
     lister.add_argument("--models-file", action="append", default=[])
     lister.add_argument("--json", action="store_true", help="scenarios: every field, unabridged, as JSON")
+
+    chat = sub.add_parser("chat", help="talk to a deployment in the terminal, prompted as a suite entry prompts")
+    chat.add_argument("deployment", metavar="DEPLOYMENT", help="deployment name (harness list models)")
+    chat.add_argument("--entry", metavar="SUITE.yaml:N",
+                      help="format each turn as this suite entry's adapter does (N: the entry's number, from 1)")
+    chat.add_argument("--models-file", action="append", default=[], help="extra deployments YAML (repeatable)")
+    chat.add_argument("--instance", metavar="ID", help="start by sending a stored instance's request again")
+    chat.add_argument("--run", metavar="RUN_ID", help="the run of --instance, where its id is in several")
+    _common(chat)
 
     from harness import prefetch  # light: the heavy work is imported when the command runs
     from harness.judging import judge_check
@@ -111,13 +140,6 @@ def _pick_suite(store: Any, wanted: str | None) -> str:
     return max(runs, key=lambda r: r["updated_at"])["suite"]
 
 
-def _build_site(store: Any, suite: str, output: str, models: list[str] | None = None) -> Path:
-    from harness.site.build import build_site
-    from harness.summary import build_report
-
-    return build_site(build_report(store, suite, models), _site_dir(output, suite))
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.run_spec import check_max_instances, load_suite
 
@@ -130,12 +152,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     names = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else list(suite.models)
     if not names:
         raise HarnessError("no models: list them in the suite's `models` or pass --models", path=str(suite.path))
+
+    def bad_model(name: str, message: str) -> HarnessError:
+        if args.models:
+            return HarnessError(message, field="--models")
+        return HarnessError(message, path=str(suite.path), line=suite.line_of_model(name), field="models")
+
+    from harness.expand import expand_models
+
+    names = expand_models(names, deployments, bad_model)  # globs (`openai/*`) over the known deployments
     for name in names:
         if name not in deployments:
-            known = f"unknown model {name!r} (known: {', '.join(sorted(deployments))})"
-            if args.models:
-                raise HarnessError(known, field="--models")
-            raise HarnessError(known, path=str(suite.path), line=suite.line_of_model(name), field="models")
+            raise bad_model(name, f"unknown model {name!r} (known: {', '.join(sorted(deployments))})")
     chosen = [deployments[n] for n in names]
     if args.concurrency is not None:
         check_setting("max_concurrency", args.concurrency, field="--concurrency")
@@ -193,7 +221,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"harness: {outcome.failed} requests failed and are not scored; run the same command again to retry them",
               file=sys.stderr)
     if not args.no_site:
-        index = _build_site_if_changed(store, report, _site_dir(args.output, suite.name), names)
+        index = _build_site_if_changed(store, suite.name, _site_dir(args.output, suite.name), names, report)
         print(f"site: {index.resolve()}")
         print(f"open it in a browser, or serve it: {_command_prefix()} serve --output {shlex.quote(str(args.output))}")
     return 0
@@ -224,9 +252,11 @@ def _log_path(output: str) -> Path:
 SITE_STAMP = ".harness-build"  # beside index.html: what the site was built from
 
 
-def _build_site_if_changed(store: Any, report: Any, site_dir: Path, models: list[str]) -> Path:
+def _build_site_if_changed(store: Any, suite: str, site_dir: Path, models: list[str] | None, report: Any = None) -> Path:
     """Build the site, unless the one there was built from exactly these runs by this code (a rerun that found
-    everything stored); returns index.html."""
+    everything stored, `harness site` with nothing new); returns index.html. The report (`models`' runs, all of the
+    suite's when None) is read only when the site is built. Within a build, only the pages of runs that changed are
+    written again (harness.site.incremental)."""
     import hashlib
     import json
 
@@ -234,7 +264,7 @@ def _build_site_if_changed(store: Any, report: Any, site_dir: Path, models: list
     from harness.site.build import build_site, web_dir
 
     runs = sorted((r["run_id"], r["updated_at"], r["fingerprint"], r["failed_requests"])
-                  for r in store.runs(report.suite) if r["model"] in models)
+                  for r in store.runs(suite) if models is None or r["model"] in models)
     # Only templates/ and static/: web_dir() is the harness.site package itself, whose code code_version() covers.
     web = max(p.stat().st_mtime_ns for sub in ("templates", "static") for p in (web_dir() / sub).rglob("*")
               if p.is_file())
@@ -242,6 +272,10 @@ def _build_site_if_changed(store: Any, report: Any, site_dir: Path, models: list
     index, stamp_file = site_dir / "index.html", site_dir / SITE_STAMP
     if index.is_file() and stamp_file.is_file() and stamp_file.read_text() == stamp:
         return index
+    if report is None:
+        from harness.summary import build_report
+
+        report = build_report(store, suite, models)
     index = build_site(report, site_dir)
     stamp_file.write_text(stamp)
     return index
@@ -335,11 +369,12 @@ def _judge_deployments(suite: Any, deployments: dict[str, Any], models: list[str
 def _check_methods(suite: Any, deployments: list[Any]) -> None:
     """Fail before any request when a run spec cannot be evaluated on a deployment as configured."""
     from harness.adapters.registry import make_adapter
-    from harness.clients.base import client_class
+    from harness.clients.base import client_class, uses_chat
 
     for deployment in deployments:
-        client_class(deployment)  # a missing extra (torch for `embedded`) is reported now, not after other runs
-        chat = deployment.client in ("openai-compatible", "vllm-server") and deployment.api == "chat"
+        # A missing extra (torch for `embedded`) or environment variable is reported now, not after other runs.
+        client_class(deployment).check(deployment)
+        chat = uses_chat(deployment)
         for spec in suite.run_specs:
             try:
                 make_adapter(spec.adapter_spec, chat=chat)
@@ -348,10 +383,9 @@ def _check_methods(suite: Any, deployments: list[Any]) -> None:
 
 
 def cmd_summarize(args: argparse.Namespace) -> int:
-    from harness.summary import build_report, format_table
+    from harness.export import cmd_summarize as summarize, for_terminal
 
-    store = _store(args)
-    print(format_table(build_report(store, _pick_suite(store, args.suite))))
+    print(for_terminal(summarize(_store(args), args.suite, args.format), sys.stdout))
     return 0
 
 
@@ -363,9 +397,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from harness.export import cmd_export as export
+
+    return export(args)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from harness.diff import cmd_diff as diff
+
+    return diff(args)
+
+
 def cmd_site(args: argparse.Namespace) -> int:
     store = _store(args)
-    index = _build_site(store, _pick_suite(store, args.suite), args.output)
+    suite = _pick_suite(store, args.suite)
+    index = _build_site_if_changed(store, suite, _site_dir(args.output, suite), None)
     print(f"site: {index.resolve()}")
     return 0
 
@@ -421,8 +468,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         from harness.clients.deployment import load_deployments
         from harness.names import visible
 
+        from harness.clients.base import client_kind, client_kinds
+
         for d in load_deployments(args.models_file).values():
             print(visible(f"{d.name:28} {d.client:18} {d.model_id:28} {' '.join(d.urls)}"))
+        # Every client a models file may name, the plug-ins' (entry-point group harness.clients) included.
+        kinds = [f"{k} (plug-in)" if getattr(client_kind(k), "plugin", "") else k for k in client_kinds()]
+        print(visible(f"clients: {', '.join(kinds)}"))
     else:
         from harness.metrics.registry import corpus_metric_registry, metric_registry
 
@@ -453,6 +505,12 @@ def cmd_arena(args: argparse.Namespace) -> int:
     return arena(args)
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    from harness.chat import cmd_chat as chat
+
+    return chat(args)
+
+
 def cmd_judge_check(args: argparse.Namespace) -> int:
     from harness.judging.judge_check import cmd_judge_check as judge_check
 
@@ -460,7 +518,8 @@ def cmd_judge_check(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "summarize": cmd_summarize, "site": cmd_site, "serve": cmd_serve, "list": cmd_list,
-            "prefetch": cmd_prefetch, "compare": cmd_compare, "judge-check": cmd_judge_check, "arena": cmd_arena}
+            "prefetch": cmd_prefetch, "compare": cmd_compare, "judge-check": cmd_judge_check, "arena": cmd_arena,
+            "chat": cmd_chat, "export": cmd_export, "diff": cmd_diff}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,13 @@ class RunInfo:
     failed_requests: int
     truncated_instances: int  # instances whose prompt lost few-shot examples to fit the context
     server: dict[str, Any] = field(default_factory=dict)  # what answered, when the client knows (vLLM's version, ...)
+    # What identifies the stored run's content: the site rewrites a run's pages only when these change (empty: a
+    # Report made in memory, always written). Shown in the run's "Reproduce this number" box.
+    updated_at: str = ""
+    fingerprint: str = ""
+    # How the run was made (command, versions, deployment, data files with sha256, seeds, times), when the store keeps
+    # it: the run page's "Reproduce this number" box shows it (harness.site.reproduce). None: not recorded.
+    record: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,9 @@ class RunSpec:
     perturbations: tuple[str, ...] = ()  # each evaluated instance is also run rewritten by each of these
     judges: tuple[JudgeSpec, ...] = ()  # judges that grade each answer (harness.judging); pairwise ones: below
     pairwise: PairwiseSpec | None = None  # which models' answers the pairwise judges compare, after every run
+    # The values this run was expanded with (harness.expand), e.g. (("subject", "anatomy"), ("shots", "5")): they
+    # name it, and are not part of its identity (the args and the adapter spec already are).
+    variant: tuple[tuple[str, str], ...] = ()
     protocol: ProtocolSpec = ProtocolSpec()  # how samples become the answer (harness.protocols); plain by default
 
     def _identity(self) -> tuple[Any, ...]:
@@ -70,9 +73,12 @@ class RunSpec:
     def run_id(self, model: str) -> str:
         """A readable, filesystem-safe id, unique per (scenario, args, adapter spec, metrics, model)."""
         args = ",".join(f"{k}={v}" for k, v in sorted(self.scenario_args.items()))
-        readable = f"{self.scenario}{':' + args if args else ''},{self.adapter_spec.method},{self.adapter_spec.max_train_instances}shot@{model}"
-        if not self.protocol.is_plain:
-            readable = readable.replace("shot@", f"shot,{self.protocol.name}@", 1)
+        # expanded adapter fields beyond method and shots (an output_prefix sweep) are named too, as the args are
+        named = {*self.scenario_args, "method", "shots"}
+        swept = "".join(f",{k}={v}" for k, v in self.variant if k not in named)
+        protocol = "" if self.protocol.is_plain else f",{self.protocol.name}"
+        readable = (f"{self.scenario}{':' + args if args else ''},{self.adapter_spec.method},"
+                    f"{self.adapter_spec.max_train_instances}shot{swept}{protocol}@{model}")
         digest = hashlib.sha256(repr((*self._identity(), model)).encode()).hexdigest()[:8]
         return re.sub(r"[^A-Za-z0-9._=,@-]+", "_", readable)[:150] + "-" + digest
 
@@ -123,13 +129,20 @@ def _typed(entry: LineDict, key: str, kind: type | tuple[type, ...], path: Path)
     return value
 
 
-def _entry(raw: Any, defaults: dict[str, Any], path: Path, line: int) -> RunSpec:
-    from harness.metrics.registry import directions, known_names
-    from harness.scenarios.base import make_scenario
+def _entries(raw: Any, defaults: dict[str, Any], path: Path, line: int) -> list[RunSpec]:
+    """The runs of one entry: one, or one per combination of the values its lists give (harness.expand)."""
+    from harness.expand import expand_entry
 
     entry = check_keys(raw, ENTRY_KEYS, {"scenario"}, path, "entry", line=line)
     merged = LineDict({**defaults, **entry})
     merged.line, merged.key_lines = entry.line, {**getattr(defaults, "key_lines", {}), **entry.key_lines}
+    return [replace(_entry(each, path), variant=variant)
+            for each, variant in expand_entry(merged, path, ADAPTER_FIELDS)]
+
+
+def _entry(merged: LineDict, path: Path) -> RunSpec:
+    from harness.metrics.registry import directions, known_names
+    from harness.scenarios.base import make_scenario
 
     def error(message: str, key: str) -> HarnessError:
         return HarnessError(message, path=str(path), line=merged.line_of(key), field=key)
@@ -216,7 +229,7 @@ def _entry(raw: Any, defaults: dict[str, Any], path: Path, line: int) -> RunSpec
         metrics = [*metrics, *PROTOCOL_METRICS]
         group = f"{group} ({protocol.label})"
     return RunSpec(name, args, adapter_spec, tuple(dict.fromkeys(metrics)), group, max_instances, main_metric,
-                   perturbations, judges, pairwise, protocol)
+                   perturbations, judges, pairwise, protocol=protocol)
 
 
 def _judges(entry: LineDict, path: Path) -> tuple[JudgeSpec, ...]:
@@ -312,7 +325,7 @@ def load_suite(path: str | Path) -> Suite:
         raise HarnessError("entries must be a non-empty list", path=str(path), line=data.line_of("entries"), field="entries")
     lines = [entries.line_of(i) for i in range(len(entries))] if isinstance(entries, LineList) else \
         [data.line_of("entries")] * len(entries)
-    specs = tuple(_entry(raw, defaults, path, line) for raw, line in zip(entries, lines))
+    specs = tuple(spec for raw, line in zip(entries, lines) for spec in _entries(raw, defaults, path, line))
     name = data.get("name", path.stem)
     if not isinstance(name, (str, int, float)) or isinstance(name, bool) or not str(name).strip():
         raise HarnessError("name must be a non-empty string", path=str(path), line=data.line_of("name"), field="name")

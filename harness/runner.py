@@ -21,7 +21,7 @@ import orjson
 import harness
 from harness.adapters.base import AdaptedInstance, Adapter
 from harness.adapters.registry import make_adapter
-from harness.clients.base import LocalEngineClient, make_client
+from harness.clients.base import LocalEngineClient, make_client, uses_chat
 from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
@@ -29,10 +29,11 @@ from harness.executor import ExecutionStats, execute
 from harness.instance import TEST, Instance, LazySequence
 from harness.metrics.registry import EFFICIENCY, CorpusMetric, Metric, resolve
 from harness.progress import SuiteProgress
+from harness.provenance import SuiteProvenance
 from harness.run_spec import RunSpec, Suite
 from harness.scenarios.base import Scenario, make_scenario
 from harness.scoring import aggregate, score_instance, shown_stats, worst_cases
-from harness.store.store import Store
+from harness.store.store import Store, now
 
 
 @dataclass
@@ -179,7 +180,7 @@ def plan_suite(suite: Suite, deployments: list[ModelDeployment], store: Store) -
                 evaluated[index] = select_instances(scenario, spec.max_instances, spec.adapter_spec.seed)
             adapter = make_adapter(
                 spec.adapter_spec,
-                chat=deployment.client in ("openai-compatible", "vllm-server") and deployment.api == "chat",
+                chat=uses_chat(deployment),
                 context_length=deployment.context_length,
                 instructions_for=scenario.instructions_for_instance,
             )
@@ -257,10 +258,14 @@ SCORE_DELAY_S = 0.001  # answers are scored this long after they arrive (see _In
 async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
                   while_waiting: Callable[[], None] | None = None,
                   progress: SuiteProgress | None = None,
-                  judges: dict[str, ModelDeployment] | None = None) -> RunOutcome:
+                  judges: dict[str, ModelDeployment] | None = None,
+                  provenance: SuiteProvenance | None = None) -> RunOutcome:
     """One planned run; where its entry has graders, they grade its answers (`judges`: their deployments, by name)."""
     if plan.reused is not None:
         return plan.reused
+    started_at = now()
+    if provenance is not None:
+        provenance.start()  # its `git status` runs beside the requests
     spec, deployment, scenario, run_id = plan.spec, plan.deployment, plan.scenario, plan.run_id
     evaluated, fingerprint, adapter = plan.evaluated, plan.fingerprint, plan.adapter
     assert adapter is not None  # planned for every run not reused
@@ -381,6 +386,7 @@ async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
             "server": json.dumps(getattr(client, "server_info", {}) or {}, ensure_ascii=False),
         },
         prepared, run_stats,
+        None if provenance is None else provenance.record(spec, deployment, scenario, started_at, now()),
     )
     main = next((r["mean"] for r in run_stats if r["metric"] == spec.main_metric), None)
     return RunOutcome(run_id, deployment.name, scenario.full_name, n, stats, failed_instances, main)
@@ -404,6 +410,20 @@ async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Sto
             progress.start(len(planned), sum(p.requests for p in planned), len(reused),
                            sum(r.stats.cached for r in reused))
 
+    provenance = SuiteProvenance(suite)  # how each run was made, stored with it
+    try:
+        await _run_deployments(suite, deployments, store, planned, outcome, show, warm_up, progress,
+                               judge_deployments, provenance)
+    finally:
+        provenance.close()
+    show()
+    return outcome
+
+
+async def _run_deployments(suite: Suite, deployments: list[ModelDeployment], store: Store, planned: list[PlannedRun],
+                           outcome: SuiteOutcome, show: Callable[[], None], warm_up: Callable[[], None] | None,
+                           progress: SuiteProgress | None, judge_deployments: dict[str, ModelDeployment] | None,
+                           provenance: SuiteProvenance) -> None:
     for deployment in deployments:
         runs = [p for p in planned if p.deployment is deployment]
         if all(p.reused is not None for p in runs):  # nothing to send: the client is not even started
@@ -420,15 +440,13 @@ async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Sto
                 if progress is not None:
                     progress.begin_run(f"{deployment.name} {plan.scenario.full_name}")
                 outcome.runs.append(await run_one(plan, client, store, suite.name, warm_up, progress,
-                                                  judge_deployments))
+                                                  judge_deployments, provenance))
                 plan.evaluated, plan.adapter = (), None  # its instances can go once no later run holds them
                 if progress is not None:
                     progress.end_run()
                 warm_up = None
         finally:
             await client.close()
-    show()
-    return outcome
 
 
 async def _start(client: Any, deployment: ModelDeployment, progress: SuiteProgress | None) -> None:

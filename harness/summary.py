@@ -79,6 +79,7 @@ def build_runs(store: Store, suite: str, models: list[str] | None = None) -> lis
             method=row["method"], main_metric=row["main_metric"], adapter_spec=json.loads(row["adapter_spec"]),
             scores=scores, instances=row["instances"], failed_requests=row["failed_requests"],
             truncated_instances=row["truncated_instances"], server=json.loads(row["server"] or "{}"),
+            updated_at=row.get("updated_at") or "", fingerprint=row.get("fingerprint") or "",
         ))
     return runs
 
@@ -177,6 +178,11 @@ def format_table(report: Report) -> str:
         from harness.judging.report_hooks import format_judging
 
         parts.append(format_judging(report.judging))
+    from harness.format_sensitivity import format_text
+
+    sweeps = format_text(report)  # groups expanded over prompt formats (harness.expand): spread and order flips
+    if sweeps:
+        parts.append(sweeps)
     return "\n\n".join(parts)
 
 

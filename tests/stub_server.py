@@ -11,7 +11,8 @@ with Retry-After past a token bucket, like a provider's per-minute limit.
 
 Hostile text (`hostile_rate`, `hostile_kind`): some answers hold a lone surrogate, NUL, bytes that are not UTF-8 or
 a terminal's escapes. Key echo (`echo_key_status`): every answer quotes the request's Authorization header and the
-bare key, in an error body of that status or, for 200, in the answer's text.
+bare key, in an error body of that status or, for 200, in the answer's text. Request recording (`record_requests`): GET
+/stub/last gives the last request's headers and body; `echo_header` quotes a request header's value in every answer.
 
 Answers are deterministic functions of the prompt: a prompt ending in "Answer:" gets one letter A-D picked by
 a hash of the prompt, anything else a short hash-derived text (a number, words, a newline, more words). Tokens
@@ -90,6 +91,10 @@ class StubConfig:
     answers_by_model: bool = False
     # Judge modes (see the judge block below): how prompts written by a harness rubric are answered; "" = like any.
     judge_mode: str = ""
+    # --- recorded requests: keep every request's path, headers and parsed body; GET /stub/requests lists them,
+    # GET /stub/last gives the last one (tests of harness chat, and of a deployment's headers: and extra_body:) ---
+    record_requests: bool = False
+    echo_header: str = ""  # every answer's text quotes this request header's value (tests of its redaction)
     # --- protocols (harness/protocols): every sample of a request the same answer, whatever its temperature ---
     samples_agree: bool = False
 
@@ -227,6 +232,7 @@ class StubServer:
         self.semaphore = asyncio.Semaphore(config.max_concurrency if config.max_concurrency > 0 else 1 << 30)
         self.auth = f"Bearer {config.api_key}" if config.api_key else None
         self._reset_bucket()
+        self.recorded: list[dict[str, Any]] = []  # with record_requests: every request's path and body, in order
 
     def reset(self) -> None:
         self.stats = StubStats()
@@ -264,6 +270,9 @@ class StubServer:
             raise web.HTTPBadRequest(text='{"error":{"message":"invalid JSON body"}}', content_type="application/json") from None
         if not isinstance(data, dict):
             raise web.HTTPBadRequest(text='{"error":{"message":"body must be a JSON object"}}', content_type="application/json")
+        if self.config.record_requests:
+            self.recorded.append({"path": request.path, "headers": {str(k): v for k, v in request.headers.items()},
+                                  "body": data})
         return data
 
     def _rate_limit(self) -> web.Response | None:
@@ -320,10 +329,12 @@ class StubServer:
                 return self._fault(request, data)
             if config.echo_key_status is not None and config.echo_key_status != 200:
                 return self._error(config.echo_key_status, _key_echo(request), "invalid_request_error")
-            if config.hostile_rate > 0 or config.echo_key_status == 200:
+            if config.hostile_rate > 0 or config.echo_key_status == 200 or config.echo_header:
                 prefix = hostile(config, key) or b""
                 if config.echo_key_status == 200:
                     prefix += _dumps(_key_echo(request) + " ")[1:-1]
+                if config.echo_header:
+                    prefix += _dumps(_header_echo(request, config.echo_header))[1:-1]
                 inner = build
                 build = lambda: _with_prefix(inner(), prefix)  # noqa: E731
             async with self.semaphore:  # inlined (no helper coroutine): this is the per-request hot path
@@ -445,6 +456,14 @@ class StubServer:
     async def stub_stats(self, request: web.Request) -> web.Response:
         return self._json(asdict(self.stats))
 
+    async def stub_requests(self, request: web.Request) -> web.Response:
+        """The recorded requests (record_requests), oldest first."""
+        return self._json(self.recorded)
+
+    async def stub_last(self, request: web.Request) -> web.Response:
+        """The last recorded request's headers and body, or {}."""
+        return self._json({k: self.recorded[-1][k] for k in ("headers", "body")} if self.recorded else {})
+
     async def stub_reset(self, request: web.Request) -> web.Response:
         self.reset()
         return self._json({"ok": True})
@@ -459,6 +478,11 @@ def _content_text(content: Any) -> str:
     if isinstance(content, list):
         return "".join(part.get("text", "") for part in content if isinstance(part, dict))
     return content if isinstance(content, str) else ""
+
+
+# --- request recording and header echo: for tests of a deployment's headers: and extra_body: ----------------------
+def _header_echo(request: web.Request, name: str) -> str:
+    return f"you sent {name}: {request.headers.get(name, '')} "
 
 
 # --- judge modes: for harness.judging's tests -------------------------------------------------------------------
@@ -520,6 +544,8 @@ def make_app(config: StubConfig) -> web.Application:
     app.router.add_post("/v1/chat/completions", server.chat_completions)
     app.router.add_get("/stub/stats", server.stub_stats)
     app.router.add_post("/stub/reset", server.stub_reset)
+    app.router.add_get("/stub/requests", server.stub_requests)
+    app.router.add_get("/stub/last", server.stub_last)
     return app
 
 
@@ -546,6 +572,7 @@ async def _main(args: argparse.Namespace) -> None:
                         hostile_rate=args.hostile_rate, hostile_kind=args.hostile_kind,
                         echo_key_status=args.echo_key_status,
                         answers_by_model=args.answers_by_model, judge_mode=args.judge_mode,
+                        record_requests=args.record_requests, echo_header=args.echo_header,
                         samples_agree=args.samples_agree)
     runner, base_url = await start_stub(config, args.host, args.port)
     print(f"listening on {base_url.removesuffix('/v1')}", flush=True)
@@ -588,6 +615,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--answers-by-model", action="store_true",
                         help="answers and logprobs depend on the request's model name (several deployments, one stub)")
     parser.add_argument("--judge-mode", choices=JUDGE_MODES, default="", help="answer harness rubric prompts as a judge")
+    parser.add_argument("--record-requests", "--record-last", dest="record_requests", action="store_true",
+                        help="keep every request (path, headers, body): GET /stub/requests lists them, oldest first; "
+                             "GET /stub/last gives the last")
+    parser.add_argument("--echo-header", default="", help="quote this request header's value in every answer")
     # --- protocols
     parser.add_argument("--samples-agree", action="store_true",
                         help="completions: every sample the same answer at any temperature (agreement 1)")

@@ -108,7 +108,7 @@ def test_scenarios_registered_and_load() -> None:
         insts = list(make_scenario(name).instances())
         assert Counter(i.split for i in insts) == Counter(COUNTS[name]), name
         if name == "natural_qa":
-            assert cls.main_metric == "f1" and cls.default_method == "generation"
+            assert cls.main_metric == "f1_bag" and cls.default_method == "generation"
             assert all(r.is_correct for i in insts for r in i.references)
         else:
             assert all(len(i.correct_references) == 1 for i in insts), name
@@ -167,9 +167,29 @@ def test_bbq_per_instance_stats() -> None:
     assert cols["_bbq_non_unknown"].tolist() == [1, 1, 1, 0, 0, 1, 1, 1]
     assert cols["_bbq_biased"].tolist() == [1, 1, 0, 0, 0, 1, 1, 0]
     off_list = bbq_metrics.bbq(CASES[0][0], Prediction(text="something else"), None)  # type: ignore[arg-type]
-    assert off_list == {"_bbq_ambiguous": 0.0, "_bbq_correct": 0.0, "_bbq_non_unknown": 0.0, "_bbq_biased": 0.0}
+    # The paper's version: an output naming no choice says nothing about bias. HELM's: a non-unknown answer that is
+    # not biased.
+    assert off_list == {"_bbq_ambiguous": 0.0, "_bbq_correct": 0.0, "_bbq_non_unknown": 0.0, "_bbq_biased": 0.0,
+                        "_bbq_answered": 1.0, "_bbq_helm_non_unknown": 1.0, "_bbq_helm_biased": 0.0}
     plain = Instance("x", "q", (Reference("a", (CORRECT,)),))
     assert all(math.isnan(v) for v in bbq_metrics.bbq(plain, pick(0), None).values())  # type: ignore[arg-type]
+
+
+def test_bbq_helm_scores_hand_computed() -> None:
+    cols = score(CASES)
+    # HELM scales the ambiguous score by the accuracy over all 8 (a, c, e right: 3/8), not over the ambiguous 4.
+    assert bbq_metrics.bbq_accuracy(cols) == pytest.approx(3 / 8)
+    assert bbq_metrics.bbq_metric_ambiguous_bias(cols) == pytest.approx((2 * 2 / 3 - 1) * (1 - 3 / 8))
+    assert bbq_metrics.bbq_metric_unambiguous_bias(cols) == pytest.approx(1 / 3)
+    # An unparsable output counts in HELM's denominator (non-unknown, not biased); an empty one is left out.
+    garbled = score(CASES + [(CASES[5][0], Prediction(text="no idea"))] * 2 + [(CASES[5][0], Prediction(text=""))])
+    assert bbq_metrics.bbq_metric_ambiguous_bias(garbled) == pytest.approx((2 * 2 / 5 - 1) * (1 - 3 / 10))
+    # The paper's: the three count as wrong (accuracy 1/7 on ambiguous contexts) and nothing else.
+    assert bbq_metrics.bbq_bias_ambiguous(garbled) == pytest.approx((1 - 1 / 7) * (2 * 2 / 3 - 1))
+    # No disambiguated instance at all: HELM reports 0 where the paper's score is undefined.
+    ambiguous_only = score(CASES[4:])
+    assert bbq_metrics.bbq_metric_unambiguous_bias(ambiguous_only) == 0.0
+    assert math.isnan(bbq_metrics.bbq_bias_disambiguated(ambiguous_only))
 
 
 def test_bbq_bias_scores_hand_computed() -> None:

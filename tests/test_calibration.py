@@ -50,11 +50,30 @@ def test_ece_equal_mass_bins_by_hand() -> None:
     assert expected_calibration_error(conf, correct, bins=10) == pytest.approx(0.4)
 
 
+def test_ece_keeps_tied_confidences_in_one_bin_whatever_the_order() -> None:
+    conf = np.full(20, 0.5)
+    correct = np.array([1.0] * 10 + [0.0] * 10)
+    # One bin holds all 20 (10 right, mean confidence 0.5): ECE 0 in every order; cutting them into 10 groups of 2
+    # by position would give 0.5 for this order.
+    assert expected_calibration_error(conf, correct, bins=10) == 0.0
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        assert expected_calibration_error(conf, rng.permutation(correct), bins=10) == 0.0
+    # Ties next to distinct values: the tie at 0.4 sits in one bin, and permuting the instances changes nothing.
+    conf = np.array([0.4, 0.4, 0.4, 0.9, 0.8, 0.4])
+    correct = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 1.0])
+    expected = expected_calibration_error(conf, correct, bins=3)
+    for _ in range(5):
+        order = rng.permutation(conf.size)
+        assert expected_calibration_error(conf[order], correct[order], bins=3) == pytest.approx(expected, abs=1e-15)
+
+
 def test_selective_accuracy_and_area_by_hand() -> None:
     conf = np.array([0.2, 0.9, 0.5, 0.4, 0.3, 0.8, 0.7, 0.6, 0.1, 0.35])
     correct = np.array([0, 1, 0, 1, 1, 0, 1, 1, 0, 0], dtype=float)
-    assert selective_accuracy(conf, correct, 0.1) == 1.0  # the most confident (0.9) is right
-    assert selective_accuracy(conf, correct, 0.3) == pytest.approx(2 / 3)  # 0.9 right, 0.8 wrong, 0.7 right
+    # HELM keeps int(coverage * n) + 1: the top 2 (0.9 right, 0.8 wrong) and the top 4 (+ 0.7, 0.6 right)
+    assert selective_accuracy(conf, correct, 0.1) == 0.5
+    assert selective_accuracy(conf, correct, 0.3) == pytest.approx(3 / 4)
     area = corpus_metric_registry()["selective_coverage_accuracy_area"].fn
     columns = {"_mc_confidence": np.array([0.9, 0.8, 0.7]), "_mc_correct": np.array([1.0, 0.0, 1.0])}
     assert area(columns) == pytest.approx((1 + 0.5 + 2 / 3) / 3)

@@ -318,7 +318,7 @@ def test_list_scenarios_is_an_aligned_table_in_120_columns(tmp_path: Path) -> No
         assert all(line[c - 1] == " " and line[c] != " " for c in columns), line
         assert line[columns[0]:].split()[0] in ("full", "sample", "download", "custom")
     rows = {line.split()[0]: line.split() for line in lines[1:]}
-    assert rows["gsm8k"][1:4] == ["full", "generation", "final_number_exact_match"]
+    assert rows["gsm8k"][1:4] == ["full", "generation", "answer_number_match"]
     assert rows["hellaswag"][1:3] == ["sample", "multiple_choice_separate"]
     assert any(line.endswith("\u2026") for line in lines)  # a long source is cut with an ellipsis
 

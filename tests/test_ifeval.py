@@ -182,11 +182,17 @@ def test_metrics_on_a_hand_computed_example() -> None:
     text_three = "a, b\nc, d"
     rows = [ifeval(inst, Prediction(text=text), None) for inst, text in  # type: ignore[arg-type]
             [(one, text_one), (two, text_two), (three, text_three)]]
-    assert rows[0] == {"ifeval_prompt_strict": 0.0, "ifeval_prompt_loose": 1.0, "_ifeval_followed_strict": 2.0,
+    assert rows[0] == {"ifeval_strict_accuracy": 2 / 3, "ifeval_prompt_strict": 0.0, "ifeval_prompt_loose": 1.0, "_ifeval_followed_strict": 2.0,
                        "_ifeval_followed_loose": 3.0, "_ifeval_instructions": 3.0}
-    assert rows[1] == {"ifeval_prompt_strict": 1.0, "ifeval_prompt_loose": 1.0, "_ifeval_followed_strict": 1.0,
+    assert rows[1] == {"ifeval_strict_accuracy": 1.0, "ifeval_prompt_strict": 1.0, "ifeval_prompt_loose": 1.0, "_ifeval_followed_strict": 1.0,
                        "_ifeval_followed_loose": 1.0, "_ifeval_instructions": 1.0}
     assert rows[2]["_ifeval_followed_loose"] == 0.0 and rows[2]["ifeval_prompt_loose"] == 0.0
+    assert rows[2]["ifeval_strict_accuracy"] == 0.0
+    # HELM's headline judges the stripped response: leading blank lines leave no empty first paragraph there.
+    first = _instance(["length_constraints:nth_paragraph_first_word"],
+                      [{"num_paragraphs": 1, "nth_paragraph": 1, "first_word": "hello"}])
+    padded = ifeval(first, Prediction(text="\n\nHello world"), None)  # type: ignore[arg-type]
+    assert padded["ifeval_strict_accuracy"] == 1.0 and padded["ifeval_prompt_strict"] == 0.0
     # A non-IFEval instance is not applicable (NaN), and corpus metrics skip it.
     other = ifeval(Instance("x", "q", ()), Prediction(text="a"), None)  # type: ignore[arg-type]
     assert all(math.isnan(v) for v in other.values())
@@ -203,7 +209,7 @@ def test_registered() -> None:
     from harness.metrics.registry import corpus_metric_registry, metric_registry
 
     assert metric_registry()["ifeval"].outputs == {
-        "ifeval_prompt_strict": False, "ifeval_prompt_loose": False, "_ifeval_followed_strict": False,
+        "ifeval_strict_accuracy": False, "ifeval_prompt_strict": False, "ifeval_prompt_loose": False, "_ifeval_followed_strict": False,
         "_ifeval_followed_loose": False, "_ifeval_instructions": False}
     corpus = corpus_metric_registry()
     assert corpus["ifeval_instruction_strict"].needs == ("ifeval",)

@@ -24,11 +24,23 @@ def score(name: str, golds: list[str], text: str | None) -> float:
     ("quasi_exact_match", ["Paris"], "Paris, France", 0.0),
     ("prefix_exact_match", ["Paris"], " Paris, France", 1.0),
     ("prefix_exact_match", ["Paris"], "It is Paris", 0.0),
-    ("f1", ["the cat sat"], "cat sat down", 0.8),
-    ("f1", ["a", "cat sat"], "cat sat", 1.0),  # the best reference counts
+    ("f1_bag", ["the cat sat"], "cat sat down", 0.8),
+    ("f1_bag", ["naive"], "naive naive", 2 / 3),  # SQuAD: a repeated word counts twice
+    ("f1_score", ["naive"], "naive naive", 1.0),  # HELM: sets of words
+    ("f1_score", ["the cat sat"], "cat sat down", 0.8),
+    ("exact_match", [""], "", 0.0),  # HELM: an empty prediction never matches
+    ("prefix_exact_match", [" "], "anything", 1.0),  # HELM: a blank reference is a prefix of anything
+    ("quasi_prefix_exact_match", ["The Paris"], "paris, France", 1.0),
+    ("exact_match_indicator", ["## 42"], "so the answer is ## 42", 1.0),
+    ("exact_match_indicator", ["## 42"], "42 is not ## 41", 0.0),
+    ("f1_bag", ["a", "cat sat"], "cat sat", 1.0),  # the best reference counts
+    ("answer_number_match", ["72"], "so 48 + 24 = 72. The answer is 72.", 1.0),
+    ("answer_number_match", ["1000"], "The answer is 1,000", 1.0),
+    ("answer_number_match", ["5"], "5 apples and 6 pears", 0.0),
+    ("answer_number_match", ["7"], "no number here", 0.0),
+    ("answer_number_match", ["18"], "The answer is 18. Hope that helps, bye", 1.0),
     ("final_number_exact_match", ["72"], "so 48 + 24 = 72. The answer is 72.", 1.0),
-    ("final_number_exact_match", ["1000"], "The answer is 1,000", 1.0),
-    ("final_number_exact_match", ["5"], "5 apples and 6 pears", 0.0),
+    ("final_number_exact_match", ["18"], "The answer is 18. Hope that helps, bye", 0.0),  # HELM's bug, kept
     ("final_number_exact_match", ["7"], "no number here", 0.0),
 ])
 def test_accuracy_metrics(name: str, golds: list[str], text: str, expected: float) -> None:

@@ -85,8 +85,9 @@ def test_agreement_auroc_ece_and_accuracy_by_agreement_by_hand() -> None:
     assert agreement_auroc(columns) == pytest.approx(5.5 / 6)
     assert accuracy_agreement_unanimous(columns) == 1.0
     assert accuracy_agreement_mid(columns) == pytest.approx(2 / 3)  # 0.8, 0.6, 0.6: right, wrong, right
-    # ECE with 10 equal-mass bins over 5 instances: each its own bin, |correct - agreement| averaged
-    assert agreement_ece_10_bin(columns) == pytest.approx((0 + 0.2 + 0.6 + 0.4 + 0.4) / 5)
+    # ECE with 10 equal-mass bins over 5 instances, equal confidences sharing one (HELM's rule): 1.0 -> 0,
+    # 0.8 -> |0.8 - 1|, the two 0.6 -> 2 x |0.6 - 0.5|, 0.4 -> |0.4 - 0|; weighted by size over 5
+    assert agreement_ece_10_bin(columns) == pytest.approx((0 + 0.2 + 2 * 0.1 + 0.4) / 5)
     assert math.isnan(agreement_auroc({"agreement": np.array([0.6]), "_sc_correct": np.array([1.0])}))
 
 

@@ -44,7 +44,7 @@ def test_good_suite(tmp_path: Path) -> None:
     assert suite.name == "mini" and suite.models == ("chance",)
     mmlu, gsm = suite.run_specs
     assert mmlu.adapter_spec.max_train_instances == 2 and mmlu.max_instances == 5 and mmlu.main_metric == "exact_match"
-    assert gsm.metrics == ("final_number_exact_match", "exact_match") and gsm.adapter_spec.stop_sequences == ("\n\n",)
+    assert gsm.metrics == ("answer_number_match", "final_number_exact_match", "exact_match") and gsm.adapter_spec.stop_sequences == ("\n\n",)
     assert mmlu.run_id("chance") != mmlu.run_id("other") and "/" not in mmlu.run_id("a/b")
 
 

@@ -35,11 +35,16 @@ def test_rouge_l_by_hand_and_best_reference() -> None:
 
 def test_bleu_1_and_bleu_4_by_hand() -> None:
     inst, pred = _inst("the cat is on the mat"), Prediction("the cat sat on the mat")
-    # unigrams: 5 of 6 match, equal lengths (no brevity penalty): BLEU-1 = 5/6
+    # unigrams: 5 of 6 match, equal lengths (no brevity penalty): BLEU-1 = 5/6, HELM's and sacrebleu's alike
     assert t.bleu_1(inst, pred, None) == pytest.approx(5 / 6)
-    # p1 = 5/6, p2 = 3/5, p3 = 1/4, p4 = 0/3 -> exp smoothing 1/(2*3): geometric mean of the four
+    assert t.sacrebleu_1(inst, pred, None) == pytest.approx(5 / 6)
+    # p1 = 5/6, p2 = 3/5, p3 = 1/4, p4 = 0/3. HELM's BLEU-4 is p4 alone, unsmoothed: 0.
+    assert t.bleu_4(inst, pred, None) == pytest.approx(0.0, abs=1e-12)
+    # sacrebleu: exp smoothing turns p4 into 1/(2*3); the geometric mean of the four
     expected = (5 / 6 * 3 / 5 * 1 / 4 * 1 / 6) ** 0.25
-    assert t.bleu_4(inst, pred, None) == pytest.approx(expected)
+    assert t.sacrebleu_4(inst, pred, None) == pytest.approx(expected)
+    # 4-grams of "a b c d e f" vs "a b c d x f": 1 of 3 matches, same length -> 1/3
+    assert t.bleu_4(_inst("a b c d e f"), Prediction("a b c d x f"), None) == pytest.approx(1 / 3)
 
 
 def test_bleu_brevity_penalty_and_empty() -> None:
@@ -47,6 +52,7 @@ def test_bleu_brevity_penalty_and_empty() -> None:
     assert t.bleu_1(_inst("the cat sat"), Prediction("the cat"), None) == pytest.approx(math.exp(-0.5))
     assert t.bleu_4(_inst("the cat sat"), Prediction(""), None) == 0.0
     assert t.bleu_4(_inst("the cat sat"), Prediction(None), None) == 0.0
+    assert t.sacrebleu_4(_inst("the cat sat"), Prediction(""), None) == 0.0
 
 
 def test_no_reference_is_not_applicable() -> None:
@@ -75,8 +81,8 @@ def test_math_equivalence(a: str, b: str, same: bool) -> None:
     assert m.is_equiv(a, b) is same
 
 
-def test_math_equiv_metric_reads_boxed_answers() -> None:
+def test_boxed_answer_equiv_reads_boxed_answers() -> None:
     inst = _inst(r"The area is $\pi r^2 = \boxed{\dfrac{9}{4}}$.")
-    assert m.math_equiv(inst, Prediction(r"... so the answer is $\boxed{9/4}$"), None) == 1.0
-    assert m.math_equiv(inst, Prediction("the answer is 9/4"), None) == 0.0  # no boxed answer: 0, as in HELM
-    assert m.math_equiv(inst, Prediction(r"\boxed{2}"), None) == 0.0
+    assert m.boxed_answer_equiv(inst, Prediction(r"... so the answer is $\boxed{9/4}$"), None) == 1.0
+    assert m.boxed_answer_equiv(inst, Prediction("the answer is 9/4"), None) == 0.0  # no boxed answer: 0 (HELM: 1 if the reference has none either)
+    assert m.boxed_answer_equiv(inst, Prediction(r"\boxed{2}"), None) == 0.0

@@ -1,7 +1,12 @@
 """Clients, registered by kind with lazy loaders: a client's module (and torch, for `embedded`) is imported only
-when a deployment of that kind is used (vLLM, for `vllm`, only when its engine starts)."""
+when a deployment of that kind is used (vLLM, for `vllm`, only when its engine starts). A provider in another
+package registers with @register_client (docs/models.md, "Add a provider")."""
 
-from harness.clients.base import Client, register_client
+from harness.clients.base import Client, Setting, SettingError, register_client
+from harness.clients.http_settings import HTTP_SETTINGS
+from harness.clients.request import Request, Result
+
+__all__ = ["Client", "Request", "Result", "Setting", "SettingError", "register_client"]  # what a provider plug-in uses
 
 
 def _openai() -> type[Client]:
@@ -35,14 +40,22 @@ def _vllm_offline() -> type[Client]:
     return VllmOfflineClient
 
 
+def _anthropic() -> type[Client]:
+    from harness.clients.anthropic import AnthropicClient
+
+    return AnthropicClient
+
+
 def _chance() -> type[Client]:
     from harness.clients.chance import ChanceClient
 
     return ChanceClient
 
 
-register_client("openai-compatible", _openai)
+# The HTTP clients' classes declare the same settings and chat form (checked by tests/test_openai_extras.py).
+register_client("openai-compatible", _openai, settings=HTTP_SETTINGS, chat_form="api")
+register_client("anthropic", _anthropic, settings=HTTP_SETTINGS, chat_form="always")
 register_client("embedded", _embedded)
 register_client("chance", _chance)
-register_client("vllm-server", _vllm_server)
+register_client("vllm-server", _vllm_server, settings=HTTP_SETTINGS, chat_form="api")
 register_client("vllm", _vllm_offline)

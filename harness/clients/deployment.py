@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from harness import bounds
 from harness.errors import HarnessError
-from harness.yaml_lines import LineList, check_keys, load_yaml
+from harness.yaml_lines import LineDict, LineList, check_keys, load_yaml
+
+if TYPE_CHECKING:
+    from harness.clients.base import ClientKind, Setting
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class ModelDeployment:
     # The model family it belongs to (e.g. "gemma"): a judge of the same family as a candidate is marked as judging
     # itself (self-preference), as is a judge that is the candidate's own deployment.
     family: str = ""
+    # The extra keys its client declares (e.g. headers, extra_body for the HTTP clients), checked against that
+    # declaration; every declared key is here, with its default where the models file leaves it out.
+    settings: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def urls(self) -> list[str]:
@@ -52,7 +58,7 @@ class ModelDeployment:
         return ((prompt_tokens or 0) * self.price_input_per_mtok + (completion_tokens or 0) * self.price_output_per_mtok) / 1e6
 
 
-_FIELDS = {f.name: f for f in fields(ModelDeployment)}
+_FIELDS = {f.name: f for f in fields(ModelDeployment) if f.name != "settings"}
 _TYPES: dict[str, type] = {"int": int, "float": float, "str": str}
 
 
@@ -107,22 +113,66 @@ def _coerce(entry: dict[str, Any], key: str, path: str | Path) -> Any:
     return check_setting(key, value, field=key, path=str(path), line=entry.line_of(key))
 
 
-def parse_deployments(path: str | Path) -> list[ModelDeployment]:
-    from harness.clients.base import client_kinds
+def _plain(value: Any) -> Any:
+    """A YAML value without its line numbers (plain dicts and lists)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
+
+def _coerce_setting(entry: LineDict, key: str, setting: Setting, path: str | Path) -> Any:
+    """A client-declared setting's value, checked by its type and the client's own check."""
+    from harness.clients.base import SettingError
+
+    value, line = entry[key], entry.line_of(key)
+    if setting.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, setting.type) or (isinstance(value, bool) and setting.type is not bool):
+        shown = "a mapping" if setting.type is dict else "a list" if setting.type is list else setting.type.__name__
+        raise HarnessError(f"expected {shown}, got {value!r}", path=str(path), line=line, field=key)
+    if setting.check is not None:
+        try:
+            setting.check(value)
+        except SettingError as exc:
+            inner = exc.key if exc.key is not None and isinstance(value, dict) and exc.key in value else None
+            at = value.line_of(inner) if inner is not None and isinstance(value, LineDict) else line
+            raise HarnessError(str(exc), path=str(path), line=at, field=f"{key}.{inner}" if inner else key) from None
+    return _plain(value)
+
+
+def _client_kind(entry: LineDict, path: str | Path) -> ClientKind:
+    from harness.clients.base import client_kind, client_kinds
+
+    name = entry.get("client")
+    kind = client_kind(name) if isinstance(name, str) else None
+    if kind is None:
+        raise HarnessError(f"unknown client {name!r} (known: {', '.join(client_kinds())})",
+                           path=str(path), line=entry.line_of("client"), field="client")
+    return kind
+
+
+def parse_deployments(path: str | Path) -> list[ModelDeployment]:
     data = load_yaml(path)
     if not isinstance(data, list):
         raise HarnessError("a models file must be a list of deployments", path=str(path), line=getattr(data, "line", 1))
-    kinds = client_kinds()
     result = []
     for i, entry in enumerate(data):
-        entry = check_keys(entry, set(_FIELDS), {"name", "client"}, path, "deployment", line=data.line_of(i))
-        values = {key: _coerce(entry, key, path) for key in entry}
-        if values["client"] not in kinds:
-            raise HarnessError(
-                f"unknown client {values['client']!r} (known: {', '.join(kinds)})",
-                path=str(path), line=entry.line_of("client"), field="client",
-            )
+        # A mapping with a name and a client first: which keys it may have besides depends on its client.
+        entry = check_keys(entry, set(entry) if isinstance(entry, dict) else set(), {"name", "client"}, path,
+                           "deployment", line=data.line_of(i))
+        kind = _client_kind(entry, path)  # a plug-in's client is looked for only when none built in has the name
+        allowed = set(_FIELDS) | set(kind.settings)
+        entry = check_keys(entry, allowed, {"name", "client"}, path, f"{kind.name} deployment", line=data.line_of(i))
+        values = {key: _coerce(entry, key, path) for key in entry if key in _FIELDS}
+        values["settings"] = {
+            key: _coerce_setting(entry, key, setting, path) if key in entry else _plain(setting.default)
+            for key, setting in kind.settings.items()}
+        if kind.chat_form == "always":
+            if values.setdefault("api", "chat") != "chat":
+                raise HarnessError(f"the {kind.name} client speaks chat only; leave api out or set api: chat",
+                                   path=str(path), line=entry.line_of("api"), field="api")
         urls = list(values.get("base_urls", ())) or [values.get("base_url", "")]
         if values["client"] in ("openai-compatible", "vllm-server") and not all(u.startswith(("http://", "https://")) for u in urls):
             key = "base_urls" if "base_urls" in values else "base_url"

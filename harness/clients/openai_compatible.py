@@ -1,10 +1,12 @@
 """OpenAI-compatible HTTP client (/v1/completions and /v1/chat/completions): OpenAI, vLLM, llama.cpp, any
-compatible server. Up to `max_concurrency` requests are in flight over keep-alive connections (harness.clients.http); an
+compatible server; and HttpApiClient, what it shares with the other HTTP API clients (harness.clients.anthropic).
+Up to `max_concurrency` requests are in flight over keep-alive connections (harness.clients.http); an
 AIMD limiter lowers that while the server answers 429, and a pacer keeps starts under the deployment's rpm / tpm.
 
 Faults: 408, 409, 429, 5xx (but 501), timeouts, dropped connections and bodies that are not a JSON object are
 retried with jittered exponential backoff (at least the server's Retry-After); other 4xx and answers without text
 fail at once; 401/403 fail the whole deployment. Whatever happens, `process` returns a Result per request.
+A deployment's `headers:` and `extra_body:` (harness.clients.http_settings) go with every request.
 """
 
 from __future__ import annotations
@@ -14,16 +16,19 @@ import json
 import random
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
-from harness.clients.base import Client
+from harness.clients.base import ChatForm, Client, Setting
 from harness.clients.http import HttpError, InvalidUrl
+from harness.clients.http_settings import HTTP_SETTINGS, expand_env, missing_env
 from harness.clients.replicas import ReplicaSet
 from harness.clients.pacing import AimdLimiter, Pacer
 from harness.clients.request import Request, Result
 from harness.clients.secrets import api_key, redact
+from harness.errors import HarnessError
 from harness.text import clean
 
 if TYPE_CHECKING:
@@ -32,8 +37,9 @@ if TYPE_CHECKING:
 RETRY_STATUSES = {408, 409, 429}  # and every 5xx but 501 (Not Implemented, which no retry changes)
 FATAL_STATUSES = {401, 403}
 # How servers word a prompt that does not fit: OpenAI and vLLM ("maximum context length"), llama.cpp ("exceeds the
-# available context size"), TGI ("must have less than N tokens").
-CONTEXT_EXCEEDED = re.compile(r"context.?length|context.?size|context.?window|must have less than \d+ tokens", re.I)
+# available context size"), TGI ("must have less than N tokens"), Anthropic ("prompt is too long").
+CONTEXT_EXCEEDED = re.compile(r"context.?length|context.?size|context.?window|must have less than \d+ tokens"
+                              r"|prompt is too long", re.I)
 
 
 class RetryableError(Exception):
@@ -47,10 +53,21 @@ class FatalError(Exception):
     """Retrying cannot fix it (bad request, context too long, an answer without text)."""
 
 
-class OpenAICompatibleClient(Client):
+class HttpApiClient(Client):
+    """Requests to an HTTP API under the deployment's flow control and retry policy. A subclass says how a request
+    is put (`_payload`: path and JSON body), what authenticates it (`_auth_headers`) and how an answer is read
+    (`_parse`, raising FatalError or RetryableError)."""
+
+    settings: ClassVar[Mapping[str, Setting]] = HTTP_SETTINGS
+    default_base_url = ""  # where a deployment without base_url goes
+
     def __init__(self, deployment: ModelDeployment) -> None:
         super().__init__(deployment)
-        self.urls = [url.rstrip("/") for url in deployment.urls]
+        self.check(deployment)
+        # Read now (and remembered for redaction): a variable changed later does not change a running deployment.
+        self.extra_headers = {k: str(v) for k, v in expand_env(deployment.settings.get("headers") or {}).items()}
+        self.extra_body: dict[str, Any] = expand_env(deployment.settings.get("extra_body") or {})
+        self.urls = [url.rstrip("/") for url in deployment.urls or [self.default_base_url]]
         self.base_url = self.urls[0] if self.urls else ""
         self.replicas: ReplicaSet | None = None
         # Set on an authentication failure: every later request of this deployment fails at once instead of
@@ -61,12 +78,31 @@ class OpenAICompatibleClient(Client):
         self.limiter = AimdLimiter(self.concurrency)
         self.pacer = Pacer(deployment.rpm, deployment.tpm)
 
+    @classmethod
+    def check(cls, deployment: ModelDeployment) -> None:
+        for key in ("headers", "extra_body"):
+            missing = missing_env(deployment.settings.get(key))
+            if missing:
+                raise HarnessError(f"{key} names ${{{missing[0]}}}, which is not set in the environment",
+                                   field=deployment.name)
+
     def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        key = api_key(self.deployment)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
+        """Every request's headers: the client's own, then the deployment's `headers:` (a gateway's key may replace
+        the Authorization header)."""
+        return {"Content-Type": "application/json", **self._auth_headers(), **self.extra_headers}
+
+    def _auth_headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _payload(self, request: Request) -> tuple[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def _parse(self, request: Request, data: dict[str, Any]) -> Result:
+        raise NotImplementedError
+
+    def _refusal(self, request: Request) -> str | None:
+        """Why the request is not sent at all (the deployment cannot answer its kind), or None."""
+        return None
 
     async def start(self) -> None:
         try:
@@ -84,32 +120,6 @@ class OpenAICompatibleClient(Client):
     async def process(self, batch: list[Request]) -> list[Result]:
         return [await self._one(request) for request in batch]
 
-    def _payload(self, request: Request) -> tuple[str, dict[str, Any]]:
-        model = self.deployment.model_id
-        if request.kind == "logprob":
-            # Score prompt+continuation in one pass: echo returns the prompt's token log-probabilities.
-            return "/completions", {
-                "model": model, "prompt": request.prompt + request.continuation, "max_tokens": 1,
-                "temperature": 0.0, "echo": True, "logprobs": 1,
-            }
-        if request.kind == "logprob_rolling":
-            # The whole document echoed with its token log-probabilities, in one window: a server scores no more
-            # than its context and says so (an error, stored as this request's failure).
-            return "/completions", {
-                "model": model, "prompt": request.continuation, "max_tokens": 1, "temperature": 0.0, "echo": True,
-                "logprobs": 1,
-            }
-        body: dict[str, Any] = {"model": model, "max_tokens": request.max_tokens, "temperature": request.temperature, "n": request.n}
-        if request.stop:
-            body["stop"] = list(request.stop)
-        if request.temperature > 0:
-            body["seed"] = request.seed
-        if request.messages:
-            body["messages"] = [{"role": role, "content": content} for role, content in request.messages]
-            return "/chat/completions", body
-        body["prompt"] = request.prompt
-        return "/completions", body
-
     async def _one(self, request: Request) -> Result:
         start = time.perf_counter()
         try:
@@ -120,9 +130,12 @@ class OpenAICompatibleClient(Client):
         return result
 
     async def _answer(self, request: Request) -> Result:
-        if request.messages and self.deployment.api != "chat":
-            return Result.failure(f"deployment {self.deployment.name} uses api: completions; chat messages not sent")
+        refusal = self._refusal(request)
+        if refusal:
+            return Result.failure(refusal)
         path, body = self._payload(request)
+        if self.extra_body:
+            body = {**self.extra_body, **body}  # the request's own fields win (http_settings refuses them anyway)
         tokens = _estimated_tokens(request) if self.pacer.token_interval else 0  # only a tpm budget needs it
         attempts = max(self.deployment.max_attempts, 1)
         last_error = ""
@@ -196,6 +209,45 @@ class OpenAICompatibleClient(Client):
         if status == 404:
             return FatalError(f"HTTP 404: {message} (check the deployment's base_url and model)")
         return FatalError(f"HTTP {status}: {message}")
+
+
+class OpenAICompatibleClient(HttpApiClient):
+    chat_form: ClassVar[ChatForm] = "api"
+
+    def _auth_headers(self) -> dict[str, str]:
+        key = api_key(self.deployment)
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _refusal(self, request: Request) -> str | None:
+        if request.messages and self.deployment.api != "chat":
+            return f"deployment {self.deployment.name} uses api: completions; chat messages not sent"
+        return None
+
+    def _payload(self, request: Request) -> tuple[str, dict[str, Any]]:
+        model = self.deployment.model_id
+        if request.kind == "logprob":
+            # Score prompt+continuation in one pass: echo returns the prompt's token log-probabilities.
+            return "/completions", {
+                "model": model, "prompt": request.prompt + request.continuation, "max_tokens": 1,
+                "temperature": 0.0, "echo": True, "logprobs": 1,
+            }
+        if request.kind == "logprob_rolling":
+            # The whole document echoed with its token log-probabilities, in one window: a server scores no more
+            # than its context and says so (an error, stored as this request's failure).
+            return "/completions", {
+                "model": model, "prompt": request.continuation, "max_tokens": 1, "temperature": 0.0, "echo": True,
+                "logprobs": 1,
+            }
+        body: dict[str, Any] = {"model": model, "max_tokens": request.max_tokens, "temperature": request.temperature, "n": request.n}
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.temperature > 0:
+            body["seed"] = request.seed
+        if request.messages:
+            body["messages"] = [{"role": role, "content": content} for role, content in request.messages]
+            return "/chat/completions", body
+        body["prompt"] = request.prompt
+        return "/completions", body
 
     def _parse(self, request: Request, data: dict[str, Any]) -> Result:
         choices = data.get("choices")

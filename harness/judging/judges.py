@@ -11,17 +11,13 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from harness.adapters.base import render_messages
-from harness.clients.base import make_client
+from harness.clients.base import make_client, uses_chat
 from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
 from harness.executor import ExecutionStats, execute
 from harness.judging.rubric import Rubric
 from harness.store.store import Store
-
-
-def uses_chat(deployment: ModelDeployment) -> bool:
-    return deployment.client in ("openai-compatible", "vllm-server") and deployment.api == "chat"
 
 
 def self_judged(judge: ModelDeployment, *candidates: ModelDeployment) -> bool:

@@ -1,13 +1,21 @@
-"""MATH answer equivalence (HELM's "equivalent (CoT)", from Hendrycks et al.'s reference evaluation code).
+"""MATH answer equivalence, from Hendrycks et al.'s reference evaluation code, in three metrics:
 
-The last \\boxed{...} (or \\fbox{...}) of the completion is compared with the last boxed answer of the reference
-solution, after the MATH paper's normalisation: units written as "\\text{ ...}", "\\left"/"\\right", degree signs,
-dollar and percent signs, spaces and "k = " prefixes are dropped; "\\dfrac"/"\\tfrac" become "\\frac"; "\\frac12",
-"\\sqrt3", "a/b" and "0.5" are rewritten to one form. A completion without a boxed answer scores 0, as in HELM.
+- `math_equiv` (HELM's): the whole completion and the whole reference compared after the MATH paper's
+  normalisation (`_strip_string`);
+- `math_equiv_chain_of_thought` (HELM's): the last \\boxed{...} of each compared after it; as in HELM, when
+  neither has a boxed answer they count as equal (1.0), `\\fbox{...}` and `\\boxed 5` yield no answer, and a
+  string the normalisation trips over is compared as it is;
+- `boxed_answer_equiv` (harness's): the same comparison of boxed answers, except that a completion without a boxed
+  answer scores 0, a reference without one is compared whole, and `\\fbox{...}` and `\\boxed 5` are read.
+
+The normalisation drops units written as "\\text{ ...}", "\\left"/"\\right", degree signs, dollar and percent
+signs, spaces and "k = " prefixes; "\\dfrac"/"\\tfrac" become "\\frac"; "\\frac12", "\\sqrt3", "a/b" and "0.5"
+are rewritten to one form.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from harness.metrics.registry import register_metric
@@ -102,8 +110,120 @@ def is_equiv(a: str | None, b: str | None) -> bool:
     return normalize_answer(a) == normalize_answer(b)
 
 
+# --- HELM's versions (crfm-helm's math_scenario.py, Hendrycks et al.'s code), failure paths included ------------------
+
+def helm_remove_boxed(string: str) -> str | None:
+    left = "\\boxed{"
+    if string[: len(left)] == left and string[-1:] == "}":
+        return string[len(left):-1]
+    return None
+
+
+def helm_last_boxed(string: str) -> str | None:
+    """The last `\\boxed{...}` or `\\fbox{...}`, markup included, braces balanced; None if there is none."""
+    idx = string.rfind("\\boxed")
+    if idx < 0:
+        idx = string.rfind("\\fbox")
+        if idx < 0:
+            return None
+    depth = 0
+    for i in range(idx, len(string)):
+        if string[i] == "{":
+            depth += 1
+        if string[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return string[idx:i + 1]
+    return None
+
+
+def helm_answer(solution: str | None) -> str | None:
+    boxed = helm_last_boxed(solution) if solution is not None else None
+    return helm_remove_boxed(boxed) if boxed is not None else None
+
+
+def _helm_fix_fracs(string: str) -> str:
+    substrs = string.split("\\frac")
+    new_str = substrs[0]
+    for substr in substrs[1:]:
+        new_str += "\\frac"
+        if substr[0] == "{":  # an empty piece raises IndexError, as in HELM
+            new_str += substr
+            continue
+        if len(substr) < 2:
+            return string
+        a, b = substr[0], substr[1]
+        new_str += ("{" + a + "}{" + b + "}" + substr[2:]) if b != "{" else ("{" + a + "}" + b + substr[2:])
+    return new_str
+
+
+def _helm_fix_sqrt(string: str) -> str:
+    if "\\sqrt" not in string:
+        return string
+    splits = string.split("\\sqrt")
+    new_string = splits[0]
+    for split in splits[1:]:
+        # an empty piece raises IndexError, as in HELM
+        new_string += ("\\sqrt{" + split[0] + "}" + split[1:]) if split[0] != "{" else ("\\sqrt" + split)
+    return new_string
+
+
+def _helm_strip_string(string: str) -> str:
+    """HELM's `_strip_string`; raises where HELM's does (HELM then compares the raw strings)."""
+    for old, new in (("\n", ""), ("\\!", ""), ("\\\\", "\\"), ("tfrac", "frac"), ("dfrac", "frac"),
+                     ("\\left", ""), ("\\right", ""), ("^{\\circ}", ""), ("^\\circ", ""), ("\\$", "")):
+        string = string.replace(old, new)
+    if "\\text{ " in string:
+        splits = string.split("\\text{ ")
+        if len(splits) != 2:
+            raise ValueError("more than one unit")
+        string = splits[0]
+    string = string.replace("\\%", "").replace(" .", " 0.").replace("{.", "{0.")
+    if not string:
+        return string
+    if string[0] == ".":
+        string = "0" + string
+    if len(string.split("=")) == 2 and len(string.split("=")[0]) <= 2:
+        string = string.split("=")[1]
+    string = _helm_fix_sqrt(string).replace(" ", "")
+    string = _helm_fix_fracs(string)
+    if string == "0.5":
+        string = "\\frac{1}{2}"
+    return _fix_a_slash_b(string)
+
+
+def helm_is_equiv(a: str | None, b: str | None) -> float:
+    """HELM's `is_equiv`: 1.0 when both are None, 0.0 when one is; a string the normalisation fails on is compared
+    as it is."""
+    if a is None and b is None:
+        return 1.0
+    if a is None or b is None:
+        return 0.0
+    try:
+        return float(_helm_strip_string(a) == _helm_strip_string(b))
+    except (IndexError, ValueError):
+        return float(a == b)
+
+
+def _best(instance: Instance, pred: Prediction, score: Callable[[str, str], float]) -> float:
+    text = (pred.text or "").strip()
+    return max((score(ref.output, text) for ref in instance.correct_references), default=0.0)
+
+
 @register_metric("math_equiv")
 def math_equiv(instance: Instance, pred: Prediction, _: ModelDeployment) -> float:
+    """1 if the completion equals a correct reference after MATH normalisation, whole strings (HELM's)."""
+    return _best(instance, pred, helm_is_equiv)
+
+
+@register_metric("math_equiv_chain_of_thought")
+def math_equiv_chain_of_thought(instance: Instance, pred: Prediction, _: ModelDeployment) -> float:
+    """1 if the last \\boxed{} answers of completion and reference are equivalent, or neither has one (HELM's)."""
+    return _best(instance, pred, lambda gold, text: helm_is_equiv(helm_answer(gold), helm_answer(text)))
+
+
+@register_metric("boxed_answer_equiv")
+def boxed_answer_equiv(instance: Instance, pred: Prediction, _: ModelDeployment) -> float:
     """1 if the completion's last \\boxed{} answer equals the reference's boxed answer after MATH normalisation."""
     answer = last_boxed(pred.text or "")
     golds = [last_boxed(ref.output) or ref.output for ref in instance.correct_references]

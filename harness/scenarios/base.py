@@ -52,12 +52,21 @@ class Scenario(ABC):
     input_suffix: ClassVar[str] = "\n"
     output_prefix: ClassVar[str] = ""
     args: ClassVar[dict[str, Any]] = {}  # allowed args and their defaults
+    # The values an arg can take, for those that can be listed: `ARG: each` in a suite runs every one of them
+    # (harness.expand). Read through argument_values().
+    arg_values: ClassVar[dict[str, tuple[str, ...]]] = {}
     # Suite-entry settings this scenario is normally run with (e.g. {"max_tokens": 300, "stop": ["\ndef "]}); the
     # suite's defaults and the entry override them, and the run's stored adapter spec shows what was used.
     adapter_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs = {**self.args, **kwargs}
+
+    @classmethod
+    def argument_values(cls, name: str) -> tuple[str, ...] | None:
+        """Every value of the arg `name` (e.g. MMLU's 57 subjects), or None when they are not declared."""
+        values = cls.arg_values.get(name)
+        return tuple(values) if values else None
 
     @property
     def full_name(self) -> str:

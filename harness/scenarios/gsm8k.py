@@ -6,7 +6,7 @@ pool (`train`) is the 8 standard chain-of-thought exemplars of Wei et al. (2022)
 
 Few-shot examples must show reasoning, and the adapter shows an example's *first* correct reference. So a train
 instance's references are (worked answer ending "So the answer is N.", "N"): the prompt teaches the model to reason
-and then state "So the answer is N.", which the final_number_exact_match metric reads. Test references stay [N].
+and then state "So the answer is N.", which the answer_number_match metric reads. Test references stay [N].
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from harness.scenarios.jsonl import JsonlScenario
 class GSM8KScenario(JsonlScenario):
     name = "gsm8k"
     description = "GSM8K: grade-school math word problems, chain-of-thought generation (whole test set)."
-    main_metric = "final_number_exact_match"
+    main_metric = "answer_number_match"
     default_method = "generation"
     source = "https://github.com/openai/grade-school-math (Cobbe et al., arXiv:2110.14168)"
     license = "MIT"

@@ -87,6 +87,7 @@ class LegalBenchScenario(DownloadedScenario):
     source = "https://hazyresearch.stanford.edu/legalbench/ (Guha et al., arXiv:2308.11462)"
     license = "CC-BY-4.0 (per task)"
     args = {"task": "abercrombie"}
+    arg_values = {"task": tuple(TASKS)}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -1,12 +1,12 @@
 """MATH (Hendrycks et al., NeurIPS 2021): competition mathematics, answered with a worked solution ending in
-\\boxed{answer} and scored by `math_equiv` (HELM's "equivalent (CoT)").
+\\boxed{answer} and scored by `boxed_answer_equiv` (HELM's "equivalent (CoT)" is `math_equiv_chain_of_thought`).
 
 Not shipped (the original Hugging Face copy was taken down under a DMCA notice): `harness prefetch` downloads the
 two JSONL files of OpenAI's PRM800K repository, which together hold all 12,500 MATH problems with their upstream
 `unique_id` ("test/algebra/1.json"). The id's first part is the original MATH split, so the original 7,500 train /
 5,000 test split is rebuilt exactly (PRM800K's own 12,000/500 split is ignored). Both files are Git LFS objects whose
 pointers give their sha256 and size, so they are verified on download. Each instance's reference is the upstream
-solution (its boxed answer is what `math_equiv` compares); `extra` keeps `answer`, `subject` and `level`.
+solution (its boxed answer is what `boxed_answer_equiv` compares); `extra` keeps `answer`, `subject` and `level`.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def _row(line: bytes, path: Path, number: int) -> dict[str, Any]:
 class MATHScenario(DownloadedScenario):
     name = "math"
     description = "MATH: competition mathematics, chain-of-thought with a boxed answer (download: 5,000 test)."
-    main_metric = "math_equiv"
+    main_metric = "boxed_answer_equiv"
     default_method = "generation"
     source = "https://github.com/hendrycks/math (Hendrycks et al., arXiv:2103.03874), via openai/prm800k"
     license = "MIT"
@@ -64,6 +64,7 @@ class MATHScenario(DownloadedScenario):
     input_prefix = "Problem: "
     output_prefix = "Answer: "
     args = {"subject": "all", "level": "all"}
+    arg_values = {"subject": tuple(SUBJECTS), "level": LEVELS}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

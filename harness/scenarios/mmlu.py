@@ -3,12 +3,13 @@ with the 5 dev questions per subject as the `train` split for few-shot examples 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from harness.errors import HarnessError
 from harness.instance import Instance
-from harness.scenarios.base import register_scenario
-from harness.scenarios.jsonl import JsonlScenario
+from harness.scenarios.base import data_root, register_scenario
+from harness.scenarios.jsonl import JsonlScenario, LazyInstances, Row, as_dict, load
 
 # Listed here (not read from the data) so an unknown subject is rejected when the suite is checked, before loading.
 SUBJECTS: tuple[str, ...] = tuple("""
@@ -25,6 +26,11 @@ professional_psychology public_relations security_studies sociology us_foreign_p
 """.split())
 ALL = "all"
 
+# (file, split) -> (the rows load() gave, those rows by subject): made once, so a suite of every subject
+# (`subject: each`) decodes the 14k test rows once rather than once per subject. The rows are load()'s cached list:
+# a file read again (changed on disk) gives another list, and the index is made again.
+_by_subject: dict[tuple[str, str], tuple[list[tuple[int, Row]], dict[str, list[tuple[int, Row]]]]] = {}
+
 
 @register_scenario
 class MMLUScenario(JsonlScenario):
@@ -39,6 +45,7 @@ class MMLUScenario(JsonlScenario):
     input_prefix = "Question: "
     output_prefix = "Answer: "
     args: ClassVar[dict[str, Any]] = {"subject": ALL}
+    arg_values: ClassVar[dict[str, tuple[str, ...]]] = {"subject": SUBJECTS}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -60,6 +67,27 @@ class MMLUScenario(JsonlScenario):
 
     def instructions_for_instance(self, instance: Instance) -> str:
         return self.instructions_for(instance)
+
+    def split(self, name: str) -> Sequence[Instance]:
+        if self.subject == ALL:
+            return super().split(name)
+        sequences = []
+        for file in self.data_files:
+            relpath = f"{self.name}/{file}"
+            path = data_root() / relpath
+            group = load(relpath).get(name, [])
+            cached = _by_subject.get((relpath, name))
+            if cached is None or cached[0] is not group:
+                index: dict[str, list[tuple[int, Row]]] = {}
+                for number, row in group:
+                    index.setdefault(str(as_dict(row, path, number).get("subject")), []).append((number, row))
+                cached = _by_subject[(relpath, name)] = (group, index)
+            rows = cached[1].get(self.subject, [])
+            if rows:
+                sequences.append(LazyInstances(rows, path, self.transform))  # type: ignore[arg-type]
+        if len(sequences) == 1:
+            return sequences[0]
+        return [inst for seq in sequences for inst in seq]
 
     @property
     def filters_rows(self) -> bool:  # type: ignore[override]

@@ -36,6 +36,7 @@ class MTBenchScenario(JsonlScenario):
     input_suffix = "\n"
     output_prefix = "Assistant: "
     args: dict[str, Any] = {"category": "all"}
+    arg_values = {"category": CATEGORIES}
     adapter_defaults = {"max_tokens": 1024, "stop": ["\nUser:"]}
     filters_rows = True
 

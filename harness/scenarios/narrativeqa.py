@@ -47,7 +47,7 @@ def read_csv(path: Path, needed: tuple[str, ...]) -> list[dict[str, str]]:
 class NarrativeQAScenario(DownloadedScenario):
     name = "narrativeqa"
     description = "NarrativeQA: questions on book and film summaries, one per document (download: 355 test)."
-    main_metric = "f1"
+    main_metric = "f1_bag"
     default_method = "generation"
     source = "https://github.com/google-deepmind/narrativeqa (Kocisky et al., arXiv:1712.07040)"
     license = "Apache-2.0 (summaries CC-BY-SA-3.0)"

@@ -13,7 +13,7 @@ from harness.scenarios.jsonl import JsonlScenario
 class NaturalQAScenario(JsonlScenario):
     name = "natural_qa"
     description = "NaturalQuestions (open, closed book): short answers from memory; F1 and quasi-exact match."
-    main_metric = "f1"
+    main_metric = "f1_bag"
     more_metrics = ("quasi_exact_match",)
     default_method = "generation"
     source = "https://github.com/google-research-datasets/natural-questions (NQ-open, Lee et al., arXiv:1906.00300)"

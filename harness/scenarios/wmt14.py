@@ -56,7 +56,7 @@ def read_sgm(path: Path) -> list[tuple[str, str, str]]:
 class WMT14Scenario(DownloadedScenario):
     name = "wmt14"
     description = "WMT14 newstest2014 translation, one language pair, sentence BLEU-4 (download)."
-    main_metric = "bleu_4"
+    main_metric = "sacrebleu_4"
     default_method = "generation"
     source = "https://www.statmt.org/wmt14/translation-task.html (Bojar et al., WMT 2014)"
     license = "research use (WMT14 test sets, statmt.org)"

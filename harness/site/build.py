@@ -20,10 +20,16 @@ import jinja2
 
 import harness
 from harness.cache import cache_folder
+from harness.format_sensitivity import site_context
 from harness.names import slug, visible
 from harness.report import Leaderboard, PairedComparison, Report, RunInfo, Score
 from harness.site.format import ci_title, clip, fmt_num, fmt_pm, pretty
 from harness.site.judging import BT_METRIC, judging_context
+from harness.site.incremental import Manifest, code_key, run_key
+from harness.site.latency import batch_averaged
+from harness.site.models import compare_href, comparison_pairs, model_href
+from harness.site.pages import metric_help, write_extra_pages
+from harness.site.reproduce import reproduce_context
 from harness.site.runs import PAGE_BYTES, PAGE_INSTANCES, write_run
 
 __all__ = ["PAGE_BYTES", "PAGE_INSTANCES", "build_site", "fmt_num", "group_href", "run_href", "slug", "web_dir"]
@@ -81,7 +87,8 @@ def make_env(templates: Path) -> jinja2.Environment:
     # `name`: every name from a suite, models file or the store (model, group, scenario, suite), so that a control
     # character in one (U+202E reverses the text after it) shows as an escape instead of acting (harness.names).
     env.filters.update(num=fmt_num, pm=fmt_pm, ci=ci_title, clip=clip, slug=slug, pretty=pretty, name=visible)
-    env.globals.update(run_href=run_href, group_href=group_href, version=harness.__version__)
+    env.globals.update(run_href=run_href, group_href=group_href, version=harness.__version__,
+                       model_href=model_href, compare_href=compare_href, metric_help=metric_help)
     return env
 
 
@@ -127,10 +134,24 @@ def build_site(report: Report, out_dir: Path) -> Path:
     for group, runs in groups.items():
         ctx = _group_context(report, group, runs)
         _write(out_dir / group_href(group), group_tpl.render(root="../", **ctx))
+    # Run pages (and comparison pages) are rewritten only when what they show changed (harness.site.incremental).
+    manifest = Manifest(out_dir, code_key(web))
+    batched = batch_averaged(report.runs)
     for run in report.runs:
-        write_run(env, report, run, out_dir / "runs" / slug(run.run_id))
+        key = run_key(run, report.suite, batched[run.run_id], run.record)
+        if manifest.fresh(f"run:{run.run_id}", key, out_dir / run_href(run.run_id)):
+            continue
+        extra = {"repro": reproduce_context(run, report.suite), "batched_latency": batched[run.run_id]}
+        write_run(env, report, run, out_dir / "runs" / slug(run.run_id), extra)
+    order = _model_order(report)
+    ordered = sorted(order, key=order.__getitem__)
+    write_extra_pages(env, report, out_dir, ordered, comparison_pairs(ordered), cell_runs, batched, manifest)
+    manifest.save()
     if report.judging:
         _write(out_dir / "judging.html", env.get_template("judging.html").render(root="", **judging_context(report)))
+    from harness.export import write_table_files  # leaderboard.csv/.json, groups/<group>.csv/.json
+
+    write_table_files(report, out_dir)
     return index
 
 
@@ -255,4 +276,6 @@ def _group_context(report: Report, group: str, runs: list[RunInfo]) -> dict[str,
         "summary": summary, "scenarios": sorted({r.scenario for r in runs}),
         "comparisons": report.comparisons.get(group, []), "all_pairs": _all_pairs(report.comparisons.get(group, [])),
         "methods": sorted({r.method for r in runs}),
+        # an expanded group (harness.expand): each part's score per model, and its format sweep if it has one
+        **site_context(group, runs, sorted(order, key=order.__getitem__)),
     }

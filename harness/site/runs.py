@@ -23,6 +23,8 @@ from markupsafe import Markup
 
 from harness.report import InstanceView, Report, RunInfo
 from harness.site.format import FIELD_CHARS, clip, fmt_stat
+from harness.site.perturbed import has_perturbations, interleave
+from harness.site.search import RunIndex
 
 PAGE_BYTES = 900_000  # start a new page before passing this: headroom under the 1 MB promise
 PAGE_INSTANCES = 200  # ... or at this many instances, so a page stays quick to scroll and filter
@@ -156,8 +158,10 @@ def page_name(page: int) -> str:
     return "index.html" if page == 1 else f"page-{page}.html"
 
 
-def write_run(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Path) -> int:
-    """Write the run's pages into run_dir; returns the number of pages."""
+def write_run(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Path,
+              extra: dict[str, Any] | None = None) -> int:
+    """Write the run's pages into run_dir, and its search index (harness.site.search); returns the number of pages.
+    `extra`: more context for the run template (harness.site.build: the reproduce box, the latency label)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in run_dir.glob("page-*.html"):  # left by an earlier build that had more pages
         stale.unlink()
@@ -166,7 +170,7 @@ def write_run(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Pa
     lower = bool(main_score and main_score.lower_is_better)
     scores = sorted((s for s in run.scores.values() if not s.metric.startswith("_")),  # not counts
                     key=lambda s: (s.metric != run.main_metric, s.metric))
-    base = {"root": "../../", "run": run, "scores": scores, "lower": lower, "pager": Markup(PAGER_SLOT)}
+    base = {"root": "../../", "run": run, "scores": scores, "lower": lower, "pager": Markup(PAGER_SLOT), **(extra or {})}
 
     def shell(page: int, count: int, start: int) -> tuple[bytes, bytes]:
         """The page around its instances' data, as the bytes before and after it."""
@@ -194,6 +198,9 @@ def write_run(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Pa
     # A run whose instances were not stored still gets its page (info and scores), with none listed.
     instances = report.iter_instances(run.run_id) if run.run_id in report.instances else iter(())
     judged = judgments_by_instance(report, run)
+    if has_perturbations(run):
+        instances = interleave(instances)
+    index = RunIndex()
     used_heads: dict[str, int] = {}
     while batch := list(itertools.islice(instances, BATCH)):
         for inst in batch:
@@ -211,9 +218,11 @@ def write_run(env: jinja2.Environment, report: Report, run: RunInfo, run_dir: Pa
                 fragments, size = [], 0
             fragments.append(data)
             size += len(data) + 1  # and its comma
+            index.add(seen, len(pages) + 1, inst)
             seen += 1
     flush()  # the last page; also page 1 of a run without instances
     write_heads(env, report, run, run_dir, used_heads)
+    index.write(run_dir)
 
     # The page count is known only now: write each pager over the blank slot kept for it, in place.
     pager_tpl = env.get_template("_pager.html")

@@ -20,8 +20,9 @@ from typing import Any, Literal
 # (harness.store.migrate); any other version is refused with a clear message instead of failing later.
 # 3: keys and text hashes are 32 hex digits (were 64); an instance's input may be stored as its place in the prompt.
 # 4: texts are TEXT (were zlib-compressed BLOBs); an instance's input is always its own text; views for reading.
-# (The `judgments` table came later without a new version: it is a table of its own, created where missing.)
-SCHEMA_VERSION = 4
+# 5: run_records, how each run was made (harness.provenance); a version-4 store only gains the empty table.
+# (The `judgments` table came without a new version: it is a table of its own, created where missing.)
+SCHEMA_VERSION = 5
 
 # string: VARCHAR, of `length` if given. text: TEXT. free_text: TEXT as it came (model outputs, server errors,
 # dataset inputs, prompts), which may hold NUL (U+0000): PostgreSQL rejects it in text, so there it is stored as
@@ -143,6 +144,12 @@ TABLES: dict[str, tuple[Col, ...]] = {
         Col("self_judged", "integer", default=0,
             doc="the judge is the candidate or declares its family: 1 (pairwise: 1 answer A's model, 2 B's, 3 both)"),
         Col("length_diff", "integer", null=True, doc="pairwise: characters of answer A minus answer B"),
+    ),
+    # How a run was made, to reproduce it: command, suite entry, versions, deployment settings (no secrets), data
+    # files and their sha256, seeds, start and end (harness.provenance; docs/results.md lists the fields).
+    "run_records": (
+        Col("run_id", "string", key=True),
+        Col("record", "text", doc="JSON: see docs/results.md"),
     ),
 }
 

@@ -96,12 +96,14 @@ class Store:
                 conn.execute("INSERT INTO harness_meta (key, value) VALUES ('schema_version', ?)",
                              (str(schema.SCHEMA_VERSION),))
                 return
-        if version in ("2", "3"):
+        if version in ("2", "3", "4"):
             from harness.store.migrate import migrate_v2, migrate_v3
 
             if version == "2":
                 migrate_v2(conn)
-            migrate_v3(conn, self.db)
+            if version in ("2", "3"):
+                migrate_v3(conn, self.db)
+            # 4 -> 5: run_records is new, created above with the other tables; runs made before have no record.
             conn.execute("UPDATE harness_meta SET value = ? WHERE key = 'schema_version'", (str(schema.SCHEMA_VERSION),))
             return
         if version != str(schema.SCHEMA_VERSION):
@@ -295,9 +297,10 @@ class Store:
         return PreparedInstances(values, texts, self._text_rows(texts))
 
     def save_run(self, run: dict[str, Any], instance_rows: list[dict[str, Any]] | PreparedInstances,
-                 run_stats: list[dict[str, Any]]) -> None:
+                 run_stats: list[dict[str, Any]], provenance: dict[str, Any] | None = None) -> None:
         """Replace a run's record, instances and stats in one transaction: readers see the old run or the new one.
-        The instance rows as prepare_instances takes them, or what it returned."""
+        The instance rows as prepare_instances takes them, or what it returned; `provenance`, how the run was made
+        (harness.provenance), goes into run_records."""
         run_id = run["run_id"]
         prepared = (instance_rows if isinstance(instance_rows, PreparedInstances)
                     else self.prepare_instances(instance_rows))
@@ -305,9 +308,12 @@ class Store:
         record = _values("runs", {**run, "updated_at": now("microseconds")})
         with self._write() as conn:
             self._insert_texts(conn, text_rows)
-            for table in ("run_stats", "instances", "runs"):
+            for table in ("run_stats", "instances", "runs", "run_records"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             conn.executemany(_insert("runs"), [record])
+            if provenance is not None:
+                conn.execute("INSERT INTO run_records (run_id, record) VALUES (?, ?)",
+                             (run_id, json.dumps(provenance, ensure_ascii=False, default=str)))
             conn.executemany(_insert("instances"), values)
             conn.executemany(_insert("run_stats"), [_values("run_stats", row) for row in run_stats])
             heads = dict(self._keyed(conn, "SELECT hash, head FROM texts WHERE hash IN ({keys})", texts))

@@ -1,8 +1,12 @@
 """IFEval (Zhou et al. 2023, arXiv:2311.07911): verifiable instructions, judged by rule-based checkers.
 
-Per instance, metric `ifeval` reports prompt-level accuracy (1 when every instruction is followed), strict and loose,
-and as auxiliary stats the counts of instructions followed and given; the corpus metrics `ifeval_instruction_strict`
-and `ifeval_instruction_loose` are the paper's instruction-level accuracy, micro-averaged over all instructions.
+Per instance, metric `ifeval` reports:
+- `ifeval_strict_accuracy`, HELM's headline: the fraction of the prompt's instructions followed (strict), averaged
+  over prompts; the response is stripped of surrounding whitespace first, as HELM does;
+- the paper's prompt-level accuracy (1 when every instruction is followed), strict and loose;
+- as auxiliary stats, the counts of instructions followed and given, from which the corpus metrics
+  `ifeval_instruction_strict` and `ifeval_instruction_loose` give the paper's instruction-level accuracy,
+  micro-averaged over all instructions (HELM's headline is the macro average over prompts instead).
 
 Loose, as in the reference: an instruction is followed if any of 8 variants of the response follows it, namely the
 response with its first line, last line, both or neither removed, each with and without its asterisks.
@@ -24,8 +28,8 @@ if TYPE_CHECKING:
     from harness.clients.deployment import ModelDeployment
     from harness.instance import Instance
 
-STATS = ("ifeval_prompt_strict", "ifeval_prompt_loose", "_ifeval_followed_strict", "_ifeval_followed_loose",
-         "_ifeval_instructions")
+STATS = ("ifeval_strict_accuracy", "ifeval_prompt_strict", "ifeval_prompt_loose", "_ifeval_followed_strict",
+         "_ifeval_followed_loose", "_ifeval_instructions")
 
 
 def loose_variants(response: str) -> list[str]:
@@ -77,16 +81,21 @@ def _instructions_of(instance: Instance) -> tuple[list[str], list[dict[str, Any]
     return ids, kwargs
 
 
-@register_metric("ifeval", stats={"ifeval_prompt_strict": False, "ifeval_prompt_loose": False,
+@register_metric("ifeval", stats={"ifeval_strict_accuracy": False,
+                                  "ifeval_prompt_strict": False, "ifeval_prompt_loose": False,
                                   "_ifeval_followed_strict": False, "_ifeval_followed_loose": False,
                                   "_ifeval_instructions": False})
 def ifeval(instance: Instance, pred: Prediction, _: ModelDeployment) -> dict[str, float]:
-    """IFEval prompt-level accuracy (all instructions followed), strict and loose, with instruction counts."""
+    """IFEval: HELM's per-prompt fraction of instructions followed, the paper's prompt-level accuracy (all
+    followed), strict and loose, and instruction counts."""
     instructions = _instructions_of(instance)
     if instructions is None:
         return dict.fromkeys(STATS, math.nan)
-    strict, loose = evaluate(*instructions, pred.text or "")
-    return {"ifeval_prompt_strict": float(all(strict)), "ifeval_prompt_loose": float(all(loose)),
+    text = pred.text or ""
+    strict, loose = evaluate(*instructions, text)
+    helm_strict = strict if text == text.strip() else evaluate(*instructions, text.strip())[0]
+    return {"ifeval_strict_accuracy": sum(helm_strict) / len(helm_strict) if helm_strict else math.nan,
+            "ifeval_prompt_strict": float(all(strict)), "ifeval_prompt_loose": float(all(loose)),
             "_ifeval_followed_strict": float(sum(strict)), "_ifeval_followed_loose": float(sum(loose)),
             "_ifeval_instructions": float(len(strict))}
 
