@@ -41,7 +41,7 @@ def test_majority_ignores_missing_answers_and_breaks_ties_by_a_seeded_rule() -> 
         assert majority(["4", "5", "5", "4"], seed, "q") == majority(["5", "4", "4", "5"], seed, "q")
 
 
-def sc_adapter(method: str, n: int = 5, main: str = "final_number_exact_match") -> ProtocolAdapter:
+def sc_adapter(method: str, n: int = 5, main: str = "answer_number_match") -> ProtocolAdapter:
     spec = AdapterSpec(method=method, num_outputs=n, temperature=0.7)
     return ProtocolAdapter(make_adapter(spec), ProtocolSpec("self_consistency", (("n", n), ("temperature", 0.7))),
                            main)
@@ -60,6 +60,9 @@ def test_self_consistency_votes_over_the_scenarios_own_answer_extraction() -> No
     assert pred.votes["winner"] == "4" and pred.text == "The answer is 4."  # the first sample with the winner
     assert pred.votes["agreement"] == pytest.approx(3 / 5)  # of all n samples, the silent one included
     assert len(pred.completions) == 5
+    # HELM's final_number_exact_match reads "4.0" as "4.0" (and scores it wrong): it votes apart from "4".
+    pred = predict(sc_adapter("generation", main="final_number_exact_match"), GSM, ["4", "4.0", "4.0", "5"])
+    assert pred.votes is not None and pred.votes["winner"] == "4.0"
     # Multiple choice: each sample read as the adapter reads a reply (its letter), the prediction a choice.
     adapter = sc_adapter("multiple_choice_joint", main="exact_match")
     pred = predict(adapter, MC, [" B", " A", " A.", "(A)", " C"])

@@ -1,8 +1,9 @@
 """Self-consistency (Wang et al. 2023): n samples at a temperature; the answer is the one most samples give.
 
 Each sample is read as the adapter reads a single answer (a lettered choice for multiple_choice_joint, the
-completion for generation), then reduced to its answer key by the entry's main metric's own extraction: the final
-number for final_number_exact_match (GSM8K), the normalised text (case, punctuation, articles) otherwise. Samples
+completion for generation), then reduced to its answer key by the entry's main metric's own extraction (ANSWER_KEYS):
+the final number for answer_number_match (GSM8K) and final_number_exact_match (HELM's pattern), the stripped text
+for exact_match, the normalised text (case, punctuation, articles) otherwise. Samples
 with no answer (no number) do not vote. The majority key wins; a tie is broken by a seeded rule (the tied key with
 the smallest sha256 of seed, instance id and key), so reruns agree and no answer is favoured by its position. The
 prediction is the first sample that gives the winning key, scored as the plain answer would be.
@@ -23,7 +24,7 @@ from harness.adapters.base import Adapter, Prediction
 from harness.adapters.spec import AdapterSpec
 from harness.clients.request import Result
 from harness.instance import Instance
-from harness.metrics.basic import final_number, normalize_text
+from harness.metrics.basic import final_number, helm_final_number, normalize_text
 
 
 def configure(spec: AdapterSpec, params: dict[str, Any]) -> AdapterSpec:
@@ -31,10 +32,20 @@ def configure(spec: AdapterSpec, params: dict[str, Any]) -> AdapterSpec:
     return replace(spec, num_outputs=params["n"], temperature=float(params["temperature"]))
 
 
+# The main metric's own reading of an answer, where it reads one (harness.metrics.basic); any other metric votes
+# over the normalised text.
+ANSWER_KEYS: dict[str, Callable[[str], str | None]] = {
+    "answer_number_match": final_number,
+    "final_number_exact_match": helm_final_number,
+    "exact_match": str.strip,
+    "prefix_exact_match": str.strip,
+    "exact_match_indicator": lambda text: text.split(" ")[-1].strip(),
+}
+
+
 def answer_key(text: str, main_metric: str) -> str | None:
-    if main_metric == "final_number_exact_match":
-        return final_number(text)
-    return normalize_text(text) or None
+    """The answer a sample gives as the main metric reads it; None where it gives none."""
+    return ANSWER_KEYS.get(main_metric, normalize_text)(text) or None
 
 
 def majority(keys: Sequence[str | None], seed: int, instance_id: str) -> str | None:
