@@ -107,7 +107,9 @@ def test_debate_round_prompt_holds_exactly_the_others_previous_answers() -> None
 def test_protocol_field_is_checked(tmp_path: Path) -> None:
     assert parse_protocol("self_consistency", "generation").params == (("n", 5), ("temperature", 0.7))
     for bad, message in [({"name": "vote"}, "unknown protocol"), ({"name": "debate", "agents": 0}, "between 1"),
-                         ({"name": "self_consistency", "k": 3}, "no parameter 'k'")]:
+                         ({"name": "self_consistency", "k": 3}, "no parameter 'k'"),
+                         ({"name": "self_consistency", "n": 2.5}, "expected an integer"),
+                         ({"name": "debate", "temperature": math.inf}, "finite number")]:
         with pytest.raises(HarnessError, match=message):
             parse_protocol(bad, "generation")
     with pytest.raises(HarnessError, match="needs method generation"):

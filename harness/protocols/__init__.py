@@ -15,6 +15,7 @@ protocol and its parameters: `gsm8k (self_consistency n=5)`). See docs/protocols
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +73,8 @@ def parse_protocol(value: Any, method: str) -> ProtocolSpec:
     for key, (kind, default) in allowed.items():
         value = raw.get(key, default)
         if isinstance(value, bool) or not isinstance(value, kind):
-            raise HarnessError(f"protocol parameter {key}: expected a number, got {value!r}", field="protocol")
+            wanted = "an integer" if kind is int else "a number"
+            raise HarnessError(f"protocol parameter {key}: expected {wanted}, got {value!r}", field="protocol")
         params[key] = value
     if name != "plain" and method not in METHODS:
         raise HarnessError(f"protocol {name} votes over sampled answers: it needs method generation or "
@@ -80,12 +82,9 @@ def parse_protocol(value: Any, method: str) -> ProtocolSpec:
     for key, high in (("n", 100), ("agents", 10), ("rounds", 10)):
         if key in params and not 1 <= params[key] <= high:
             raise HarnessError(f"protocol parameter {key}: must be between 1 and {high}", field="protocol")
-    if name != "plain":
-        if params["temperature"] < 0:
-            raise HarnessError("protocol parameter temperature: must be >= 0", field="protocol")
+    if "temperature" in params and not 0 <= params["temperature"] < math.inf:
+        raise HarnessError("protocol parameter temperature: must be a finite number >= 0", field="protocol")
     return ProtocolSpec(name, tuple(sorted(params.items())))
-
-
 
 
 def configure_adapter(spec: Any, protocol: ProtocolSpec) -> Any:
