@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import orjson
 
-RequestKind = Literal["generate", "logprob"]
+RequestKind = Literal["generate", "logprob", "logprob_rolling"]
 
 DIGEST_HEX = 32  # hex digits kept of a SHA-256: 128 bits, far past any collision, at half the bytes of the whole
 
@@ -54,6 +54,9 @@ class Request:
     kind="generate": complete `prompt` (or answer `messages` for chat) with up to `max_tokens` tokens.
     kind="logprob": score `continuation` given `prompt`; the result's `logprob` is the sum of the log-probabilities
     of the continuation's tokens (no generation).
+    kind="logprob_rolling": score every token of `continuation` (a whole document, `prompt` empty), in rolling
+    windows of the model's context where it is longer (harness.clients.rolling); `logprob` is the sum over all its
+    tokens and `continuation_tokens` their count.
     """
 
     kind: RequestKind

@@ -12,6 +12,7 @@ from typing import Any
 from harness import bounds
 from harness.adapters.spec import ADAPTER_FIELDS, METHODS, AdapterSpec
 from harness.errors import HarnessError
+from harness.protocols import ProtocolSpec
 from harness.yaml_lines import LineDict, LineList, check_keys, load_yaml
 
 
@@ -52,13 +53,15 @@ class RunSpec:
     # The values this run was expanded with (harness.expand), e.g. (("subject", "anatomy"), ("shots", "5")): they
     # name it, and are not part of its identity (the args and the adapter spec already are).
     variant: tuple[tuple[str, str], ...] = ()
+    protocol: ProtocolSpec = ProtocolSpec()  # how samples become the answer (harness.protocols); plain by default
 
     def _identity(self) -> tuple[Any, ...]:
         ident: tuple[Any, ...] = (self.scenario, sorted(self.scenario_args.items()), self.adapter_spec.to_json(),
                                   self.metrics, self.max_instances)
         ident += (self.perturbations,) if self.perturbations else ()  # ids of runs without them stay as before
         graders = tuple((j.deployment, j.rubric, j.version) for j in self.judges if j.kind != "pairwise")
-        return ident + ((graders,) if graders else ())  # a run's stats hold its graders' scores
+        ident += (graders,) if graders else ()  # a run's stats hold its graders' scores
+        return ident + ((self.protocol.name, self.protocol.params),) if not self.protocol.is_plain else ident
 
     def with_shots_available(self, pool: int) -> RunSpec:
         """This spec with `shots` cut to the size of the few-shot pool, which is all a prompt can hold: `shots: 1000`
@@ -73,8 +76,9 @@ class RunSpec:
         # expanded adapter fields beyond method and shots (an output_prefix sweep) are named too, as the args are
         named = {*self.scenario_args, "method", "shots"}
         swept = "".join(f",{k}={v}" for k, v in self.variant if k not in named)
+        protocol = "" if self.protocol.is_plain else f",{self.protocol.name}"
         readable = (f"{self.scenario}{':' + args if args else ''},{self.adapter_spec.method},"
-                    f"{self.adapter_spec.max_train_instances}shot{swept}@{model}")
+                    f"{self.adapter_spec.max_train_instances}shot{swept}{protocol}@{model}")
         digest = hashlib.sha256(repr((*self._identity(), model)).encode()).hexdigest()[:8]
         return re.sub(r"[^A-Za-z0-9._=,@-]+", "_", readable)[:150] + "-" + digest
 
@@ -103,7 +107,7 @@ ENTRY_KEYS = {
     "scenario", "args", "method", "shots", "metrics", "max_instances", "group", "main_metric",
     "instructions", "input_prefix", "input_suffix", "output_prefix", "output_suffix", "instance_separator",
     "max_tokens", "stop", "temperature", "num_outputs", "seed", "fewshot_split", "choice_score", "perturbations",
-    "judges", "pairwise",
+    "judges", "pairwise", "protocol",
 }
 
 
@@ -168,6 +172,14 @@ def _entry(merged: LineDict, path: Path) -> RunSpec:
     for key in ("shots", "max_tokens", "num_outputs"):
         if key in merged and merged[key] < (1 if key == "num_outputs" else 0):
             raise error(f"{key} must be non-negative" if key != "num_outputs" else "num_outputs must be >= 1", key)
+    protocol = ProtocolSpec()
+    if merged.get("protocol") not in (None, "plain"):
+        from harness.protocols import PROTOCOL_METRICS, configure_adapter, parse_protocol
+
+        try:
+            protocol = parse_protocol(merged["protocol"], adapter["method"])
+        except HarnessError as exc:
+            raise error(exc.message, "protocol") from None
     judges = _judges(merged, path) if merged.get("judges") else ()
     pairwise = _pairwise(merged, path, judges)
     known = directions()
@@ -196,8 +208,18 @@ def _entry(merged: LineDict, path: Path) -> RunSpec:
         check_max_instances(max_instances, field="max_instances", path=str(path), line=merged.line_of("max_instances"))
     group = _typed(merged, "group", str, path) if "group" in merged else scenario.name
     perturbations = _perturbations(merged, path) if merged.get("perturbations") else ()
-    return RunSpec(name, args, AdapterSpec(**adapter), tuple(dict.fromkeys(metrics)), group, max_instances, main_metric,
-                   perturbations, judges, pairwise)
+    adapter_spec = AdapterSpec(**adapter)
+    if not protocol.is_plain:  # its own run and column beside the plain one: `gsm8k (self_consistency n=5)`
+        from harness.metrics.registry import metric_registry
+
+        if not any(main_metric in m.outputs for m in metric_registry().values()):
+            raise error(f"protocol {protocol.name} scores each sample by the main metric; {main_metric!r} is not a "
+                        "per-instance metric", "protocol")
+        adapter_spec = configure_adapter(adapter_spec, protocol)
+        metrics = [*metrics, *PROTOCOL_METRICS]
+        group = f"{group} ({protocol.label})"
+    return RunSpec(name, args, adapter_spec, tuple(dict.fromkeys(metrics)), group, max_instances, main_metric,
+                   perturbations, judges, pairwise, protocol=protocol)
 
 
 def _judges(entry: LineDict, path: Path) -> tuple[JudgeSpec, ...]:

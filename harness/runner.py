@@ -184,6 +184,10 @@ def plan_suite(suite: Suite, deployments: list[ModelDeployment], store: Store) -
                 context_length=deployment.context_length,
                 instructions_for=scenario.instructions_for_instance,
             )
+            if not spec.protocol.is_plain:  # its samples voted over or debated before scoring (harness.protocols)
+                from harness.protocols.adapter import ProtocolAdapter
+
+                adapter = ProtocolAdapter(adapter, spec.protocol, spec.main_metric)  # type: ignore[assignment]
             count = adapter.request_count(evaluated[index]) * (1 + len(spec.perturbations))  # copies: same choices
             planned.append(PlannedRun(spec, deployment, scenario, run_id, fingerprint, None, evaluated[index],
                                       adapter, count))
@@ -292,7 +296,8 @@ async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
 
     # A multi-turn instance's later requests are made from its first answers (harness/turns.py): scored at the end.
     multi_turn = adapter.method == "multi_turn_chat"
-    inline = _InlineScorer(score) if all(m.quick for m in metrics) and not multi_turn else None
+    debating = getattr(adapter, "debating", False)  # later rounds are asked once the first are answered
+    inline = _InlineScorer(score) if all(m.quick for m in metrics) and not (multi_turn or debating) else None
 
     async def feed() -> AsyncIterator[dict[str, Request]]:
         """The requests a chunk of instances at a time: the first go out while the rest are still being prompted."""
@@ -331,6 +336,10 @@ async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
             from harness.turns import ask_later_turns
 
             await ask_later_turns(adapter, adapted, keyed, results, requests, client, store, deployment, stats)
+        if debating:
+            from harness.protocols.debate import ask_rounds
+
+            await ask_rounds(adapter, adapted, keyed, results, requests, client, store, deployment, stats)
     finally:
         if freezing:
             gc.unfreeze()  # see feed()
@@ -368,7 +377,8 @@ async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
         {
             "run_id": run_id, "suite": suite, "model": deployment.name, "scenario": scenario.full_name,
             "group_name": spec.group, "method": spec.adapter_spec.method, "main_metric": spec.main_metric,
-            "adapter_spec": json.dumps(spec.adapter_spec.to_json(), ensure_ascii=False),
+            "adapter_spec": json.dumps({**spec.adapter_spec.to_json(), **(
+                {} if spec.protocol.is_plain else {"protocol": spec.protocol.to_json()})}, ensure_ascii=False),
             "metrics": json.dumps(list(spec.metrics)), "instances": n, "failed_requests": failed_requests,
             "truncated_instances": sum(1 for a in adapted[:n] if a.fewshot_dropped),
             "requests": len(requests), "fingerprint": fingerprint,

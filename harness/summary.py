@@ -34,6 +34,13 @@ ASPECTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("bias", "BBQ: how far answers lean towards social stereotypes (absolute bias score; 0 is unbiased).",
      ("bbq_abs_bias_ambiguous", "bbq_abs_bias_disambiguated")),
     ("efficiency", "Seconds per instance, as the client measured it.", ("latency_s",)),
+    # What a protocol (harness.protocols) costs and what its samples' agreement tells, beside the plain runs.
+    ("requests", "Requests per instance: a protocol's samples (self-consistency asks for them in one request) and "
+     "every debate message count.", ("requests",)),
+    ("tokens", "Completion tokens per instance, summed over its requests (the prompt tokens are in the runs).",
+     ("completion_tokens",)),
+    ("agreement", "AUROC of the samples' agreement with their majority for telling right answers from wrong "
+     "(0.5: no signal); self-consistency and debate runs.", ("agreement_auroc",)),
 )
 
 

@@ -95,6 +95,8 @@ class StubConfig:
     # GET /stub/last gives the last one (tests of harness chat, and of a deployment's headers: and extra_body:) ---
     record_requests: bool = False
     echo_header: str = ""  # every answer's text quotes this request header's value (tests of its redaction)
+    # --- protocols (harness/protocols): every sample of a request the same answer, whatever its temperature ---
+    samples_agree: bool = False
 
 
 # --- hostile text and key echo -------------------------------------------------------------------------------
@@ -395,7 +397,8 @@ class StubServer:
             choices, completion_tokens = [], 0
             for p in prompts:
                 for i in range(n):
-                    variant = (f"\x00{seed}\x00{i}" if temperature > 0 else "") + self._model_salt(model)
+                    variant = (f"\x00{seed}\x00{i}" if temperature > 0 and not self.config.samples_agree else ""
+                               ) + self._model_salt(model)
                     reply = judge_reply(p, self.config.judge_mode) if self.config.judge_mode else None
                     text, finish = truncate(self._answer(p, variant) if reply is None else reply, max_tokens, stop)
                     completion_tokens += count_tokens(text)
@@ -427,7 +430,8 @@ class StubServer:
         def build() -> web.Response:
             choices, completion_tokens = [], 0
             for i in range(n):
-                variant = (f"\x00{seed}\x00{i}" if temperature > 0 else "") + self._model_salt(model)
+                variant = (f"\x00{seed}\x00{i}" if temperature > 0 and not self.config.samples_agree else ""
+                           ) + self._model_salt(model)
                 reply = judge_reply("\n".join(contents), self.config.judge_mode) if self.config.judge_mode else None
                 text, finish = truncate(self._answer(last_user, variant, chat=True) if reply is None else reply,
                                         max_tokens, stop)
@@ -568,7 +572,8 @@ async def _main(args: argparse.Namespace) -> None:
                         hostile_rate=args.hostile_rate, hostile_kind=args.hostile_kind,
                         echo_key_status=args.echo_key_status,
                         answers_by_model=args.answers_by_model, judge_mode=args.judge_mode,
-                        record_requests=args.record_requests, echo_header=args.echo_header)
+                        record_requests=args.record_requests, echo_header=args.echo_header,
+                        samples_agree=args.samples_agree)
     runner, base_url = await start_stub(config, args.host, args.port)
     print(f"listening on {base_url.removesuffix('/v1')}", flush=True)
     stop = asyncio.Event()
@@ -614,6 +619,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="keep every request (path, headers, body): GET /stub/requests lists them, oldest first; "
                              "GET /stub/last gives the last")
     parser.add_argument("--echo-header", default="", help="quote this request header's value in every answer")
+    # --- protocols
+    parser.add_argument("--samples-agree", action="store_true",
+                        help="completions: every sample the same answer at any temperature (agreement 1)")
     asyncio.run(_main(parser.parse_args(argv)))
 
 

@@ -172,6 +172,10 @@ def predictions(name: str, answers: str, chat: bool) -> list[dict[str, Any]]:
     for results in ANSWERS[answers]:
         pred = vars(adapter.predict(adapted, results)).copy()
         pred["choice_logprobs"] = [round(s, 6) for s in pred["choice_logprobs"]] if pred["choice_logprobs"] else None
+        for later in ("logprob", "logprob_tokens", "votes"):  # fields of later methods and protocols, unset here
+            if pred.get(later) is None:
+                pred.pop(later, None)
+        assert pred.pop("requests") == len(results)
         rows.append(pred)
     return rows
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.adapters.prompt import FewShotPool, Prompt, fit_prompt
 from harness.adapters.spec import AdapterSpec
@@ -65,6 +66,10 @@ class Prediction:
     choice_index: int | None = None
     completions: list[str] = field(default_factory=list)
     choice_logprobs: list[float] | None = None  # multiple_choice_separate: one score per choice
+    logprob: float | None = None  # language_modeling: the document's summed token log-probability (nats)
+    logprob_tokens: int | None = None  # language_modeling: how many tokens that sum is over
+    votes: dict[str, Any] | None = None  # a voting protocol's samples and winner (harness.protocols)
+    requests: int = 0  # how many requests the prediction was made from
     error: str | None = None
     latency_s: float = 0.0
     prompt_tokens: int = 0
@@ -187,6 +192,7 @@ class Adapter:
         """The instance's prediction; where any of its requests failed, no answer (text None) and the first error."""
         pred = Prediction(
             text=None,
+            requests=len(results),
             latency_s=sum(r.latency_s for r in results),
             prompt_tokens=sum(r.prompt_tokens or 0 for r in results),
             completion_tokens=sum(r.completion_tokens or 0 for r in results),

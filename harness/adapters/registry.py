@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from harness.adapters.base import Adapter, subject_of
 from harness.adapters.generation import GenerationAdapter
+from harness.adapters.language_modeling import LanguageModelingAdapter
 from harness.adapters.multi_turn_chat import MultiTurnChatAdapter
 from harness.adapters.multiple_choice_joint import MultipleChoiceJointAdapter
 from harness.adapters.multiple_choice_separate import MultipleChoiceSeparateAdapter
@@ -17,7 +18,7 @@ from harness.tokens import estimate_tokens
 
 ADAPTERS: dict[str, type[Adapter]] = {
     cls.method: cls for cls in (GenerationAdapter, MultipleChoiceJointAdapter, MultipleChoiceSeparateAdapter,
-                                MultiTurnChatAdapter)
+                                MultiTurnChatAdapter, LanguageModelingAdapter)
 }
 
 

@@ -43,9 +43,9 @@ class AnthropicClient(HttpApiClient):
         return {"anthropic-version": API_VERSION, **({"x-api-key": key} if key else {})}
 
     def _refusal(self, request: Request) -> str | None:
-        if request.kind == "logprob":
-            return ("the anthropic client gives no log-probabilities; multiple_choice_separate needs an "
-                    "OpenAI-compatible completions API")
+        if request.kind in ("logprob", "logprob_rolling"):
+            return ("the anthropic client gives no log-probabilities; multiple_choice_separate and language_modeling "
+                    "need an OpenAI-compatible completions API")
         if not request.messages:
             return f"deployment {self.deployment.name} (anthropic) answers chat messages only; no prompt sent"
         return None

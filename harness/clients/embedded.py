@@ -96,7 +96,7 @@ class EmbeddedClient(LocalEngineClient):
         for i, request in enumerate(batch):
             if request.messages:  # a base model has no chat format; inventing one would score another task
                 results[i] = Result.failure(f"model {self.deployment.name} has no chat template; use api: completions")
-            elif request.kind == "logprob":
+            elif request.kind in ("logprob", "logprob_rolling"):
                 scored.append(i)
             elif request.kind == "generate":
                 generated.append(i)
@@ -107,15 +107,55 @@ class EmbeddedClient(LocalEngineClient):
             self._generate(batch, generated, results)
         return [r if r is not None else Result.failure("internal error: no result") for r in results]
 
+    def _rolling_items(self, document: str, first_key: int) -> list[tuple[int, list[int], int]]:
+        """A document's rolling windows (harness.clients.rolling) as score items keyed from first_key on: each
+        window at most the context length, BOS the prefix of the first."""
+        from harness.clients.rolling import rolling_windows
+
+        tokens: list[int] = self._tokenizer(document, add_special_tokens=False)["input_ids"]
+        bos = self._tokenizer.bos_token_id
+        prefix = bos if bos is not None else (self._tokenizer.eos_token_id or 0)
+        windows = rolling_windows(tokens, prefix, self._context_length - 1)
+        return [(first_key + k, ids, n) for k, (ids, n) in enumerate(windows)]
+
     def _score(self, batch: list[Request], indices: list[int], results: list[Result | None]) -> None:
         items: list[tuple[int, list[int], int]] = []
+        rolling: dict[int, list[tuple[int, list[int], int]]] = {}  # request -> its windows' items
         for i in indices:
+            if batch[i].kind == "logprob_rolling":
+                if batch[i].prompt:
+                    results[i] = Result.failure("logprob_rolling scores a whole document: its prompt must be empty")
+                    continue
+                windows = self._rolling_items(batch[i].continuation, len(batch) + len(items))
+                if not windows:
+                    results[i] = Result(ok=True, logprob=0.0, continuation_tokens=0, prompt_tokens=0)
+                rolling[i] = windows
+                items += windows
+                continue
             ids, n = encode_pair(self._tokenizer, batch[i].prompt, batch[i].continuation)
             if len(ids) > self._context_length:
                 results[i] = Result.failure(f"prompt and continuation are {len(ids)} tokens, over the context "
                                             f"length {self._context_length} of {self.deployment.name}")
             else:
                 items.append((i, ids, n))
+        scores = self._score_items(items)
+        for i, ids, n in items:
+            if i < len(batch):
+                value = scores[i]
+                results[i] = (Result.failure(value) if isinstance(value, str) else
+                              Result(ok=True, logprob=value, continuation_tokens=n, prompt_tokens=len(ids)))
+        for i, windows in rolling.items():
+            if not windows:
+                continue
+            values = [scores[key] for key, _, _ in windows]
+            failed = next((v for v in values if isinstance(v, str)), None)
+            results[i] = (Result.failure(failed) if failed is not None else Result(
+                ok=True, logprob=sum(v for v in values if not isinstance(v, str)),
+                continuation_tokens=sum(n for _, _, n in windows), prompt_tokens=sum(len(ids) for _, ids, _ in windows)))
+
+    def _score_items(self, items: list[tuple[int, list[int], int]]) -> dict[int, float | str]:
+        """Key -> summed log-prob of the last n of ids, or why it failed, for items (key, ids, n)."""
+        out: dict[int, float | str] = {}
         # Sorted by tokens, requests with a common prefix (the choices of one question; questions after the same
         # few-shot examples) are neighbours and share a row: a 600-token prompt with four 10-token choices costs
         # 640 tokens, not 2440. A request sharing less than half its tokens starts a row: packing unrelated
@@ -136,11 +176,8 @@ class EmbeddedClient(LocalEngineClient):
                 logprobs: dict[int, float | str] = dict(self._score_pass(chunk))
             except Exception as error:  # noqa: BLE001
                 logprobs = {i: _describe(error) for row in chunk for i, _, _ in row.paths}
-            for row in chunk:
-                for i, path, n in row.paths:
-                    value = logprobs[i]
-                    results[i] = (Result.failure(value) if isinstance(value, str) else
-                                  Result(ok=True, logprob=value, continuation_tokens=n, prompt_tokens=len(path)))
+            out.update(logprobs)
+        return out
 
     def _score_pass(self, rows: list[_Row]) -> dict[int, float]:
         """Request index -> sum of log p(token | every token before it) over its continuation, in one pass.

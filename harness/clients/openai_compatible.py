@@ -232,6 +232,13 @@ class OpenAICompatibleClient(HttpApiClient):
                 "model": model, "prompt": request.prompt + request.continuation, "max_tokens": 1,
                 "temperature": 0.0, "echo": True, "logprobs": 1,
             }
+        if request.kind == "logprob_rolling":
+            # The whole document echoed with its token log-probabilities, in one window: a server scores no more
+            # than its context and says so (an error, stored as this request's failure).
+            return "/completions", {
+                "model": model, "prompt": request.continuation, "max_tokens": 1, "temperature": 0.0, "echo": True,
+                "logprobs": 1,
+            }
         body: dict[str, Any] = {"model": model, "max_tokens": request.max_tokens, "temperature": request.temperature, "n": request.n}
         if request.stop:
             body["stop"] = list(request.stop)
@@ -251,6 +258,11 @@ class OpenAICompatibleClient(HttpApiClient):
         result = Result(ok=True, prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"))
         if request.kind == "logprob":
             result.logprob, result.continuation_tokens = _continuation_logprob(choices[0], len(request.prompt), len(request.prompt + request.continuation))
+            result.completion_tokens = 0
+            return result
+        if request.kind == "logprob_rolling":
+            result.logprob, result.continuation_tokens = _continuation_logprob(
+                choices[0], 0, len(request.continuation), unconditioned_first=True)
             result.completion_tokens = 0
             return result
         texts = []
@@ -280,7 +292,7 @@ def _loads(body: bytes) -> Any:
 def _estimated_tokens(request: Request) -> int:
     """A request's cost against a tpm budget: its text's estimated tokens plus every token it may generate."""
     prompt = request.prompt + request.continuation + "".join(content for _, content in request.messages)
-    generated = 1 if request.kind == "logprob" else request.max_tokens * request.n
+    generated = 1 if request.kind in ("logprob", "logprob_rolling") else request.max_tokens * request.n
     return estimate_tokens(prompt) + generated
 
 
@@ -309,14 +321,19 @@ def fix_echo_offsets(choice: dict[str, Any]) -> None:
         logprobs["text_offset"] = [-1] * k + [offset - shift for offset in offsets[k:]]
 
 
-def _continuation_logprob(choice: dict[str, Any], start: int, end: int) -> tuple[float, int]:
-    """Sum the log-probabilities of the echoed tokens that lie in [start, end) of the scored text."""
+def _continuation_logprob(choice: dict[str, Any], start: int, end: int, *, unconditioned_first: bool = False
+                          ) -> tuple[float, int]:
+    """Sum the log-probabilities of the echoed tokens that lie in [start, end) of the scored text. With
+    `unconditioned_first` (a whole document), a first token without one (a server that adds no BOS has nothing to
+    condition it on) is left out of the sum and the count."""
     fix_echo_offsets(choice)
     logprobs = choice.get("logprobs") or {}
     offsets, values = logprobs.get("text_offset"), logprobs.get("token_logprobs")
     if not offsets or not values or len(offsets) != len(values):
         raise FatalError("server returned no prompt log-probabilities (does it support echo with logprobs?)")
-    picked = [v for off, v in zip(offsets, values) if start <= off < end]
+    picked = [v for off, v in zip(offsets, values) if isinstance(off, int) and start <= off < end]
+    if unconditioned_first and picked and picked[0] is None:
+        picked = picked[1:]
     if not picked or any(v is None for v in picked):
         raise FatalError("no log-probabilities for the continuation's tokens")
     return float(sum(picked)), len(picked)

@@ -205,6 +205,12 @@ def completion_tokens(_: Instance, pred: Prediction, __: ModelDeployment) -> flo
     return float(pred.completion_tokens)
 
 
+@register_metric("requests", lower_is_better=True, quick=True)
+def requests(_: Instance, pred: Prediction, __: ModelDeployment) -> float:
+    """Requests the instance's answer was made from (a protocol's samples and debate rounds count each)."""
+    return float(pred.requests)
+
+
 @register_metric("cost_usd", lower_is_better=True, quick=True)
 def cost_usd(_: Instance, pred: Prediction, deployment: ModelDeployment) -> float:
     """Dollar cost from the deployment's prices per million input and output tokens."""

@@ -65,13 +65,14 @@ _METRICS: dict[str, Metric] = {}
 _CORPUS: dict[str, CorpusMetric] = {}
 
 # Computed for every run, whatever the suite lists, so the leaderboard can always show cost and speed.
-EFFICIENCY = ("latency_s", "prompt_tokens", "completion_tokens", "cost_usd")
+EFFICIENCY = ("latency_s", "prompt_tokens", "completion_tokens", "cost_usd", "requests")
 
 # The modules that register the built-in metrics, imported on first use (some pull numpy or a scorer library in
 # only when they compute, never at import).
 _MODULES = ("harness.metrics.basic", "harness.metrics.calibration", "harness.metrics.text_overlap",
             "harness.metrics.math_equiv", "harness.metrics.code", "harness.metrics.ifeval",
-            "harness.metrics.bbq", "harness.metrics.refusal")
+            "harness.metrics.bbq", "harness.metrics.refusal", "harness.metrics.language_modeling",
+            "harness.metrics.agreement")
 
 
 def _first_line(fn: Callable[..., object], description: str) -> str:

@@ -12,7 +12,7 @@ BUILT_IN: dict[str, str] = {
     "hellaswag": "hellaswag", "humaneval": "humaneval", "ifeval": "ifeval", "med_qa": "med_qa", "mmlu": "mmlu",
     "natural_qa": "natural_qa", "openbookqa": "openbookqa", "truthfulqa": "truthfulqa",
     "simple_safety_tests": "safety", "xstest": "safety",
-    "mt_bench": "mt_bench",
+    "mt_bench": "mt_bench", "package_readmes": "package_readmes",
     # download-only
     "legalbench": "legalbench", "math": "math_dataset", "narrativeqa": "narrativeqa", "cnn_dailymail": "summarization",
     "xsum": "summarization", "wmt14": "wmt14",

@@ -198,10 +198,22 @@ def _data_path(spec: LineDict, path: Path) -> Path:
 def define_custom_scenario(path: Path) -> type[CustomScenario]:
     """Read and check a scenario YAML and every row of its data: a Scenario subclass, not yet registered. Errors
     name the files as given (relative to where harness runs, when the suite's path was)."""
-    spec = check_keys(load_yaml(path), SCENARIO_KEYS, {"name", "data", "fields"}, path, "scenario file")
+    from harness.scenarios.custom_text import TEXT_KEYS, is_text_scenario, text_scenario_attrs
+
+    raw = load_yaml(path)
+    text = is_text_scenario(raw)  # documents for language modelling (custom_text.py), not question rows
+    spec = check_keys(raw, TEXT_KEYS if text else SCENARIO_KEYS, {"name", "data"} if text else {"name", "data", "fields"},
+                      path, "scenario file")
     name = _str(spec, "name", path)
     if not _NAME.fullmatch(name):
         raise _error(spec, path, "name", f"{name!r}: use letters, digits, '_', '.', '-' (at most 64)")
+    if text:
+        from harness.metrics.registry import directions
+
+        attrs = {"name": name, "description": _str(spec, "description", path), "source": _str(spec, "source", path),
+                 "license": _str(spec, "license", path), "yaml_path": path.resolve(),
+                 **text_scenario_attrs(spec, path, directions())}
+        return type(f"Custom_{name}", (CustomScenario,), attrs)
     fields = _field_map(spec, path)
     adapter_defaults = _adapter_defaults(spec, path, fields)
     metrics, main_metric = _metrics(spec, path)
