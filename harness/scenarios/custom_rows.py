@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.instance import CORRECT, TEST, TRAIN, VALID, Instance, Reference
+from harness.instance import TEST, TRAIN, VALID, Instance, Reference, answer_references, choice_references, extra_fields
 from harness.text import clean, clean_value
 
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv", ".csv.gz", ".tsv", ".tsv.gz")
 ANSWER_FORMATS = ("auto", "index", "letter", "text")
 # Split names as data sets spell them -> the harness's three splits.
 SPLIT_NAMES = {"train": TRAIN, "valid": VALID, "validation": VALID, "dev": VALID, "test": TEST}
-_GOLD = (CORRECT,)
 
 
 @dataclass(frozen=True)
@@ -260,14 +259,11 @@ def to_instance(row: dict[str, Any], line: int, fields: FieldMap, forced_split: 
             raise RowError(blame, f"needs at least 2 choices, found {len(choices)}")
         gold = _answer_index(_get(row, fields.answer), choices, positions, count, fields.answer_format,
                              fields.answer)
-        refs = tuple(Reference(c, _GOLD if i == gold else ()) for i, c in enumerate(choices))
+        refs = choice_references(choices, gold)
     else:
         assert fields.references is not None
-        refs = tuple(Reference(r, _GOLD) for r in _references(row, fields.references, fields.references_separator))
-    mapped = fields.mapped()
-    extra = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in row.items()
-             if k not in mapped}
-    return Instance(row_id, text, refs, split, extra)
+        refs = answer_references(_references(row, fields.references, fields.references_separator))
+    return Instance(row_id, text, refs, split, extra_fields(row, fields.mapped()))
 
 
 def read_instances(path: Path, fields: FieldMap) -> list[Instance]:

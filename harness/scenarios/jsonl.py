@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import orjson
 
 from harness.errors import HarnessError
-from harness.instance import CORRECT, SPLITS, Instance, LazySequence, Reference
+from harness.instance import SPLITS, Instance, LazySequence, answer_references, choice_references, extra_fields
 from harness.scenarios import unpacked
 from harness.scenarios.base import Scenario, data_root
 from harness.text import clean_value
@@ -29,7 +29,6 @@ CHECKSUMS = "checksums.json"
 # Beside it: each shipped file's rows by split, as runs of line numbers, recorded with the file's sha256 (see load()).
 SPLIT_INDEX = "splits.json"
 _CORE = {"id", "split", "input", "choices", "answer", "references"}
-_GOLD = (CORRECT,)  # one shared tags tuple: loading 14k MMLU rows builds ~70k References
 
 # Keyed by (path, size, mtime_ns): a file replaced on disk (or a different $HARNESS_DATA_DIR) is checked and read
 # again, while the common case (every scenario of a suite reading the same file) costs one stat.
@@ -119,15 +118,13 @@ def parse_row(row: Any, path: Path, line: int) -> Instance:
         answer = row.get("answer")
         if not isinstance(answer, int) or isinstance(answer, bool) or not 0 <= answer < len(choices):
             raise _fail(path, line, "answer", f"must be an index into the {len(choices)} choices, got {answer!r}")
-        refs = tuple([Reference(c, _GOLD if i == answer else ()) for i, c in enumerate(choices)])
+        refs = choice_references(choices, answer)
     elif "references" in row:
         # empty for scenarios judged without references (IFEval's checkers, HumanEval's tests)
-        refs = tuple([Reference(r, _GOLD) for r in _str_list(row, "references", path, line, allow_empty=True)])
+        refs = answer_references(_str_list(row, "references", path, line, allow_empty=True))
     else:
         raise _fail(path, line, "choices", "a row needs `choices` + `answer` or `references`")
-    extra = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in row.items()
-             if k not in _CORE}
-    return Instance(row["id"], row["input"], refs, row["split"], extra)
+    return Instance(row["id"], row["input"], refs, row["split"], extra_fields(row, _CORE))
 
 
 def _lines(text: bytes) -> list[bytes]:
