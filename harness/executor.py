@@ -59,6 +59,12 @@ class ExecutionStats:
     sent: int = 0
     failed: int = 0
 
+    def add(self, other: ExecutionStats) -> None:
+        self.requested += other.requested
+        self.cached += other.cached
+        self.sent += other.sent
+        self.failed += other.failed
+
 
 class _Writer:
     """Collects results and writes them in batches from a worker thread, off the event loop; with `separate`, the
@@ -135,6 +141,19 @@ async def execute(
 
 async def _single(requests: dict[str, Request]) -> AsyncIterator[dict[str, Request]]:
     yield requests
+
+
+async def execute_round(client: Client, store: Store, round_: dict[str, Request], results: dict[str, Result],
+                        stats: ExecutionStats) -> None:
+    """Send one more round of a run's requests, made from the answers to the rounds before (a conversation's next
+    turn, a debate's next round): their answers go into `results`, their figures into the run's `stats`."""
+
+    async def once() -> AsyncIterator[dict[str, Request]]:
+        yield round_
+
+    answers, more = await execute(client, store, once())
+    results.update(answers)
+    stats.add(more)
 
 
 async def _execute(client: Client, store: Store, feed: AsyncIterator[dict[str, Request]],

@@ -4,19 +4,14 @@ turn is asked. Each round goes through the executor like the first (store, cache
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from harness.adapters.base import AdaptedInstance
 from harness.adapters.multi_turn_chat import MultiTurnChatAdapter
 from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
-from harness.executor import ExecutionStats, execute
+from harness.executor import ExecutionStats, execute_round
 from harness.store.store import Store
-
-
-async def _once(requests: dict[str, Request]) -> AsyncIterator[dict[str, Request]]:
-    yield requests
 
 
 async def ask_later_turns(adapter: MultiTurnChatAdapter, adapted: list[AdaptedInstance], keyed: list[list[str]],
@@ -38,7 +33,4 @@ async def ask_later_turns(adapter: MultiTurnChatAdapter, adapted: list[AdaptedIn
         if not round_:
             return
         requests.update(round_)
-        answers, more = await execute(client, store, _once(round_))
-        results.update(answers)
-        for name in ("requested", "cached", "sent", "failed"):
-            setattr(stats, name, getattr(stats, name) + getattr(more, name))
+        await execute_round(client, store, round_, results, stats)

@@ -18,14 +18,13 @@ message ("round r · agent k (shown agent j: ...; ...):" and its answer), shown 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
 from harness.adapters.spec import AdapterSpec
 from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
-from harness.executor import ExecutionStats, execute
+from harness.executor import ExecutionStats, execute_round
 from harness.store.store import Store
 
 ANSWER_CHARS = 2000  # of another agent's answer quoted in a prompt: a runaway answer must not flood the next round
@@ -75,10 +74,6 @@ def transcript(results: list[Result], agents: int) -> list[str]:
     return out
 
 
-async def _once(requests: dict[str, Request]) -> AsyncIterator[dict[str, Request]]:
-    yield requests
-
-
 async def ask_rounds(adapter: Any, adapted: list[Any], keyed: list[list[str]], results: dict[str, Result],
                      requests: dict[str, Request], client: Any, store: Store, deployment: ModelDeployment,
                      stats: ExecutionStats) -> None:
@@ -102,8 +97,4 @@ async def ask_rounds(adapter: Any, adapted: list[Any], keyed: list[list[str]], r
         if not round_:
             return
         requests.update(round_)
-        answers_of_round, more = await execute(client, store, _once(round_))
-        results.update(answers_of_round)
-        for name in ("requested", "cached", "sent", "failed"):
-            setattr(stats, name, getattr(stats, name) + getattr(more, name))
-        stats.wall_s += more.wall_s
+        await execute_round(client, store, round_, results, stats)
