@@ -77,9 +77,9 @@ def test_agreement_stats_maj_at_k_and_pass_at_k_by_hand() -> None:
     assert stats["maj@1"] == 1.0 and stats["maj@3"] == 0.0 and stats["maj@5"] == 1.0  # first 3: B, B beat A
     tie = majority(["red", "blue"], 0, MC.id)  # maj@2 is a tie, broken by the seeded rule
     assert stats["maj@2"] == float(tie == "red")
-    assert stats["pass@1"] == pytest.approx(3 / 5)
-    assert stats["pass@2"] == pytest.approx(1 - math.comb(2, 2) / math.comb(5, 2))  # 0.9
-    assert stats["pass@3"] == 1.0 and pass_at_k(5, 0, 3) == 0.0
+    assert stats["sample_pass@1"] == pytest.approx(3 / 5)
+    assert stats["sample_pass@2"] == pytest.approx(1 - math.comb(2, 2) / math.comb(5, 2))  # 0.9
+    assert stats["sample_pass@3"] == 1.0 and pass_at_k(5, 0, 3) == 0.0
 
 
 def test_agreement_auroc_ece_and_accuracy_by_agreement_by_hand() -> None:
@@ -188,4 +188,4 @@ def test_samples_that_always_agree(tmp_path: Path, stub_factory: Any) -> None:
     assert sc["agreement"] == 1.0 and sc["exact_match"] > 0
     # Every sample the plain answer: the vote changes nothing, and accuracy where unanimous is the accuracy.
     assert sc["exact_match"] == stats["mmlu"]["exact_match"] == sc.get("accuracy_agreement_unanimous", 0.0)
-    assert sc["pass@5"] == sc["maj@5"] == sc["exact_match"]
+    assert sc["sample_pass@5"] == sc["maj@5"] == sc["exact_match"]

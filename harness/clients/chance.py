@@ -1,9 +1,11 @@
 """The chance baseline: a uniform, seeded pick among a multiple-choice item's options, so every leaderboard shows
-where chance lies. Generation requests get an empty string."""
+where chance lies. Generation requests get an empty string; a document (language modelling) is scored as uniform
+over the 256 byte values, one token a byte: 8 bits per byte."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 
 from string import ascii_uppercase as LETTERS
@@ -24,6 +26,9 @@ class ChanceClient(Client):
 
     @staticmethod
     def _answer(request: Request) -> Result:
+        if request.kind == "logprob_rolling":
+            size = len(request.continuation.encode("utf-8"))
+            return Result(ok=True, logprob=-size * math.log(256), continuation_tokens=size, prompt_tokens=0)
         if request.kind == "logprob":
             # Independent uniform scores per choice: the argmax over an item's choices is uniform among them.
             return Result(ok=True, logprob=-_rng(request).random(), continuation_tokens=1)

@@ -1,9 +1,9 @@
-"""Agreement among a protocol's samples as a signal (harness.protocols.self_consistency), and maj@k / pass@k.
+"""Agreement among a protocol's samples as a signal (harness.protocols.self_consistency), and maj@k / sample_pass@k.
 
 Per instance (metric `self_consistency`):
 - agreement: the fraction of the n samples that give the majority answer (1/n .. 1);
 - maj@k: 1 if the majority answer of the first k samples is correct (ties broken by the protocol's seeded rule);
-- pass@k: the unbiased estimate 1 - C(n-c, k) / C(n, k) that at least one of k samples drawn from the n is correct
+- sample_pass@k: the unbiased estimate 1 - C(n-c, k) / C(n, k) that at least one of k samples drawn from the n is correct
   (c correct; Chen et al. 2021), for every k <= n.
 Corpus metrics, with intervals from resampling instances:
 - agreement_auroc: the probability that a right answer has higher agreement than a wrong one (ties count half);
@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     from harness.instance import Instance
 
 NAN = math.nan
-MAX_K = 20  # maj@k and pass@k are declared (for suites to name) up to here; computed for every k <= n
+MAX_K = 20  # maj@k and sample_pass@k are declared (for suites to name) up to here; computed for every k <= n
 STATS = {"agreement": False, "_sc_correct": False,
-         **{f"maj@{k}": False for k in range(1, MAX_K + 1)}, **{f"pass@{k}": False for k in range(1, MAX_K + 1)}}
+         **{f"maj@{k}": False for k in range(1, MAX_K + 1)}, **{f"sample_pass@{k}": False for k in range(1, MAX_K + 1)}}
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -39,7 +39,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 @register_metric("self_consistency", stats=STATS, quick=True)
 def self_consistency(instance: Instance, pred: Prediction, _: ModelDeployment) -> dict[str, float]:
-    """Agreement of the samples with their majority, maj@k and pass@k (a voting protocol's runs only)."""
+    """Agreement of the samples with their majority, maj@k and sample_pass@k (a voting protocol's runs only)."""
     from harness.protocols.self_consistency import majority
 
     votes = pred.votes
@@ -52,7 +52,7 @@ def self_consistency(instance: Instance, pred: Prediction, _: ModelDeployment) -
         winner = majority(keys[:k], votes["seed"], instance.id)
         first = keys[:k].index(winner) if winner is not None else 0
         out[f"maj@{k}"] = float(scores[first] >= 1.0) if winner is not None else 0.0
-        out[f"pass@{k}"] = pass_at_k(n, correct, k)
+        out[f"sample_pass@{k}"] = pass_at_k(n, correct, k)
     return out
 
 

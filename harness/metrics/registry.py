@@ -82,7 +82,13 @@ def _first_line(fn: Callable[..., object], description: str) -> str:
 def register_metric(name: str, *, lower_is_better: bool = False, description: str = "",
                     stats: Mapping[str, bool] | None = None, quick: bool = False) -> Callable[[MetricFn], MetricFn]:
     def wrap(fn: MetricFn) -> MetricFn:
-        _METRICS[name] = Metric(name, fn, lower_is_better, _first_line(fn, description), dict(stats or {}), quick)
+        metric = Metric(name, fn, lower_is_better, _first_line(fn, description), dict(stats or {}), quick)
+        # A stat name belongs to one metric, so a suite that names it gets one meaning.
+        for other in _METRICS.values():
+            clash = set(other.outputs) & set(metric.outputs)
+            if other.name != name and clash:
+                raise ValueError(f"metric {name!r} declares {sorted(clash)}, which {other.name!r} already declares")
+        _METRICS[name] = metric
         return fn
 
     return wrap
