@@ -22,7 +22,7 @@ import orjson
 import harness
 from harness.adapters.base import AdaptedInstance, Adapter
 from harness.adapters.registry import make_adapter
-from harness.clients.base import LocalEngineClient, make_client
+from harness.clients.base import Client, LocalEngineClient, make_client
 from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
@@ -379,7 +379,8 @@ async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
 
 async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Store,
                     warm_up: Callable[[], None] | None = None, progress: SuiteProgress | None = None,
-                    judge_deployments: dict[str, ModelDeployment] | None = None) -> SuiteOutcome:
+                    judge_deployments: dict[str, ModelDeployment] | None = None,
+                    clients: Callable[[ModelDeployment], Client] = make_client) -> SuiteOutcome:
     """Every run spec on every deployment, planned (and counted, for `progress`) before the first request.
     Every deployment is in flight at once, each with its own client (its concurrency, its budgets) running its runs
     in order; models run in this process (LocalEngineClient: they share its CPU or GPU) take turns with each other,
@@ -387,7 +388,8 @@ async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Sto
     the first failure, in deployment order, is raised. `warm_up` (what later steps will need: imports, templates)
     runs once, in the background, while the first requests are in flight. `judge_deployments`: the deployments judges
     entries name, by name; pairwise comparison is a phase of its own, after every run
-    (harness.judging.pairwise_phase)."""
+    (harness.judging.pairwise_phase). `clients` makes each deployment's client (harness.ray_engine: one that answers
+    on a Ray cluster)."""
     planned = plan_suite(suite, deployments, store)  # nothing else is running yet
     outcome = SuiteOutcome()
 
@@ -405,7 +407,7 @@ async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Sto
                               warm_up: Callable[[], None] | None) -> list[RunOutcome]:
         shown = None if progress is None else progress.deployment(
             deployment.name, sum(p.requests for p in runs), sum(p.reused.stats.cached for p in runs if p.reused))
-        client = make_client(deployment)
+        client = clients(deployment)
         async with (local_turn if isinstance(client, LocalEngineClient) else contextlib.nullcontext()):
             try:
                 await _start(client, deployment, progress)
@@ -460,5 +462,6 @@ async def _start(client: Any, deployment: ModelDeployment, progress: SuiteProgre
 
 def run_suite_sync(suite: Suite, deployments: list[ModelDeployment], store: Store,
                    warm_up: Callable[[], None] | None = None, progress: SuiteProgress | None = None,
-                   judge_deployments: dict[str, ModelDeployment] | None = None) -> SuiteOutcome:
-    return asyncio.run(run_suite(suite, deployments, store, warm_up, progress, judge_deployments))
+                   judge_deployments: dict[str, ModelDeployment] | None = None,
+                   clients: Callable[[ModelDeployment], Client] = make_client) -> SuiteOutcome:
+    return asyncio.run(run_suite(suite, deployments, store, warm_up, progress, judge_deployments, clients))
