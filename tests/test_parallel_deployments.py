@@ -4,12 +4,10 @@ with a writer process for one of them, and PostgreSQL), and models run in this p
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from conftest import run_cli
 from harness.clients.base import LocalEngineClient, register_client
@@ -65,9 +63,12 @@ def test_deployments_overlap_and_store_what_one_at_a_time_stores(tmp_path: Path,
     stub = stub_factory("--latency", "0.05", "--max-concurrency", "0")
     write(tmp_path, stub.base_url, 40, {name: 4 for name in NAMES})
     started = time.perf_counter()
-    together = run_cli(*args("together", NAMES), cwd=tmp_path)
+    together = run_cli(*args("together", NAMES), cwd=tmp_path, env={"HARNESS_PROGRESS_INTERVAL": "0.1"})
     wall = time.perf_counter() - started
     assert together.returncode == 0, together.stderr
+    # The progress line names each deployment's run in flight with its own count (boolq then mmlu: 80 requests each)
+    assert any(all(f"{name} boolq" in line for name in NAMES) for line in together.stderr.splitlines()), together.stderr
+    assert "/80" in together.stderr and "/240" in together.stderr
     # One deployment's concurrency is 4: more than that at once means their requests were in flight together.
     assert stub.stats()["max_concurrent"] > 4, (stub.stats()["max_concurrent"], wall)
     for name in NAMES:  # the same suite, one deployment at a time, into a store of its own

