@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 
+import pytest
+
 from conftest import run_cli
 from harness.clients.base import LocalEngineClient, register_client
 from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
+from harness.errors import HarnessError
 from harness.store.store import open_store
 
 SUITE = """\
@@ -149,3 +152,31 @@ def test_models_run_here_take_turns_but_not_with_api_deployments(tmp_path: Path,
     assert a1 <= b0  # the second model was loaded after the first was closed
     # The API deployment, first in order (60 requests, one at a time, 0.05 s each: >= 3 s), did not hold them back.
     assert a0 - started < 1.5, a0 - started
+
+
+class _CannotStart(LocalEngineClient):
+    async def start(self) -> None:
+        raise HarnessError("this model cannot be loaded", field=self.deployment.name)
+
+    def _run(self, batch: list[Request]) -> list[Result]:
+        raise AssertionError("never started")
+
+
+def test_a_deployment_that_fails_lets_the_others_finish_then_its_error_is_raised(tmp_path: Path,
+                                                                                  stub_factory: Any) -> None:
+    from harness.run_spec import load_suite
+    from harness.runner import run_suite_sync
+
+    register_client("test-cannot-start", lambda: _CannotStart)
+    stub = stub_factory("--latency", "0.02", "--max-concurrency", "0")
+    (tmp_path / "suite.yaml").write_text(SUITE.format(n=20))
+    broken = ModelDeployment(name="here/broken", client="test-cannot-start", model="m")
+    api = ModelDeployment(name="local/api", client="openai-compatible", model="stub-model", base_url=stub.base_url,
+                          max_concurrency=2)
+    store = open_store(f"sqlite:///{tmp_path}/harness.db")
+    try:
+        with pytest.raises(HarnessError, match="cannot be loaded"):
+            run_suite_sync(load_suite(tmp_path / "suite.yaml"), [broken, api], store)
+        assert sorted(r["model"] for r in store.runs()) == ["local/api", "local/api"]  # both of its runs, whole
+    finally:
+        store.close()
