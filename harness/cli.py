@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--judge", help="deployment name: every judge of the suite is this one (docs/judging.md)")
     run.add_argument("--concurrency", type=int, help="requests in flight per deployment (overrides max_concurrency)")
     run.add_argument("--no-site", action="store_true", help="skip building the site")
+    run.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                     help="answer the requests on a Ray cluster (ADDRESS, 'auto', or none: RAY_ADDRESS or a local one; "
+                          "docs/ray.md)")
     run.add_argument("--offline", action="store_true",
                      help="run only the entries whose data is shipped or already downloaded; list the others")
     _common(run)
@@ -188,11 +191,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from harness.runner import run_suite_sync
 
+    clients = None
+    if args.ray is not None:
+        from harness.ray_engine import client_factory, connect
+
+        clients = client_factory(connect(args.ray or None))
     start = time.perf_counter()
     display = progress.SuiteProgress(log_path=_log_path(args.output), interval=interval)
     progress.activate(display)
     try:
-        outcome = run_suite_sync(suite, chosen, store, None if args.no_site else _warm_up, display, judges)
+        outcome = run_suite_sync(suite, chosen, store, None if args.no_site else _warm_up, display, judges,
+                                 **({"clients": clients} if clients is not None else {}))
         if any(spec.pairwise for spec in suite.run_specs):
             from harness.judging.pairwise_phase import run_pairwise_sync
 

@@ -45,6 +45,13 @@ SWITCH_INTERVAL_S = 0.0005
 # on PostgreSQL the process would import SQLAlchemy and connect before it stored anything, and processes sharing
 # the store would take that for a stalled run and send its requests themselves.
 WRITER_PROCESS_FROM = 64
+# Runs in flight at once (every deployment of a suite: harness.runner.run_suite) share these: the switch interval is
+# set while any of them executes and put back after the last; one writer process at a time, since a second would take
+# the same spare core and wait on the first's SQLite write lock (the others' results go through their threads).
+_state_lock = threading.Lock()
+_executing = 0
+_interval_before = 0.0
+_writer_process_busy = False
 
 
 def start_in_background(work: Callable[[], None]) -> None:
@@ -77,13 +84,14 @@ class _Writer:
         self.wake = asyncio.Event()
         self.done = False
         self.process: WriterProcess | None = None
-        if separate:
+        if separate and _take_writer_process():
             from harness.store.writer_process import WriterProcess
 
             try:
                 self.process = WriterProcess(store.url)
             except OSError:  # no interpreter to start (a frozen build): this process's thread writes instead
                 self.process = None
+                _give_back_writer_process()
         self.save = self.process.save_results if self.process is not None else store.save_results
 
     def add(self, key: str, request: Request, result: Result) -> None:
@@ -112,9 +120,29 @@ class _Writer:
             if self.process is not None:  # it stores what it was sent; what failed is already on its way up
                 with contextlib.suppress(HarnessError):
                     await asyncio.to_thread(self.process.close)
+                _give_back_writer_process()
             raise
         if self.process is not None:
-            await asyncio.to_thread(self.process.close)
+            try:
+                await asyncio.to_thread(self.process.close)
+            finally:
+                _give_back_writer_process()
+
+
+def _take_writer_process() -> bool:
+    """Whether this run may start the writer process (no other run of this process holds it)."""
+    global _writer_process_busy
+    with _state_lock:
+        if _writer_process_busy:
+            return False
+        _writer_process_busy = True
+        return True
+
+
+def _give_back_writer_process() -> None:
+    global _writer_process_busy
+    with _state_lock:
+        _writer_process_busy = False
 
 
 async def execute(
@@ -131,12 +159,19 @@ async def execute(
     earlier chunk is not sent again. `on_answer` is told of each answer this process receives as it arrives, on the
     event loop (the runner scores instances then, while other requests are in flight). `progress` is told how
     many requests were answered from the store, and how many were sent and answered (and how many of those failed)."""
-    previous_interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(previous_interval, SWITCH_INTERVAL_S))
+    global _executing, _interval_before
+    with _state_lock:
+        if _executing == 0:
+            _interval_before = sys.getswitchinterval()
+            sys.setswitchinterval(min(_interval_before, SWITCH_INTERVAL_S))
+        _executing += 1
     try:
         return await _execute(client, store, requests, progress, while_waiting, on_answer)
     finally:
-        sys.setswitchinterval(previous_interval)
+        with _state_lock:
+            _executing -= 1
+            if _executing == 0:
+                sys.setswitchinterval(_interval_before)
 
 
 async def _single(requests: dict[str, Request]) -> AsyncIterator[dict[str, Request]]:

@@ -4,7 +4,9 @@ On a terminal: one live tqdm line on stderr. Elsewhere (a pipe, a file, a CI log
 every `interval` seconds, and at the end, flushed. The plain lines also go to a log file when one is given, on a
 terminal too. Notes (a model loading, a conversion) are printed above the live line and logged.
 
-The executor reports counts through `RequestCounter` only; the runner says when runs start and end.
+The executor reports counts through `RequestCounter` only; the runner says when runs start and end. Deployments run
+at once (harness.runner.run_suite): each reports through its own `DeploymentProgress`, which counts its share and the
+suite's; the line names each run in flight with its deployment's requests done of its total.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ class RequestCounter(Protocol):
     def from_store(self, n: int) -> None: ...
 
     def answered(self, n: int, failed: int) -> None: ...
+
+
+class RunCounter(RequestCounter, Protocol):
+    """What a run tells the display besides: requests planned twice in it (answered by one answer)."""
+
+    def repeats(self, n: int) -> None: ...
 
 
 def interval_from_env() -> float:
@@ -76,7 +84,8 @@ class SuiteProgress:
                 self._write(f"harness: no progress log ({exc.strerror or exc}): {log_path}")
         self.runs_total = self.requests_total = 0
         self.runs_done = self.sent = self.failed = self.cached = self.repeated = 0
-        self.current = ""
+        self.current = ""  # a run named by begin_run (not through a deployment's counter)
+        self.deployments: list[DeploymentProgress] = []
         self._lock = threading.RLock()  # one writer at a time: the loop, the ticker, a client's loading thread
         self._started: float | None = None
         self._samples: deque[tuple[float, int]] = deque()
@@ -111,6 +120,14 @@ class SuiteProgress:
 
     def end_run(self) -> None:
         self.runs_done += 1
+
+    def deployment(self, name: str, requests: int, cached: int = 0) -> DeploymentProgress:
+        """The counter one deployment's runs report through: `requests` planned for it, `cached` of them in runs it
+        reuses whole (counted as done)."""
+        counter = DeploymentProgress(self, visible(name), requests, cached)
+        with self._lock:
+            self.deployments.append(counter)
+        return counter
 
     def repeats(self, n: int) -> None:
         """Requests planned that repeat one already planned in the run: answered by the same answer."""
@@ -196,8 +213,12 @@ class SuiteProgress:
             left = max(0, total - done)
             timing = f"ETA {_duration(left / rate)}" if rate > 0 else "ETA 0s" if not left else "ETA ?"
         rest = f"{rate:.1f} req/s · {timing} · failures {self.failed:,} · cached {self.cached:,}"
-        if self.current and not final and self.runs_done < self.runs_total:
-            rest += f" · {self.current}"
+        if not final and self.runs_done < self.runs_total:
+            running = [d.shown() for d in self.deployments if d.current]
+            if self.current:
+                running.insert(0, self.current)
+            if running:
+                rest += " · " + ", ".join(running)
         return counts, rest
 
     def _line(self, final: bool = False) -> None:
@@ -229,6 +250,37 @@ class SuiteProgress:
         if self._log is not None:
             self._log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {text}\n")
             self._log.flush()
+
+
+class DeploymentProgress:
+    """One deployment's counter: what its runs report is counted for it and for the suite (on the event loop)."""
+
+    def __init__(self, suite: SuiteProgress, name: str, requests: int, cached: int) -> None:
+        self.suite, self.name, self.requests = suite, name, requests
+        self.done = cached
+        self.current = ""  # the run in flight, if any
+
+    def begin_run(self, scenario: str) -> None:
+        self.current = visible(scenario)
+
+    def end_run(self) -> None:
+        self.current = ""
+        self.suite.end_run()
+
+    def from_store(self, n: int) -> None:
+        self.done += n
+        self.suite.from_store(n)
+
+    def answered(self, n: int, failed: int) -> None:
+        self.done += n
+        self.suite.answered(n, failed)
+
+    def repeats(self, n: int) -> None:
+        self.done += n
+        self.suite.repeats(n)
+
+    def shown(self) -> str:
+        return f"{self.name} {self.current} {self.done:,}/{self.requests:,}"
 
 
 _active: SuiteProgress | None = None

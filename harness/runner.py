@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import gc
@@ -21,14 +22,14 @@ import orjson
 import harness
 from harness.adapters.base import AdaptedInstance, Adapter
 from harness.adapters.registry import make_adapter
-from harness.clients.base import LocalEngineClient, make_client
+from harness.clients.base import Client, LocalEngineClient, make_client
 from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
 from harness.errors import HarnessError
 from harness.executor import ExecutionStats, execute
 from harness.instance import TEST, Instance, LazySequence
 from harness.metrics.registry import EFFICIENCY, CorpusMetric, Metric, resolve
-from harness.progress import SuiteProgress
+from harness.progress import RunCounter, SuiteProgress
 from harness.provenance import SuiteProvenance
 from harness.run_spec import RunSpec, Suite
 from harness.scenarios.base import Scenario, make_scenario
@@ -256,7 +257,7 @@ SCORE_DELAY_S = 0.001  # answers are scored this long after they arrive (see _In
 
 async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
                   while_waiting: Callable[[], None] | None = None,
-                  progress: SuiteProgress | None = None,
+                  progress: RunCounter | None = None,
                   judges: dict[str, ModelDeployment] | None = None,
                   provenance: SuiteProvenance | None = None) -> RunOutcome:
     """One planned run; where its entry has graders, they grade its answers (`judges`: their deployments, by name)."""
@@ -393,11 +394,17 @@ async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
 
 async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Store,
                     warm_up: Callable[[], None] | None = None, progress: SuiteProgress | None = None,
-                    judge_deployments: dict[str, ModelDeployment] | None = None) -> SuiteOutcome:
+                    judge_deployments: dict[str, ModelDeployment] | None = None,
+                    clients: Callable[[ModelDeployment], Client] = make_client) -> SuiteOutcome:
     """Every run spec on every deployment, planned (and counted, for `progress`) before the first request.
-    `warm_up` (what later steps will need: imports, templates) runs once, in the background, while the first
-    requests are in flight. `judge_deployments`: the deployments judges entries name, by name; pairwise comparison
-    is a phase of its own, after every run (harness.judging.pairwise_phase)."""
+    Every deployment is in flight at once, each with its own client (its concurrency, its budgets) running its runs
+    in order; models run in this process (LocalEngineClient: they share its CPU or GPU) take turns with each other,
+    a deployment's runs at a time, but not with API deployments. A deployment that fails lets the others finish; then
+    the first failure, in deployment order, is raised. `warm_up` (what later steps will need: imports, templates)
+    runs once, in the background, while the first requests are in flight. `judge_deployments`: the deployments judges
+    entries name, by name; pairwise comparison is a phase of its own, after every run
+    (harness.judging.pairwise_phase). `clients` makes each deployment's client (harness.ray_engine: one that answers
+    on a Ray cluster)."""
     planned = plan_suite(suite, deployments, store)  # nothing else is running yet
     outcome = SuiteOutcome()
 
@@ -410,42 +417,56 @@ async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Sto
                            sum(r.stats.cached for r in reused))
 
     provenance = SuiteProvenance(suite)  # how each run was made, stored with it
+    local_turn = asyncio.Lock()  # one model loaded in this process at a time
+
+    async def deployment_runs(deployment: ModelDeployment, runs: list[PlannedRun],
+                              warm_up: Callable[[], None] | None) -> list[RunOutcome]:
+        shown = None if progress is None else progress.deployment(
+            deployment.name, sum(p.requests for p in runs), sum(p.reused.stats.cached for p in runs if p.reused))
+        client = clients(deployment)
+        async with (local_turn if isinstance(client, LocalEngineClient) else contextlib.nullcontext()):
+            try:
+                await _start(client, deployment, progress)
+                show()
+                outcomes = []
+                for plan in runs:
+                    if plan.reused is not None:
+                        outcomes.append(plan.reused)
+                        continue
+                    if shown is not None:
+                        shown.begin_run(plan.scenario.full_name)
+                    outcomes.append(await run_one(plan, client, store, suite.name, warm_up, shown, judge_deployments,
+                                                  provenance))
+                    plan.evaluated, plan.adapter = (), None  # its instances can go once no later run holds them
+                    if shown is not None:
+                        shown.end_run()
+                    warm_up = None
+                return outcomes
+            finally:
+                await client.close()
+
+    work = []
+    for deployment in deployments:
+        runs = [p for p in planned if p.deployment is deployment]
+        if all(p.reused is not None for p in runs):  # nothing to send: the client is not even started
+            work.append(_done([p.reused for p in runs if p.reused is not None]))
+            continue
+        work.append(deployment_runs(deployment, runs, warm_up))
+        warm_up = None  # once: in the first deployment that sends
     try:
-        await _run_deployments(suite, deployments, store, planned, outcome, show, warm_up, progress,
-                               judge_deployments, provenance)
+        done = await asyncio.gather(*work, return_exceptions=True)
     finally:
         provenance.close()
+    for result in done:
+        if isinstance(result, BaseException):
+            raise result
+    outcome.runs = [run for runs in done for run in runs]  # type: ignore[union-attr]  (failures raised above)
     show()
     return outcome
 
 
-async def _run_deployments(suite: Suite, deployments: list[ModelDeployment], store: Store, planned: list[PlannedRun],
-                           outcome: SuiteOutcome, show: Callable[[], None], warm_up: Callable[[], None] | None,
-                           progress: SuiteProgress | None, judge_deployments: dict[str, ModelDeployment] | None,
-                           provenance: SuiteProvenance) -> None:
-    for deployment in deployments:
-        runs = [p for p in planned if p.deployment is deployment]
-        if all(p.reused is not None for p in runs):  # nothing to send: the client is not even started
-            outcome.runs += [p.reused for p in runs if p.reused is not None]
-            continue
-        client = make_client(deployment)
-        try:
-            await _start(client, deployment, progress)
-            show()
-            for plan in runs:
-                if plan.reused is not None:
-                    outcome.runs.append(plan.reused)
-                    continue
-                if progress is not None:
-                    progress.begin_run(f"{deployment.name} {plan.scenario.full_name}")
-                outcome.runs.append(await run_one(plan, client, store, suite.name, warm_up, progress,
-                                                  judge_deployments, provenance))
-                plan.evaluated, plan.adapter = (), None  # its instances can go once no later run holds them
-                if progress is not None:
-                    progress.end_run()
-                warm_up = None
-        finally:
-            await client.close()
+async def _done(outcomes: list[RunOutcome]) -> list[RunOutcome]:
+    return outcomes
 
 
 async def _start(client: Any, deployment: ModelDeployment, progress: SuiteProgress | None) -> None:
@@ -461,5 +482,6 @@ async def _start(client: Any, deployment: ModelDeployment, progress: SuiteProgre
 
 def run_suite_sync(suite: Suite, deployments: list[ModelDeployment], store: Store,
                    warm_up: Callable[[], None] | None = None, progress: SuiteProgress | None = None,
-                   judge_deployments: dict[str, ModelDeployment] | None = None) -> SuiteOutcome:
-    return asyncio.run(run_suite(suite, deployments, store, warm_up, progress, judge_deployments))
+                   judge_deployments: dict[str, ModelDeployment] | None = None,
+                   clients: Callable[[ModelDeployment], Client] = make_client) -> SuiteOutcome:
+    return asyncio.run(run_suite(suite, deployments, store, warm_up, progress, judge_deployments, clients))
