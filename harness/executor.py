@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from harness.progress import RequestCounter
-    from harness.store.writer_process import WriterProcess
 
 from harness.clients.base import Client, from_outside
 from harness.clients.deployment import ModelDeployment
@@ -39,19 +38,11 @@ STALLED_POLLS = 2  # ... and after how many looks without progress to send them 
 # Python's default 5 ms GIL switch interval, each answer could wait up to that long for the loop to get the GIL
 # back, which adds up over a run at low concurrency.
 SWITCH_INTERVAL_S = 0.0005
-# From this many requests in flight, results are stored by a process of their own (harness.store.writer_process):
-# answers can then come faster than one core prompts, sends, scores and stores them.
-# Below it the thread is cheaper: a third busy process on two cores delays a local server's answers. SQLite only:
-# on PostgreSQL the process would import SQLAlchemy and connect before it stored anything, and processes sharing
-# the store would take that for a stalled run and send its requests themselves.
-WRITER_PROCESS_FROM = 64
-# Runs in flight at once (every deployment of a suite: harness.runner.run_suite) share these: the switch interval is
-# set while any of them executes and put back after the last; one writer process at a time, since a second would take
-# the same spare core and wait on the first's SQLite write lock (the others' results go through their threads).
+# Runs in flight at once (every deployment of a suite: harness.runner.run_suite) share the switch interval: it is
+# set while any of them executes and put back after the last.
 _state_lock = threading.Lock()
 _executing = 0
 _interval_before = 0.0
-_writer_process_busy = False
 
 
 def start_in_background(work: Callable[[], None]) -> None:
@@ -74,25 +65,15 @@ class ExecutionStats:
 
 
 class _Writer:
-    """Collects results and writes them in batches from a worker thread, off the event loop; with `separate`, the
-    thread hands each batch to a process of its own that stores it (harness.store.writer_process)."""
+    """Collects results and writes them in batches from a worker thread, off the event loop."""
 
-    def __init__(self, store: Store, deployment: ModelDeployment, separate: bool = False) -> None:
+    def __init__(self, store: Store, deployment: ModelDeployment) -> None:
         self.store = store
         self.deployment = deployment
         self.pending: list[tuple[str, str, str, dict, Result]] = []
         self.wake = asyncio.Event()
         self.done = False
-        self.process: WriterProcess | None = None
-        if separate and _take_writer_process():
-            from harness.store.writer_process import WriterProcess
-
-            try:
-                self.process = WriterProcess(store.url)
-            except OSError:  # no interpreter to start (a frozen build): this process's thread writes instead
-                self.process = None
-                _give_back_writer_process()
-        self.save = self.process.save_results if self.process is not None else store.save_results
+        self.save = store.save_results
 
     def add(self, key: str, request: Request, result: Result) -> None:
         self.pending.append((key, self.deployment.name, self.deployment.model_id, request.to_json(), result))
@@ -111,38 +92,10 @@ class _Writer:
                 await asyncio.to_thread(self.save, rows)
 
     async def finish(self, task: asyncio.Task[None]) -> None:
-        """Store what is pending and wait until every result is stored (by the writer process too)."""
+        """Store what is pending and wait until every result is stored."""
         self.done = True
         self.wake.set()
-        try:
-            await task
-        except BaseException:
-            if self.process is not None:  # it stores what it was sent; what failed is already on its way up
-                with contextlib.suppress(HarnessError):
-                    await asyncio.to_thread(self.process.close)
-                _give_back_writer_process()
-            raise
-        if self.process is not None:
-            try:
-                await asyncio.to_thread(self.process.close)
-            finally:
-                _give_back_writer_process()
-
-
-def _take_writer_process() -> bool:
-    """Whether this run may start the writer process (no other run of this process holds it)."""
-    global _writer_process_busy
-    with _state_lock:
-        if _writer_process_busy:
-            return False
-        _writer_process_busy = True
-        return True
-
-
-def _give_back_writer_process() -> None:
-    global _writer_process_busy
-    with _state_lock:
-        _writer_process_busy = False
+        await task
 
 
 async def execute(
@@ -208,7 +161,7 @@ async def _execute(client: Client, store: Store, feed: AsyncIterator[dict[str, R
                 whole.setdefault(key, request)
         feed = _single(whole)
         n_workers = max(1, min(client.concurrency, math.ceil(len(whole) / client.batch_size)))
-    writer = _Writer(store, client.deployment, separate=n_workers >= WRITER_PROCESS_FROM and store.dialect == "sqlite")
+    writer = _Writer(store, client.deployment)
     writer_task = asyncio.create_task(writer.run())
     queue: asyncio.Queue[list[str] | None] = asyncio.Queue(maxsize=2 * n_workers)
 

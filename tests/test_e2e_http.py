@@ -119,8 +119,7 @@ def test_chat_deployment(tmp_path: Path, stub_factory) -> None:
 @pytest.mark.parametrize(("concurrency", "latency"), [(4, "0.05"), (64, "0.5")], ids=["concurrency-4", "concurrency-64"])
 def test_ctrl_c_keeps_stored_results_and_the_rerun_sends_only_the_rest(tmp_path: Path, stub_factory, concurrency: int,
                                                                        latency: str) -> None:
-    """Ctrl-C at a terminal signals the whole process group: at concurrency 64 the process that stores results
-    (harness.store.writer_process) too, which must still store what it was sent."""
+    """Ctrl-C at a terminal signals the whole process group: what was stored is kept, at low and high concurrency."""
     import os
     import signal
     import subprocess

@@ -13,7 +13,6 @@ from conftest import run_cli
 
 from harness.clients.request import Request, Result
 from harness.store.store import open_store
-from harness.store.writer_process import WriterProcess
 from harness.text import clean, clean_bytes, clean_value
 
 # What must never be stored or shown: lone surrogates, C0 controls but tab/newline/CR, DEL, C1 controls.
@@ -55,33 +54,6 @@ def test_a_result_that_cannot_be_encoded_costs_that_result_not_its_batch(db_url:
         store.close()
 
 
-def test_the_writer_process_stores_the_batch_around_a_result_it_cannot_encode(db_url: str) -> None:
-    writer = WriterProcess(db_url)
-    rows = [_row(i, Result(ok=True, texts=[f"answer {i}"])) for i in range(200)]
-    rows[7] = _row(7, Result(ok=True, texts=["x \ud800"]))
-    writer.save_results(rows)
-    writer.close()  # no "--db: the store failed": the database did nothing wrong
-    store = open_store(db_url)
-    try:
-        got = store.results([f"k{i}" for i in range(200)])
-        assert len(got) == 200 and sum(r.ok for r in got.values()) == 199 and not got["k7"].ok
-    finally:
-        store.close()
-
-
-def test_a_failure_in_the_writer_process_that_is_not_the_database_s_does_not_blame_it(tmp_path: Path) -> None:
-    from harness.errors import HarnessError
-
-    writer = WriterProcess(f"sqlite:///{tmp_path}/harness.db")
-    with pytest.raises(HarnessError) as raised:
-        for _ in range(50):  # the failure shows at a later write or at close()
-            writer.save_results([("not", "a row")])
-        writer.close()
-    line = raised.value.one_line()
-    assert line.startswith("the process storing results stopped on an unexpected error: ValueError: "), line
-    assert "--db" not in line and "the store failed" not in line
-
-
 def _models(tmp_path: Path, base_url: str, concurrency: int, name: str = "local/stub", **extra: object) -> Path:
     path = tmp_path / "models.yaml"
     fields = {"client": "openai-compatible", "base_url": base_url, "model": "stub-model",
@@ -102,7 +74,7 @@ def _stored(db_url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         store.close()
 
 
-@pytest.mark.parametrize("concurrency", [8, 64])  # the writer thread; the writer process (SQLite) from 64 on
+@pytest.mark.parametrize("concurrency", [8, 64])
 def test_hostile_answers_are_stored_once_with_replacement_characters(
         db_url: str, concurrency: int, tmp_path: Path, stub_factory: Any) -> None:
     """Half the answers hold a lone surrogate, NUL, bytes that are not UTF-8 or terminal escapes: the run stores every

@@ -83,12 +83,10 @@ def test_deployments_overlap_and_store_what_one_at_a_time_stores(tmp_path: Path,
 
 
 def test_several_deployments_write_one_store_at_once(db_url: str, tmp_path: Path, stub_factory: Any) -> None:
-    """One deployment at the concurrency that stores through a writer process (on SQLite), two through threads:
-    every request is stored once, answered, and a rerun sends nothing."""
-    from harness.executor import WRITER_PROCESS_FROM
-
+    """Three deployments, one at a high concurrency, store through their writer threads at once: every request is
+    stored once, answered, and a rerun sends nothing."""
     stub = stub_factory("--latency", "0.02", "--max-concurrency", "0")
-    write(tmp_path, stub.base_url, 100, {"local/a": WRITER_PROCESS_FROM, "local/b": 8, "local/c": 8})
+    write(tmp_path, stub.base_url, 100, {"local/a": 64, "local/b": 8, "local/c": 8})
     first = run_cli(*args("", NAMES, db_url), cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     store = open_store(db_url)

@@ -21,7 +21,6 @@ import pytest
 from conftest import run_cli
 from stub_server import prompt_key
 
-from harness.executor import WRITER_PROCESS_FROM
 from harness.store.store import Store
 
 SUITE = """\
@@ -86,9 +85,7 @@ def _check_integrity(db: str) -> None:
             store.close()
 
 
-# (concurrency, latency, instances, requests the server has had when each kill lands). At concurrency 64 a SQLite
-# store's results are stored by a process of their own (harness.store.writer_process), which outlives the kill a
-# moment.
+# (concurrency, latency, instances, requests the server has had when each kill lands).
 KILLS = {"concurrency-4": (4, 0.04, 300, (0, 20, 60, 40)), "concurrency-64": (64, 0.3, 900, (0, 150, 250, 200))}
 
 
@@ -136,14 +133,14 @@ def test_kill_9_at_several_moments_then_rerun(db_url: str, stub_factory: Any, tm
     assert _outcome(db_url) == expected
 
 
-@pytest.mark.parametrize("concurrency", [8, WRITER_PROCESS_FROM], ids=lambda c: f"concurrency-{c}")
+@pytest.mark.parametrize("concurrency", [8, 64], ids=lambda c: f"concurrency-{c}")
 def test_four_processes_share_one_store(db_url: str, stub_factory: Any, tmp_path: Path, concurrency: int) -> None:
     # The first process to start claims up to 2.5x its concurrency at once (what its workers take and its queue
     # holds), then a piece each time answers make room. For the work to be split, the others must start before it
     # has claimed everything: at 64 in flight, more requests and slower answers give them ~1 s (on PostgreSQL a
     # process takes ~0.5 s to import SQLAlchemy and connect, longer when the four start at once on 2 cores).
-    n = 400 if concurrency < WRITER_PROCESS_FROM else 1000
-    stub = stub_factory("--latency", "0.02" if concurrency < WRITER_PROCESS_FROM else "0.2", "--max-concurrency", "0")
+    n = 400 if concurrency < 64 else 1000
+    stub = stub_factory("--latency", "0.02" if concurrency < 64 else "0.2", "--max-concurrency", "0")
     _write_config(tmp_path, stub.base_url, concurrency=concurrency, n=n)
     procs = [_popen(_args(db_url, f"out{i}"), tmp_path) for i in range(4)]
     outputs = [p.communicate(timeout=300) for p in procs]

@@ -503,7 +503,7 @@ def test_the_store_imports_nothing_above_it() -> None:
     lowest shared modules (errors, records, text cleaning)."""
     code = (
         "import sys\n"
-        "import harness.store.store, harness.store.migrate, harness.store.writer_process, harness.records\n"
+        "import harness.store.store, harness.store.migrate, harness.records\n"
         "print(sorted(m for m in sys.modules if m.startswith('harness.') and not m.startswith('harness.store')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
