@@ -32,7 +32,6 @@ from executor_overhead import ROOT, SUITE, Server, speed_probe, tree_bytes  # no
 
 PATCHES = {
     "baseline": "",
-    "no saved runs": "import harness.store.saved_runs as s; s.SavedRuns.__init__.__defaults__ = (0,)\n",
     "no unpacked cache": ("import harness.scenarios.unpacked as u; u._cached = lambda folder, sha: None; "
                           "u._store = lambda folder, sha, data: None\n"),
 }

@@ -9,7 +9,6 @@ Processes that share a store claim requests before sending them, so they split a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import os
 import sys
