@@ -32,8 +32,6 @@ from executor_overhead import ROOT, SUITE, Server, speed_probe, tree_bytes  # no
 
 PATCHES = {
     "baseline": "",
-    "no unpacked cache": ("import harness.scenarios.unpacked as u; u._cached = lambda folder, sha: None; "
-                          "u._store = lambda folder, sha, data: None\n"),
 }
 RUN = "import sys\n{patch}from harness.cli import entry\nsys.exit(entry())\n"
 

@@ -1,4 +1,4 @@
-"""Where harness keeps what it can make again (the converted model, compiled templates, unpacked data):
+"""Where harness keeps what it can make again (the converted model, compiled templates):
 `$HARNESS_CACHE`, else ~/.cache/harness. Downloaded data sets have their own place (harness.scenarios.download)."""
 
 from __future__ import annotations

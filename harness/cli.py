@@ -342,7 +342,7 @@ def _check_data(suite: Any, offline: bool) -> Any:
 
 
 def _read_data_ahead(suite: Any) -> None:
-    """Start on the suite's data in a thread (checking it and reading its unpacked copy, mostly outside the GIL, and
+    """Start on the suite's data in a thread (checking and decompressing it, mostly outside the GIL, and
     grouping its rows by split; see jsonl.read_ahead), while the rest of the harness is imported and the store
     opened. Entries that cannot run (data not downloaded, an unknown scenario) are reported by the checks that
     follow, not here."""

@@ -134,7 +134,6 @@ def copy_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     dest = tmp_path / "data"
     shutil.copytree(data_root(), dest, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     monkeypatch.setenv("HARNESS_DATA_DIR", str(dest))
-    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))  # the edited files' unpacked copies go with the test
     return dest
 
 
@@ -368,69 +367,3 @@ def test_scenario_plugin_from_another_package(tmp_path, monkeypatch) -> None:
                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "capitals" in proc.stdout and "1 requests: 1 sent" in proc.stdout
-
-
-def test_unpacked_copy_is_reused_and_a_damaged_one_never_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Shipped gz files are decompressed once per machine into $HARNESS_CACHE/unpacked; the next process reads the
-    copy (no gunzip), and a copy that was changed or cut short is unpacked again rather than read."""
-    import harness.scenarios.jsonl as jsonl
-    from harness.scenarios import unpacked
-
-    root = copy_data(tmp_path, monkeypatch)  # and HARNESS_CACHE=tmp_path/cache
-    rel = "arc_challenge/test.jsonl.gz"
-    expected = [i.id for i in make_scenario("arc_challenge").split("test")]
-    (copy,) = (tmp_path / "cache" / "unpacked").glob(json.loads((root / "checksums.json").read_text())[rel] + "-*")
-    assert copy.read_bytes() == gzip.decompress((root / rel).read_bytes())
-
-    def fresh_process() -> list[str]:  # what a new process has: nothing of the file verified or loaded yet
-        for cache in (jsonl._verified, jsonl._loaded):
-            cache.clear()
-        return [i.id for i in make_scenario("arc_challenge").split("test")]
-
-    gunzips = []
-    real = unpacked.decompress
-    monkeypatch.setattr(unpacked, "decompress", lambda *a: gunzips.append(1) or real(*a))
-    assert fresh_process() == expected and not gunzips  # read from the copy
-
-    good = copy.read_bytes()
-    for damaged in (good.replace(b'"split"', b'"sp1it"', 1), good[: len(good) // 2]):
-        copy.write_bytes(damaged)
-        assert fresh_process() == expected
-        assert len(gunzips) == 1 and copy.read_bytes() == good  # unpacked again, and the copy replaced
-        gunzips.clear()
-
-    (tmp_path / "a-file").write_text("")  # a cache that can be neither read nor written: decompressed each time
-    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "a-file" / "cache"))
-    assert fresh_process() == expected and gunzips  # (this file, and any other the scenario reads)
-
-
-def test_unpacked_copies_past_the_cache_limit_go_least_recently_used_first(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past MAX_BYTES the least recently used copies go (a read marks a copy used); so does a temporary file that a
-    killed writer left behind an hour ago."""
-    import os
-    import time
-
-    from harness.scenarios import unpacked
-
-    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
-    monkeypatch.setattr(unpacked, "MAX_BYTES", 2500)
-    payloads = {name: (name * 1000).encode() for name in "abc"}  # 1,000 bytes each
-    sources: dict[str, tuple[Path, None, str]] = {}  # unpack()'s arguments: path, bytes if read, sha256
-    for name, payload in payloads.items():
-        source = tmp_path / f"{name}.gz"
-        source.write_bytes(gzip.compress(payload))
-        sources[name] = (source, None, hashlib.sha256(source.read_bytes()).hexdigest())
-    killed = unpacked.cache_dir() / ".left-by-a-killed-writer.tmp"
-    killed.parent.mkdir(parents=True)
-    killed.write_bytes(b"x" * 100)
-    os.utime(killed, (time.time() - 7200, time.time() - 7200))
-    for name in "ab":
-        assert unpacked.unpack(*sources[name]) == payloads[name]
-        time.sleep(0.01)
-    assert not killed.exists()
-    assert unpacked.unpack(*sources["a"]) == payloads["a"]  # read from its copy: a is now used after b
-    time.sleep(0.01)
-    assert unpacked.unpack(*sources["c"]) == payloads["c"]  # 3,000 bytes: b goes
-    left = sorted(p.name.split("-")[0] for p in unpacked.cache_dir().glob("*.jsonl"))
-    assert left == sorted([sources["a"][2], sources["c"][2]])

@@ -14,8 +14,8 @@ from harness.instance import Instance
 
 
 def data_root() -> Path:
-    """Where shipped scenario data lives: package data in `harness/scenarios/data/` (read only; see unpacked.py for
-    where it is decompressed), or $HARNESS_DATA_DIR."""
+    """Where shipped scenario data lives: package data in `harness/scenarios/data/` (only read), or
+    $HARNESS_DATA_DIR."""
     env = os.environ.get("HARNESS_DATA_DIR")
     if env:
         return Path(env)

@@ -9,6 +9,7 @@ plus scenario-specific fields (subject, rationale, passage, ...), kept in `Insta
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import re
@@ -21,7 +22,6 @@ import orjson
 
 from harness.errors import HarnessError
 from harness.instance import SPLITS, Instance, LazySequence, answer_references, choice_references, extra_fields
-from harness.scenarios import unpacked
 from harness.scenarios.base import Scenario, data_root
 from harness.text import clean_value
 
@@ -65,7 +65,7 @@ def expected_checksums(root: Path) -> dict[str, str]:
 
 def _checked(relpath: str, root: Path | None = None) -> tuple[Path, bytes | None, str]:
     """(path, bytes read for the check or None when it was already verified, its sha256): the loader reuses the
-    bytes, and the unpacked-data cache is keyed by the digest."""
+    bytes."""
     with _lock:
         return _check(relpath, root)
 
@@ -199,17 +199,20 @@ class LazyInstances(LazySequence):
         return inst
 
 
-def split_rows(path: Path, data: bytes | None = None, layout: dict[str, list[list[int]]] | None = None,
-               sha256: str | None = None) -> dict[str, list[tuple[int, Row]]]:
+def _decompress(data: bytes, path: Path) -> bytes:
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
+        raise HarnessError(f"cannot read gzipped JSONL: {e}", path=str(path)) from e
+
+
+def split_rows(path: Path, data: bytes | None = None,
+               layout: dict[str, list[list[int]]] | None = None) -> dict[str, list[tuple[int, Row]]]:
     """One gz JSONL file's rows grouped by split, as (line, row), in file order; a row stays undecoded bytes until it
     is used. Only what grouping needs is checked here (the split, unique ids); the rest when a row becomes an
     Instance. `layout` (from the split index, for a file whose checksum it was recorded with) says where each
-    split's rows are, so they are not looked at one by one. `sha256`, the checked digest of a shipped file, lets its
-    unpacked copy be read from the cache (see harness.scenarios.unpacked)."""
-    if sha256 is not None:
-        text = unpacked.unpack(path, data, sha256)
-    else:
-        text = unpacked.decompress(path.read_bytes() if data is None else data, path)
+    split's rows are, so they are not looked at one by one."""
+    text = _decompress(path.read_bytes() if data is None else data, path)
     lines = _lines(text)
     if layout is not None:
         indexed = _from_layout(lines, layout)
@@ -306,31 +309,31 @@ def read_instances(path: Path, data: bytes | None = None) -> tuple[Instance, ...
 def load(relpath: str) -> dict[str, list[tuple[int, Row]]]:
     """Rows of a shipped file (path relative to the data root) by split, checksum-verified and cached."""
     with _lock:
-        path, data, sha256 = _checked(relpath)
+        path, data, _ = _checked(relpath)
         key = _key(path)
         unpacking = _unpacking.get(key)
     if unpacking is not None:
         unpacking.wait()  # read_ahead is reading it
     with _lock:
         if key not in _loaded:
-            _loaded[key] = split_rows(path, data, _indexed_layout(relpath), sha256)
+            _loaded[key] = split_rows(path, data, _indexed_layout(relpath))
         return _loaded[key]
 
 
 def read_ahead(relpath: str) -> None:
     """Read a shipped file for a later load(), in a background thread beside other startup work: checking it and
-    reading its unpacked copy (or decompressing it, the first time) release the GIL, and splitting and grouping
+    decompressing it release the GIL, and splitting and grouping
     its rows by split (holding the GIL) then no longer wait for the run to ask. Errors are left for load() to
     report: it reads the file again."""
     try:
         with _lock:
-            path, data, sha256 = _checked(relpath)
+            path, data, _ = _checked(relpath)
             key = _key(path)
             if key in _loaded or key in _unpacking:
                 return
             done = _unpacking[key] = threading.Event()
         try:
-            groups = split_rows(path, data, _indexed_layout(relpath), sha256)
+            groups = split_rows(path, data, _indexed_layout(relpath))
             with _lock:
                 _loaded.setdefault(key, groups)
         finally:
