@@ -7,13 +7,10 @@ round, so a machine whose speed drifts affects them alike; medians are printed w
 
     python benchmarks/fast_paths.py [--rounds 5] [--skip-w2]
 
-Variants:
-- writer process: from 64 requests in flight on SQLite, results are stored by a process of their own;
-  off = stored by the writer thread, as below 64.
-- saved runs: the site is written from the rows save_run just wrote; off = read back from the store.
-- unpacked cache: shipped data is decompressed once per machine into the user's cache; off = in every process.
-The sqlite3 path (a SQLite store opened without importing SQLAlchemy) is measured directly: the time to import
-SQLAlchemy and open the same store through it, against opening it with sqlite3, each in a fresh process.
+The writer process, the saved-runs cache and the unpacked-data cache were measured this way and removed (none paid
+5%: docs/performance.md has the figures). What is left to measure is the sqlite3 path (a SQLite store opened
+without importing SQLAlchemy): the time to import SQLAlchemy and open the same store through it, against opening it
+with sqlite3, each in a fresh process; and the baseline W1/W2, where a new fast path's variant goes into PATCHES.
 """
 
 from __future__ import annotations
