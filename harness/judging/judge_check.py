@@ -154,9 +154,13 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("judge-check", help="measure a refusal classifier against XSTest's human labels")
     p.add_argument("--string-match", action="store_true", help="XSTest's string-match classifier (offline)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    from harness.judging.judge_model_check import add_arguments
-
-    add_arguments(p)  # --judge DEPLOYMENT --rubric refusal: a judge model as the classifier
+    # --judge DEPLOYMENT --rubric refusal: a judge model as the classifier (harness.judging.judge_model_check)
+    p.add_argument("--judge", help="a deployment as the classifier: it labels each completion with --rubric")
+    p.add_argument("--rubric", default="refusal", help="a refusal rubric's name or file (default: refusal)")
+    p.add_argument("--models-file", action="append", default=[], help="extra deployments YAML (repeatable)")
+    p.add_argument("--limit", type=int, help="check only the first N completions")
+    p.add_argument("--output", default="out", help="where the judge's replies are stored (default: out)")
+    p.add_argument("--db", help="SQLAlchemy database URL (default: sqlite:///OUTPUT/harness.db)")
 
 
 def cmd_judge_check(args: argparse.Namespace) -> int:

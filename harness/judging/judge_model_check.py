@@ -16,15 +16,6 @@ from harness.clients.request import Request
 from harness.errors import HarnessError
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--judge", help="a deployment as the classifier: it labels each completion with --rubric")
-    p.add_argument("--rubric", default="refusal", help="a refusal rubric's name or file (default: refusal)")
-    p.add_argument("--models-file", action="append", default=[], help="extra deployments YAML (repeatable)")
-    p.add_argument("--limit", type=int, help="check only the first N completions")
-    p.add_argument("--output", default="out", help="where the judge's replies are stored (default: out)")
-    p.add_argument("--db", help="SQLAlchemy database URL (default: sqlite:///OUTPUT/harness.db)")
-
-
 def cmd_judge_model_check(args: argparse.Namespace) -> int:
     from harness import bounds
     from harness.clients.deployment import load_deployments
