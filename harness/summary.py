@@ -82,6 +82,7 @@ def build_runs(store: Store, suite: str, models: list[str] | None = None) -> lis
     if models is not None:
         rows = [r for r in rows if r["model"] in models]
     runs: list[RunInfo] = []
+    records = store.run_records([r["run_id"] for r in rows])  # for the site's reproduce box
     for row in rows:
         scores = {s.metric: s for s in map(_score, store.run_stats(row["run_id"]))}
         runs.append(RunInfo(
@@ -90,6 +91,7 @@ def build_runs(store: Store, suite: str, models: list[str] | None = None) -> lis
             scores=scores, instances=row["instances"], failed_requests=row["failed_requests"],
             truncated_instances=row["truncated_instances"], server=json.loads(row["server"] or "{}"),
             updated_at=row.get("updated_at") or "", fingerprint=row.get("fingerprint") or "",
+            record=records.get(row["run_id"]),
         ))
     return runs
 

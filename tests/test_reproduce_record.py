@@ -144,3 +144,17 @@ def test_deployment_settings_mask_a_url_password_and_hold_no_key() -> None:
     text = json.dumps(settings)
     assert "topsecretpw" not in text and "anothersecret" not in text
     assert settings["api_key_env"] == "MY_KEY" and settings["base_url"] == "https://user:***@h/v1"
+
+
+def test_the_run_page_shows_the_stored_record(tmp_path: Path) -> None:
+    """The reproduce box on a run page comes from the record stored with the run: its command and its suite entry
+    as YAML, line by line."""
+    from conftest import run_cli
+
+    (tmp_path / "suite.yaml").write_text("name: rec\nentries:\n  - scenario: mmlu\n    max_instances: 2\n")
+    proc = run_cli("run", "suite.yaml", "--models", "chance", "--output", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (page,) = (tmp_path / "out" / "site" / "rec" / "runs").glob("*/index.html")
+    text = page.read_text()
+    assert "run suite.yaml --models chance --output out" in text and "<h3>Suite entry</h3>" in text
+    assert "scenario: mmlu\nmethod: multiple_choice_joint" in text

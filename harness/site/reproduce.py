@@ -19,9 +19,12 @@ from harness.report import RunInfo
 VALUE_CHARS = 20_000
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, lines: bool = False) -> str:
+    """A value as shown: control characters as escapes, as every name on the site (harness.names); with `lines`,
+    a multi-line text (YAML) keeps its line breaks."""
     s = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
-    return visible(s[:VALUE_CHARS])  # control characters as escapes, as every name on the site (harness.names)
+    s = s[:VALUE_CHARS]
+    return "\n".join(visible(line) for line in s.split("\n")) if lines else visible(s)
 
 
 def _pairs(value: Any) -> list[tuple[str, str]]:
@@ -84,7 +87,7 @@ def reproduce_context(run: RunInfo, suite: str) -> dict[str, Any]:
         return {
             "full": True,
             "command": visible(_command(_get(record, "command.argv", "command")))[:VALUE_CHARS],
-            "suite_entry": _text(_get(record, "suite_entry_yaml", "entry_yaml") or ""),
+            "suite_entry": _text(_get(record, "suite_entry_yaml", "entry_yaml") or "", lines=True),
             "facts": [(label, _text(value)) for label, value in facts if value is not None],
             "deployment": _pairs(record.get("deployment")),
             "packages": _pairs(record.get("packages")),

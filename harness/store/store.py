@@ -327,6 +327,12 @@ class Store:
         with self._read() as conn:
             return sorted(suite for (suite,) in conn.rows("SELECT DISTINCT suite FROM runs"))
 
+    def run_records(self, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """run_id -> how the run was made (harness.provenance), for the runs that have a record."""
+        with self._read() as conn:
+            rows = self._keyed(conn, "SELECT run_id, record FROM run_records WHERE run_id IN ({keys})", run_ids)
+        return {run_id: json.loads(record) for run_id, record in rows}
+
     def run_stats(self, run_id: str) -> list[dict[str, Any]]:
         with self._read() as conn:
             return conn.dicts("SELECT * FROM run_stats WHERE run_id = ?", (run_id,))
