@@ -34,7 +34,8 @@ ASPECTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("bias", "BBQ: how far answers lean towards social stereotypes (absolute bias score; 0 is unbiased).",
      ("bbq_abs_bias_ambiguous", "bbq_abs_bias_disambiguated")),
     ("efficiency", "Seconds per instance, as the client measured it.", ("latency_s",)),
-    # What a protocol (harness.protocols) costs and what its samples' agreement tells, beside the plain runs.
+    # What a protocol (harness.protocols) costs and what its samples' agreement tells, beside the plain runs
+    # (PROTOCOL_ASPECTS: shown where a suite has protocol runs).
     ("requests", "Requests per instance: a protocol's samples (self-consistency asks for them in one request) and "
      "every debate message count.", ("requests",)),
     ("tokens", "Completion tokens per instance, summed over its requests (the prompt tokens are in the runs).",
@@ -42,6 +43,7 @@ ASPECTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("agreement", "AUROC of the samples' agreement with their majority for telling right answers from wrong "
      "(0.5: no signal); self-consistency and debate runs.", ("agreement_auroc",)),
 )
+PROTOCOL_ASPECTS = ("requests", "tokens", "agreement")
 
 
 def _score(row: dict[str, Any]) -> Score:
@@ -132,7 +134,10 @@ def _leaderboard(models: list[str], columns: dict[str, LeaderboardColumn], cells
 def _aspects(store: Store, models: list[str], main_columns: dict[str, LeaderboardColumn],
              by_cell: dict[tuple[str, str], list[RunInfo]], runs: list[RunInfo]) -> list[Aspect]:
     aspects = []
+    with_protocols = any("protocol" in r.adapter_spec for r in runs)
     for name, description, candidates in ASPECTS:
+        if name in PROTOCOL_ASPECTS and not with_protocols:  # a plain suite's cost tables would only repeat its runs
+            continue
         columns: dict[str, LeaderboardColumn] = {}
         cells: dict[tuple[str, str], Score] = {}
         for group, main in main_columns.items():
