@@ -7,10 +7,11 @@ round, so a machine whose speed drifts affects them alike; medians are printed w
 
     python benchmarks/fast_paths.py [--rounds 5] [--skip-w2]
 
-The writer process, the saved-runs cache and the unpacked-data cache were measured this way and removed (none paid
-5%: docs/performance.md has the figures). What is left to measure is the sqlite3 path (a SQLite store opened
-without importing SQLAlchemy): the time to import SQLAlchemy and open the same store through it, against opening it
-with sqlite3, each in a fresh process; and the baseline W1/W2, where a new fast path's variant goes into PATCHES.
+The writer process and the unpacked-data cache were measured this way and removed (neither paid 5%:
+docs/performance.md has the figures). Measured here: SavedRuns (the site written from the rows a run just saved,
+off = read back from the store), and the sqlite3 path (a SQLite store opened without importing SQLAlchemy): the
+time to import SQLAlchemy and open the same store through it, against opening it with sqlite3, each in a fresh
+process. A new fast path's variant goes into PATCHES.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from executor_overhead import ROOT, SUITE, Server, speed_probe, tree_bytes  # no
 
 PATCHES = {
     "baseline": "",
+    "no saved runs": "import harness.store.saved_runs as s; s.SavedRuns.__init__.__defaults__ = (0,)
+",
 }
 RUN = "import sys\n{patch}from harness.cli import entry\nsys.exit(entry())\n"
 

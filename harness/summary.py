@@ -60,7 +60,8 @@ def _references(text: str) -> list[Any]:
 
 
 class StoredInstances:
-    """The site's InstanceSource: each run's instances read from the store as its pages are written."""
+    """The site's InstanceSource: each run's instances read from the store as its pages are written (those of a
+    run this process has just saved, the store serves from memory: harness/store/saved_runs.py)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store

@@ -621,7 +621,7 @@ def _typed(rows: list[dict]) -> list[list[tuple]]:
 
 
 @pytest.mark.parametrize("prepared", [False, True], ids=["rows", "prepared"])
-def test_a_run_just_saved_reads_back_the_same_from_any_process(db_url: str, prepared: bool) -> None:
+def test_a_run_just_saved_is_served_exactly_as_the_store_reads_it_back(db_url: str, prepared: bool) -> None:
     """Saved from its rows, or from what prepare_instances made of them beforehand (as the runner does, while the
     run's intervals are computed): the same run either way."""
     head = "Instructions.\n" + "Q: an example?\nA: yes\n\n" * 12
@@ -638,9 +638,10 @@ def test_a_run_just_saved_reads_back_the_same_from_any_process(db_url: str, prep
         writer.save_run(run, writer.prepare_instances(instances) if prepared else instances, run_stats)
         assert json.dumps(instances) == given  # the caller's rows are left as they were
         served = list(writer.iter_instances("fresh"))
+        assert "fresh" in writer.saved_runs  # served from what it wrote ...
         reader = open_store(db_url)
         try:
-            read_back = list(reader.iter_instances("fresh"))  # what another process reads back
+            read_back = list(reader.iter_instances("fresh"))  # ... which is what another process reads back
         finally:
             reader.close()
         assert [r["position"] for r in served] == list(range(6))
@@ -660,9 +661,22 @@ def test_a_run_saved_since_by_another_process_is_read_back(db_url: str) -> None:
         instances[1]["prediction"] = "changed"
         second.save_run(run, instances, run_stats)
         assert [r["prediction"] for r in first.iter_instances("shared")] == ["x", "changed", "x"]
+        assert "shared" not in first.saved_runs
     finally:
         first.close()
         second.close()
+
+
+def test_saved_runs_keep_at_most_their_row_limit_oldest_out_first() -> None:
+    from harness.store.saved_runs import SavedRuns
+
+    saved = SavedRuns(max_rows=10)
+    saved.put("a", ("a",), [{}] * 4)
+    saved.put("b", ("b",), [{}] * 4)
+    saved.put("c", ("c",), [{}] * 4)  # a goes
+    saved.put("huge", ("h",), [{}] * 11)  # past the limit: not kept, nothing else dropped for it
+    assert ["a" in saved, "b" in saved, "c" in saved, "huge" in saved] == [False, True, True, False]
+    assert saved.get("b", ("b",)) and saved.get("c", ("other",)) is None and "c" not in saved
 
 
 def test_docs_describe_every_table_view_and_column() -> None:

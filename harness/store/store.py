@@ -21,6 +21,7 @@ from harness.store.database import Conn, Database, database_error_reason, databa
 from harness.store.request_rows import (IN_COLUMNS, RESULT_PARTS, RESULTS_IN, UPSERT_REQUESTS, compact_json,
                                         stored_result)
 from harness.store.texts import KnownHeads, shared_heads
+from harness.store.saved_runs import SavedRuns
 from harness.text import clean, clean_value
 
 _CHUNK = 500  # keys per IN (...) query: under SQLite's variable limit, few round trips
@@ -39,6 +40,7 @@ def _insert(table: str) -> str:
 
 
 _INSTANCE_COLUMNS = schema.COLUMNS["instances"]
+_POSITION = _INSTANCE_COLUMNS.index("position")
 _SELECT_INSTANCES = f"SELECT {_column_list('instances')} FROM instances WHERE run_id = ? ORDER BY position"
 # Instance columns of the schema's free_text type: outside text, cleaned as it is stored (Store._free_text).
 _FREE_TEXT = frozenset(schema.FREE_TEXT["instances"])
@@ -47,6 +49,7 @@ _TEXTS_IN = "SELECT hash, head FROM texts WHERE hash IN ({keys})"
 
 def now(timespec: str = "milliseconds") -> str:
     # Milliseconds: a run evaluated again within the same second is still told apart (the site rebuilds for it).
+    # A run's record has microseconds: it tells this process's save from another's (see SavedRuns).
     return datetime.now(timezone.utc).isoformat(timespec=timespec)
 
 
@@ -69,6 +72,7 @@ class Store:
         self.db: Database = open_database(url)
         self.dialect = self.db.dialect
         self.known_heads = KnownHeads()
+        self.saved_runs = SavedRuns()
         try:
             # In a write transaction: processes that start at once create the tables one after another. Otherwise
             # two can both find a table missing and both CREATE it: "table already exists" on SQLite, a
@@ -312,6 +316,25 @@ class Store:
                              (run_id, json.dumps(provenance, ensure_ascii=False, default=str)))
             conn.executemany(_insert("instances"), values)
             conn.executemany(_insert("run_stats"), [_values("run_stats", row) for row in run_stats])
+            heads = dict(self._keyed(conn, "SELECT hash, head FROM texts WHERE hash IN ({keys})", texts))
+        self.saved_runs.drop(run_id)
+        if len(values) <= self.saved_runs.max_rows:
+            try:
+                self.saved_runs.put(run_id, record, self._as_read(values, texts, heads))
+            except (KeyError, TypeError, ValueError):  # the run is saved: it will be read back instead
+                pass
+
+    def _as_read(self, values: list[tuple[Any, ...]], texts: dict[str, str], heads: dict[str, str | None]
+                 ) -> list[dict[str, Any]]:
+        """Instance rows just written (`values`), as iter_instances reads them back."""
+        head_chars = {h: len(text) for h, text in self.texts({h for h in heads.values() if h}).items()}
+        rows = []
+        for row_values in sorted(values, key=lambda v: v[_POSITION]):
+            row = dict(zip(_INSTANCE_COLUMNS, row_values))
+            head = heads[row["prompt_hash"]]
+            prompt = self._free_text(texts[row["prompt_hash"]]) or ""  # as stored
+            rows.append(_instance(row, prompt, head, head_chars[head] if head else 0))
+        return rows
 
     def runs(self, suite: str | None = None) -> list[dict[str, Any]]:
         where, params = (" WHERE suite = ?", (suite,)) if suite is not None else ("", ())
@@ -357,7 +380,16 @@ class Store:
 
     def iter_instances(self, run_id: str, batch: int = 1000) -> Iterator[dict[str, Any]]:
         """A run's instances in order, each with its stats, streamed in batches (one query, read a batch at a time:
-        a query per batch sorted the run again each time)."""
+        a query per batch sorted the run again each time). A run this store has just saved is served from what it
+        wrote, while the store's record of the run is still that one (SavedRuns)."""
+        if run_id in self.saved_runs:
+            with self._read() as conn:
+                found = conn.rows(f"SELECT {_column_list('runs')} FROM runs WHERE run_id = ?", (run_id,))
+            rows = self.saved_runs.get(run_id, found[0] if found else None)
+            if rows is not None:
+                for row in rows:
+                    yield {**row, "stats": dict(row["stats"])}  # a copy: what a caller changes stays its own
+                return
         heads: dict[str, str] = {}  # a run has a few distinct heads (one per MMLU subject), read once each
         with self._read() as conn:
             for batch_rows in conn.batches(_SELECT_INSTANCES, (run_id,), batch):
