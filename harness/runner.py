@@ -155,6 +155,7 @@ class PlannedRun:
     fingerprint: str
     reused: RunOutcome | None
     evaluated: Sequence[Instance] = ()
+    fewshot: Sequence[Instance] = ()  # where its few-shot examples are drawn from (none without shots)
     adapter: Adapter | None = None
     requests: int = 0  # requests planned, one per request of each instance (perturbed copies included)
 
@@ -163,9 +164,12 @@ def plan_suite(suite: Suite, deployments: list[ModelDeployment], store: Store) -
     """Every run of the suite, deployment by deployment, counted before the first request: each run spec's scenario
     and instances are made once, for all deployments, and only for runs not reused whole. No prompt is built here."""
     scenarios = [make_scenario(spec.scenario, spec.scenario_args) for spec in suite.run_specs]
-    # The run id names the shots the prompts hold: `shots` cut to the few-shot pool's size.
-    specs = [spec.with_shots_available(len(scenario.split(spec.adapter_spec.fewshot_split)))
-             if spec.adapter_spec.max_train_instances > 0 else spec for spec, scenario in zip(suite.run_specs, scenarios)]
+    # Each spec's few-shot pool, read once for every deployment; the run id names the shots the prompts hold:
+    # `shots` cut to the pool's size.
+    pools = [scenario.split(spec.adapter_spec.fewshot_split) if spec.adapter_spec.max_train_instances > 0 else ()
+             for spec, scenario in zip(suite.run_specs, scenarios)]
+    specs = [spec.with_shots_available(len(pool)) if spec.adapter_spec.max_train_instances > 0 else spec
+             for spec, pool in zip(suite.run_specs, pools)]
     evaluated: dict[int, Sequence[Instance]] = {}
     planned = []
     for deployment in deployments:
@@ -191,7 +195,7 @@ def plan_suite(suite: Suite, deployments: list[ModelDeployment], store: Store) -
                 adapter = ProtocolAdapter(adapter, spec.protocol, spec.main_metric)  # type: ignore[assignment]
             count = adapter.request_count(evaluated[index]) * (1 + len(spec.perturbations))  # copies: same choices
             planned.append(PlannedRun(spec, deployment, scenario, run_id, fingerprint, None, evaluated[index],
-                                      adapter, count))
+                                      pools[index], adapter, count))
     return planned
 
 
@@ -269,7 +273,7 @@ async def run_one(plan: PlannedRun, client: Any, store: Store, suite: str,
     spec, deployment, scenario, run_id = plan.spec, plan.deployment, plan.scenario, plan.run_id
     evaluated, fingerprint, adapter = plan.evaluated, plan.fingerprint, plan.adapter
     assert adapter is not None  # planned for every run not reused
-    fewshot = scenario.split(spec.adapter_spec.fewshot_split) if spec.adapter_spec.max_train_instances > 0 else []
+    fewshot = plan.fewshot
     copies, categories = perturbed_copies(evaluated, spec)
     items = [*evaluated, *copies] if copies else evaluated
     metrics, corpus = run_metrics(spec)
@@ -437,7 +441,8 @@ async def run_suite(suite: Suite, deployments: list[ModelDeployment], store: Sto
                         shown.begin_run(plan.scenario.full_name)
                     outcomes.append(await run_one(plan, client, store, suite.name, warm_up, shown, judge_deployments,
                                                   provenance))
-                    plan.evaluated, plan.adapter = (), None  # its instances can go once no later run holds them
+                    # its instances can go once no later run holds them
+                    plan.evaluated, plan.fewshot, plan.adapter = (), (), None
                     if shown is not None:
                         shown.end_run()
                     warm_up = None
